@@ -1,0 +1,58 @@
+"""Export a trained person U-Net checkpoint to ONNX (+ fp16 twin) with metadata and a parity check.
+
+    python -m export.export_segmentation runs/segmentation/best.pt
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint
+from export.onnx_export import export, to_fp16
+from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet
+
+
+def export_best(ckpt: Path, out: Path, extra: dict | None = None) -> None:
+    """Load ``ckpt`` and write ``out`` and its ``.fp16.onnx`` twin."""
+    state = load_checkpoint(ckpt)
+    cfg = state["config"]
+    model = UNet(base=cfg["base"], rates=tuple(cfg["rates"]), separable=cfg["separable"])
+    model.load_state_dict(state["model"])
+    rng = np.random.default_rng(0)
+    real = _real_inputs()
+    meta = {
+        "kind": "person-segmentation", "name": "person", "input_size": [256, 144],
+        "normalisation": {"input": "RGB 0..1", "inside_model": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}},
+        "architecture": {"type": "unet-aspp", **cfg},
+        "training_data": "shared/data/segmentation (portraits, fullbody, cutouts) + backgrounds; see models/README.md",
+        "metrics": state.get("metrics", {}), **(extra or {}),
+    }
+    worst = export(model, out, "image", "mask", torch.rand(1, 3, 144, 256), meta,
+                   [rng.random((1, 3, 96, 160), dtype=np.float32)] + real, tolerance=1e-4)
+    to_fp16(out, out.with_suffix(".fp16.onnx"))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), max |torch - onnxruntime| = {worst:.2e}")
+
+
+def _real_inputs() -> list[np.ndarray]:
+    import cv2
+
+    frames = []
+    for p in sorted((DATA_ROOT / "segmentation" / "portraits" / "images").glob("*.jpg"))[:3]:
+        img = cv2.resize(cv2.imread(str(p)), (256, 144))
+        frames.append(np.ascontiguousarray(img[None, ..., ::-1].transpose(0, 3, 1, 2)).astype(np.float32) / 255)
+    return frames
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
+    args = ap.parse_args()
+    export_best(args.checkpoint, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Losses for the style networks: distillation (pixel, multi-scale, edges, colour), stability, and the
+classic Johnson perceptual loss on VGG-16 features."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def distill_loss(out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Match the teacher: L1 at three scales, Sobel edges (brush texture), per-channel mean/std (palette)."""
+    pixel = sum(F.l1_loss(F.avg_pool2d(out, s), F.avg_pool2d(target, s)) if s > 1 else F.l1_loss(out, target)
+                for s in (1, 2, 4)) / 3
+    edges = F.l1_loss(sobel(out), sobel(target))
+    colour = F.l1_loss(out.mean((2, 3)), target.mean((2, 3))) + F.l1_loss(out.std((2, 3)), target.std((2, 3)))
+    return {"pixel": pixel, "edges": edges, "colour": colour}
+
+
+def sobel(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel horizontal and vertical Sobel responses."""
+    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device) / 4
+    weight = torch.stack([k, k.t()]).unsqueeze(1).repeat(x.shape[1], 1, 1, 1)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=x.shape[1])
+
+
+def perturb(x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, int, int]:
+    """A webcam-like nuisance: sensor noise, a brightness change and a 1-3 px shift. Returns (x', dy, dx)."""
+    n = x.shape[0]
+    noise = torch.randn(x.shape, generator=gen, device="cpu").to(x.device) * 0.02
+    gain = 1 + (torch.rand((n, 1, 1, 1), generator=gen).to(x.device) - 0.5) * 0.1
+    dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=gen))
+    return torch.roll((x * gain + noise).clamp(0, 1), (dy, dx), (2, 3)), dy, dx
+
+
+def stability_loss(model: nn.Module, x: torch.Tensor, out: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """|f(T(x)) - T(f(x))| away from the borders: the output should move as little as the input does."""
+    xp, dy, dx = perturb(x, gen)
+    outp = model(xp)
+    shifted = torch.roll(out, (dy, dx), (2, 3))
+    m = 4
+    return F.l1_loss(outp[:, :, m:-m, m:-m], shifted[:, :, m:-m, m:-m])
+
+
+# --- classic perceptual loss (needs VGG-16 weights supplied by the user) ------------------------------
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
+VGG_TAPS = {3: "relu1_2", 8: "relu2_2", 15: "relu3_3", 22: "relu4_3"}  # indices in vgg16.features
+
+
+class VGG16Features(nn.Module):
+    """torchvision's ``vgg16().features`` layout (same state-dict keys ``features.N.weight``) up to relu4_3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for v in VGG16_CFG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
+                cin = v
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+
+    @classmethod
+    def from_file(cls, path: Path) -> VGG16Features:
+        """Load torchvision-format VGG-16 weights (a state dict; only tensors are unpickled)."""
+        net = cls()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if k.startswith("features.")}
+        missing, _ = net.load_state_dict(state, strict=False)
+        if any(k.startswith("features.") for k in missing):
+            raise SystemExit(f"{path} does not hold VGG-16 feature weights (missing {missing[:3]})")
+        return net.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = (x - self.mean) / self.std
+        out = {}
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in VGG_TAPS:
+                out[VGG_TAPS[i]] = x
+            if i >= max(VGG_TAPS):
+                break
+        return out
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = x.shape
+    f = x.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+class PerceptualLoss(nn.Module):
+    """Johnson et al.: content loss on relu2_2, Gram style loss on four layers, total variation."""
+
+    def __init__(self, vgg: VGG16Features, style_image: torch.Tensor, content_weight: float = 1.0,
+                 style_weight: float = 1e5, tv_weight: float = 1e-6) -> None:
+        super().__init__()
+        self.vgg = vgg
+        with torch.no_grad():
+            self.style_grams = {k: gram(v) for k, v in vgg(style_image).items()}
+        self.cw, self.sw, self.tw = content_weight, style_weight, tv_weight
+
+    def forward(self, out: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        fo, fc = self.vgg(out), self.vgg(content)
+        c = F.mse_loss(fo["relu2_2"], fc["relu2_2"])
+        s = sum(F.mse_loss(gram(fo[k]), g.expand(out.shape[0], -1, -1)) for k, g in self.style_grams.items())
+        tv = (out[:, :, 1:] - out[:, :, :-1]).abs().mean() + (out[:, :, :, 1:] - out[:, :, :, :-1]).abs().mean()
+        return {"content": self.cw * c, "style": self.sw * s, "tv": self.tw * tv}

@@ -1,0 +1,68 @@
+"""Content crops for style distillation, and the teacher's paintings of them (cached on disk)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from export.teacher import SIZE, Teacher
+
+# (folder under the data root, share of the crops): webcam-like indoor scenes matter most
+CONTENT_MIX = (
+    ("backgrounds/rooms", 0.35), ("backgrounds/rooms_small", 0.15), ("backgrounds/misc", 0.1),
+    ("segmentation/portraits/images", 0.15), ("segmentation/fullbody/images", 0.05), ("content/bsds500", 0.2),
+)
+STORE = 256  # pairs are stored at this size; training crops from them
+
+
+def content_paths(data: Path, extra: Path | None = None) -> list[tuple[list[Path], float]]:
+    """Image lists with their sampling share (``extra``: a user's own folder of photos, used alone)."""
+    if extra is not None:
+        return [(sorted(p for p in extra.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")), 1.0)]
+    out = []
+    for folder, share in CONTENT_MIX:
+        files = sorted(p for p in (data / folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if files:
+            out.append((files, share))
+    return out
+
+
+def random_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random square crop covering 50-100% of the short side, resized to the teacher's 384x384."""
+    h, w = img.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.5, 1.0))
+    y, x = rng.integers(h - side + 1), rng.integers(w - side + 1)
+    crop = img[y:y + side, x:x + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+
+
+def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count: int, seed: int,
+                cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` (content, teacher output) pairs as uint8 BGR N x 256 x 256 x 3 arrays, cached in ``cache``."""
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            if len(z["content"]) >= count:
+                return z["content"][:count], z["target"][:count]
+    rng = np.random.default_rng(seed)
+    shares = np.array([s for _, s in sources], np.float64)
+    shares /= shares.sum()
+    content = np.empty((count, STORE, STORE, 3), np.uint8)
+    target = np.empty_like(content)
+    for i in tqdm(range(count), desc="teacher"):
+        while True:
+            files = sources[rng.choice(len(sources), p=shares)][0]
+            img = cv2.imread(str(files[rng.integers(len(files))]), cv2.IMREAD_COLOR)
+            if img is not None and min(img.shape[:2]) >= 64:
+                break
+        crop = random_crop(img, rng)
+        painted = teacher(crop)
+        content[i] = cv2.resize(crop, (STORE, STORE), interpolation=cv2.INTER_AREA)
+        target[i] = cv2.resize(painted, (STORE, STORE), interpolation=cv2.INTER_AREA)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, content=content, target=target)
+    return content, target

@@ -1,0 +1,146 @@
+"""Train the person U-Net on ../shared/data/segmentation and export it to models/weights/person.onnx.
+
+    python -m export.train_segmentation --epochs 30 --steps 150
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
+from export.seg_data import Augmenter, letterbox, load_backgrounds, load_cutouts, load_pairs, validation_names
+from models.unet import UNet
+
+EVAL_SIZE = (256, 256)  # validation images are letterboxed into this (the runtime feeds 256x144 frames)
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum((1, 2, 3))
+    return (1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)).mean()
+
+
+def boundary_weight(target: torch.Tensor) -> torch.Tensor:
+    """1 everywhere, 3 within a few pixels of the person outline (hair, hands, shoulders)."""
+    edge = F.max_pool2d(target, 7, 1, 3) - -F.max_pool2d(-target, 7, 1, 3)
+    return 1.0 + 2.0 * edge
+
+
+def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    """BGR uint8 HxWx3 list -> RGB float N x 3 x H x W in 0..1."""
+    arr = np.stack(images)[..., ::-1].astype(np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+
+
+def iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float, float]:
+    """(mIoU over person+background, person IoU, person Dice) of two boolean masks."""
+    inter, union = np.logical_and(pred, gt).sum(), np.logical_or(pred, gt).sum()
+    inter_b, union_b = np.logical_and(~pred, ~gt).sum(), np.logical_or(~pred, ~gt).sum()
+    iou_p = inter / union if union else 1.0
+    iou_b = inter_b / union_b if union_b else 1.0
+    dice = 2 * inter / (pred.sum() + gt.sum()) if (pred.sum() + gt.sum()) else 1.0
+    return float((iou_p + iou_b) / 2), float(iou_p), float(dice)
+
+
+@torch.no_grad()
+def evaluate(model: UNet, samples: list, device: torch.device) -> dict[str, dict[str, float]]:
+    """Per-subset mIoU / person IoU / Dice at full mask resolution."""
+    model.eval()
+    scores: dict[str, list] = {}
+    for s in samples:
+        h, w = s.image.shape[:2]
+        x = to_tensor([letterbox(s.image, *EVAL_SIZE)]).to(device)
+        prob = model(x)[0, 0].cpu().numpy()
+        scale = min(EVAL_SIZE[0] / w, EVAL_SIZE[1] / h)
+        nw, nh = round(w * scale), round(h * scale)
+        top, left = (EVAL_SIZE[1] - nh) // 2, (EVAL_SIZE[0] - nw) // 2
+        prob = cv2.resize(prob[top:top + nh, left:left + nw], (w, h), interpolation=cv2.INTER_LINEAR)
+        scores.setdefault(s.name.split("/")[0], []).append(iou_dice(prob > 0.5, s.mask > 127))
+    model.train()
+    keys = ("miou", "iou", "dice")
+    return {k: dict(zip(keys, np.mean(v, axis=0).round(4).tolist(), strict=True)) for k, v in scores.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=150, help="optimiser steps per epoch")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, nargs=2, default=(224, 160), metavar=("W", "H"))
+    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
+    args = ap.parse_args()
+
+    device = setup(args.seed, args.threads)
+    seg, bgs = args.data / "segmentation", args.data / "backgrounds"
+    val_names = validation_names()
+    pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
+    train = [s for s in pairs if s.name not in val_names]
+    val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
+    aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed)
+    print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
+
+    model = UNet(base=args.base).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * args.steps, pct_start=0.05,
+                                                anneal_strategy="cos")
+    start, best, history = 0, -1.0, []
+    ckpt = args.run / "last.pt"
+    if args.resume and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, best, history = state["epoch"], state["best"], state["history"]
+        aug.rng = np.random.default_rng(args.seed + start)
+        print(f"resumed at epoch {start}")
+    t0 = time.time()
+    for epoch in range(start, args.epochs):
+        bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
+        for _ in bar:
+            batch = [aug() for _ in range(args.batch)]
+            x = to_tensor([b[0] for b in batch]).to(device)
+            y = torch.from_numpy(np.stack([b[1] for b in batch])[:, None].astype(np.float32) / 255.0).to(device)
+            logits = model.forward_logits(x)
+            bce = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y))
+            loss = bce + dice_loss(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        metrics = evaluate(model, val, device)
+        score = float(np.mean([m["miou"] for m in metrics.values()]))
+        history.append({"epoch": epoch + 1, "loss": round(loss.item(), 4), **metrics})
+        print(f"epoch {epoch + 1}: loss {loss.item():.3f} " +
+              " ".join(f"{k} mIoU {m['miou']:.4f} dice {m['dice']:.4f}" for k, m in metrics.items()), flush=True)
+        if score > best:
+            best = score
+            save_checkpoint(args.run / "best.pt", model=model.state_dict(), config=model.config, metrics=metrics)
+        save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                        epoch=epoch + 1, best=best, history=history)
+    wall = time.time() - t0
+    print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
+    from export.export_segmentation import export_best
+    extra = {"train_command": "python -m export.train_segmentation " + " ".join(sys.argv[1:]),
+             "train_minutes_this_run": round(wall / 60, 1), "epochs": args.epochs, "steps_per_epoch": args.steps,
+             "batch": args.batch, "train_size": list(args.size), "history": history}
+    export_best(args.run / "best.pt", args.out, extra=extra)
+
+
+if __name__ == "__main__":
+    main()

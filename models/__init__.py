@@ -1,0 +1,1 @@
+"""PyTorch definitions of the two networks the runtime runs as ONNX (see models/README.md)."""

@@ -1,0 +1,78 @@
+"""Person segmentation U-Net with an ASPP bottleneck.
+
+Input:  ``image`` float32 N x 3 x H x W, RGB in 0..1 (H and W multiples of 16).
+Output: ``mask``  float32 N x 1 x H x W, person probability in 0..1.
+
+Encoder at strides 2/4/8/16, an ASPP block (parallel dilated 3x3 convolutions plus
+image pooling, as DeepLabv3) at stride 16, and a decoder that upsamples and fuses
+the encoder's skip connections. ``separable=True`` uses depthwise-separable
+convolutions everywhere but the stem.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.layers import conv_bn_relu, separable_bn_relu
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: dilated branches + global context, fused by 1x1."""
+
+    def __init__(self, cin: int, cout: int, rates: tuple[int, ...], separable: bool) -> None:
+        super().__init__()
+        block = separable_bn_relu if separable else conv_bn_relu
+        self.branches = nn.ModuleList(
+            [conv_bn_relu(cin, cout, 1)] + [block(cin, cout, dilation=r) for r in rates if r > 1]
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1), nn.ReLU(inplace=True))
+        self.project = conv_bn_relu(cout * (len(self.branches) + 1), cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [b(x) for b in self.branches]
+        feats.append(self.pool(x).expand(-1, -1, x.shape[2], x.shape[3]))
+        return self.project(torch.cat(feats, 1))
+
+
+class UNet(nn.Module):
+    """U-Net person segmenter. ``base`` is the stem width; stages double it."""
+
+    def __init__(self, base: int = 8, rates: tuple[int, ...] = (1, 2, 4, 6), separable: bool = True) -> None:
+        super().__init__()
+        block = separable_bn_relu if separable else conv_bn_relu
+        c1, c2, c3, c4 = base * 2, base * 4, base * 8, base * 16
+        self.config = {"base": base, "rates": list(rates), "separable": separable}
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.stem = conv_bn_relu(3, c1, 3, stride=2)  # /2
+        self.enc2 = nn.Sequential(block(c1, c2, stride=2), block(c2, c2))  # /4
+        self.enc3 = nn.Sequential(block(c2, c3, stride=2), block(c3, c3))  # /8
+        self.enc4 = nn.Sequential(block(c3, c4, stride=2), block(c4, c4))  # /16
+        self.aspp = ASPP(c4, c3, rates, separable)
+        self.dec3 = block(c3 + c3, c2)
+        self.dec2 = block(c2 + c2, c1)
+        self.dec1 = block(c1 + c1, c1)
+        self.head = nn.Conv2d(c1 + 3, 1, 3, padding=1)
+
+    def forward_logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Mask logits at input resolution."""
+        x = (image - self.mean) / self.std
+        s1 = self.stem(x)
+        s2 = self.enc2(s1)
+        s3 = self.enc3(s2)
+        y = self.aspp(self.enc4(s3))
+        y = self.dec3(torch.cat([_up(y, s3), s3], 1))
+        y = self.dec2(torch.cat([_up(y, s2), s2], 1))
+        y = self.dec1(torch.cat([_up(y, s1), s1], 1))
+        return self.head(torch.cat([_up(y, image), image], 1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.forward_logits(image))
+
+
+def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[2:], mode="bilinear", align_corners=False)

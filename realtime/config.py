@@ -1,0 +1,116 @@
+"""Options shared by preview/camera/render/bench, and loading them from a TOML file.
+
+Precedence: built-in defaults < ``--config FILE`` < command-line flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from realtime.errors import RealtimeError
+
+MODES = ("style-background", "style-person", "style-all", "blur", "replace", "mask", "none")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+VCAM_FORMATS = ("BGR", "RGB", "I420", "NV12", "YUYV", "UYVY")
+
+
+@dataclass
+class Settings:
+    """Everything that shapes the pipeline and its source; one field per command-line option."""
+
+    source: str = "0"
+    style: str = "udnie"
+    mode: str = "style-background"
+    background: str | None = None
+    strength: float = 1.0
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    style_scale: float = 0.5
+    device: str = "auto"
+    mirror: bool = False
+    threads: int | None = None
+    mask_smoothing: float = 0.6  # EMA weight of the previous mask where nothing moves (0 = none)
+    mask_threshold: float | None = None
+    feather: int = 3  # mask blur radius in pixels at output size
+    blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
+    vcam_device: str | None = None
+    vcam_format: str = "BGR"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def validate(self) -> Settings:
+        """Raise RealtimeError for any out-of-range value; return self."""
+        if self.mode not in MODES:
+            raise RealtimeError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.device not in DEVICES:
+            raise RealtimeError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise RealtimeError(f"--strength must be between 0 and 1, got {self.strength}")
+        if not 0.1 <= self.style_scale <= 1.0:
+            raise RealtimeError(f"--style-scale must be between 0.1 and 1, got {self.style_scale}")
+        if not 0.0 <= self.mask_smoothing < 1.0:
+            raise RealtimeError(f"mask_smoothing must be in [0, 1), got {self.mask_smoothing}")
+        if self.mask_threshold is not None and not 0.0 < self.mask_threshold < 1.0:
+            raise RealtimeError(f"mask_threshold must be between 0 and 1, got {self.mask_threshold}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and not 16 <= v <= 7680:
+                raise RealtimeError(f"--{name} must be between 16 and 7680, got {v}")
+        if self.fps is not None and not 0 < self.fps <= 240:
+            raise RealtimeError(f"--fps must be between 0 and 240, got {self.fps}")
+        if self.vcam_format.upper() not in VCAM_FORMATS:
+            raise RealtimeError(f"unknown --vcam-format {self.vcam_format!r}; choose one of: {', '.join(VCAM_FORMATS)}")
+        self.vcam_format = self.vcam_format.upper()
+        if self.mode == "replace" and not self.background:
+            raise RealtimeError("--mode replace needs --background IMAGE")
+        if self.feather < 0 or self.feather > 100:
+            raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
+        return self
+
+
+def _names() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in fields(Settings) if f.name != "extra"}
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a TOML config; keys are option names (``style-scale`` or ``style_scale``)."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RealtimeError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RealtimeError(f"invalid config file {path}: {exc}") from None
+    except OSError as exc:
+        raise RealtimeError(f"cannot read config file {path}: {exc.strerror}") from None
+    known = _names()
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise RealtimeError(f"invalid config file {path}: unknown key {key!r}")
+        out[name] = _coerce(path, key, value, known[name])
+    return out
+
+
+def _coerce(path: Path, key: str, value: Any, f: dataclasses.Field) -> Any:
+    kind = str(f.type)
+    ok = {
+        "str": isinstance(value, (str, int)) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+    }
+    base = next((k for k in ("bool", "float", "int", "str") if kind.startswith(k)), "str")
+    if not ok[base]:
+        raise RealtimeError(f"invalid config file {path}: {key} should be {base}, got {value!r}")
+    return str(value) if base == "str" else float(value) if base == "float" else value
+
+
+def build_settings(config: Path | None, cli: dict[str, Any]) -> Settings:
+    """Defaults, then the config file, then the command-line values that were given (not None)."""
+    values: dict[str, Any] = load_config(config) if config else {}
+    values.update({k: v for k, v in cli.items() if v is not None})
+    return Settings(**values).validate()

@@ -1,0 +1,88 @@
+"""`realtime doctor`: what this machine offers the filter, and how to fix what is missing."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+
+import cv2
+
+from realtime.errors import RealtimeError
+
+PROBE_SIZES = ((640, 480), (1280, 720), (1920, 1080))
+
+
+def cameras(max_index: int = 6) -> list[tuple[int, list[str]]]:
+    """(index, accepted resolutions) of each camera OpenCV can open."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    found = []
+    for i in range(max_index):
+        cap = cv2.VideoCapture(i)
+        if not cap.isOpened():
+            continue
+        sizes = []
+        for w, h in PROBE_SIZES:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
+            got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            if f"{got[0]}x{got[1]}" not in sizes:
+                sizes.append(f"{got[0]}x{got[1]}")
+        cap.release()
+        found.append((i, sizes))
+    return found
+
+
+def gpu_name() -> str:
+    """The NVIDIA GPU's name from nvidia-smi, or why there is none."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return "none found (no nvidia-smi)"
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "none found"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"nvidia-smi failed: {exc}"
+
+
+def vcam_status() -> str:
+    """Whether pyvirtualcam can open a device, with the fix when it cannot."""
+    from realtime.sinks import VirtualCameraSink
+
+    try:
+        sink = VirtualCameraSink(640, 360, 30)
+    except RealtimeError as exc:
+        return f"NOT AVAILABLE: {exc}"
+    dev = sink.device
+    sink.close()
+    return f"ok: {dev}"
+
+
+def run_doctor(out=print) -> None:
+    import onnxruntime as ort
+
+    from realtime.inference import SHORT, nvidia_driver_present, open_session
+    from realtime.models import list_styles, person_model, read_info
+
+    out(f"system:        {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, OpenCV {cv2.__version__}")
+    cams = cameras()
+    out("cameras:       " + ("; ".join(f"{i}: {', '.join(s)}" for i, s in cams) if cams else
+                              "none found (plug one in, or use --source VIDEO_FILE)"))
+    out(f"onnxruntime:   {ort.__version__}, providers built in: {', '.join(ort.get_available_providers())}")
+    out(f"gpu:           {gpu_name()}; NVIDIA driver {'loads' if nvidia_driver_present() else 'not found'}")
+    try:
+        sess = open_session(person_model(), "person-segmentation", "auto", log=lambda m: out("               " + m))
+        out(f"session got:   {SHORT.get(sess.provider, sess.provider)} (person model, --device auto)")
+    except RealtimeError as exc:
+        out(f"session got:   FAILED: {exc}")
+    out(f"virtual cam:   {vcam_status()}")
+    out("models:")
+    try:
+        infos = [read_info(person_model())] + list_styles()
+    except RealtimeError as exc:
+        out(f"  {exc}")
+        infos = list_styles()
+    for info in infos:
+        out(f"  {info.name:28s} {info.size_mb:6.2f} MB  sha256 {info.sha256()[:16]}  {info.path}")

@@ -1,0 +1,122 @@
+"""ONNX Runtime sessions: provider choice (TensorRT -> CUDA -> CPU), honest fallback reporting, warm-up."""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.errors import RealtimeError
+from realtime.models import _first_line, check_contract
+
+TRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+SHORT = {TRT: "tensorrt", CUDA: "cuda", CPU: "cpu"}
+
+
+def cache_dir() -> Path:
+    """Per-user cache for TensorRT engines and timing caches."""
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "realtime"
+
+
+def nvidia_driver_present() -> bool:
+    """True when the NVIDIA driver library loads (checked before asking ONNX Runtime for CUDA,
+    so a CPU-only machine with onnxruntime-gpu never prints CUDA library errors)."""
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def provider_chain(device: str) -> list[str]:
+    """Providers to ask for, best first, limited to what this machine can really load."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    gpu = nvidia_driver_present()
+    wanted = {"auto": [TRT, CUDA], "tensorrt": [TRT, CUDA], "cuda": [CUDA], "cpu": []}[device]
+    return [p for p in wanted if p in available and gpu] + [CPU]
+
+
+def _provider_options(name: str) -> dict[str, str]:
+    if name == TRT:
+        cache = cache_dir() / "tensorrt"
+        cache.mkdir(parents=True, exist_ok=True)
+        return {
+            "trt_fp16_enable": "True",
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": str(cache),
+        }
+    if name == CUDA:
+        return {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "True"}
+    return {}
+
+
+@dataclass
+class Session:
+    """An ONNX Runtime session with the provider it really got."""
+
+    sess: object
+    path: Path
+    provider: str
+    input_name: str
+    output_name: str
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run on one NCHW float32 array; returns the single output."""
+        if self.provider == CPU:
+            return self.sess.run([self.output_name], {self.input_name: x})[0]
+        binding = self.sess.io_binding()  # one upload, one download; ORT allocates the output on the GPU
+        binding.bind_cpu_input(self.input_name, x)
+        binding.bind_output(self.output_name, "cuda")
+        self.sess.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+
+def open_session(path: Path, kind: str, device: str = "auto", threads: int | None = None,
+                 warmup_shape: tuple[int, int, int, int] | None = None, log=print) -> Session:
+    """Load ``path`` on the best provider for ``device``, check it against the ``kind`` contract, warm it up.
+
+    Prints one line through ``log`` when ONNX Runtime fell back from the provider that was asked for.
+    """
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    chain = provider_chain(device)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    opts.inter_op_num_threads = 1
+    # two runtimes (the two networks, OpenCV) busy-waiting on 2 cores slow each other ~10x
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not path.is_file():
+        raise RealtimeError(f"model file not found: {path}")
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=[(p, _provider_options(p)) for p in chain])
+    except Exception as exc:  # noqa: BLE001 - ORT raises many types for a corrupt file
+        raise RealtimeError(f"cannot load {path.name}: not a valid ONNX model ({_first_line(exc)})") from None
+    check_contract(sess, kind, path)
+    got = sess.get_providers()[0]
+    if device != "cpu" and got != chain[0]:
+        log(f"note: {path.name}: {SHORT.get(chain[0], chain[0])} could not start, running on {SHORT.get(got, got)}")
+    elif device in ("cuda", "tensorrt") and got == CPU:
+        log(f"note: {device} requested but no usable NVIDIA GPU/driver was found; {path.name} runs on the CPU")
+    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
+    if warmup_shape:
+        try:
+            s.run(np.zeros(warmup_shape, np.float32))
+        except Exception as exc:  # noqa: BLE001
+            raise RealtimeError(f"{path.name} failed to run: {_first_line(exc)}") from None
+    return s

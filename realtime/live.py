@@ -1,0 +1,133 @@
+"""The live loop behind `realtime preview` and `realtime camera`: newest frame -> pipeline -> sinks."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.config import MODES
+from realtime.hud import draw_hud, lost_card
+from realtime.models import list_styles
+from realtime.pipeline import Pipeline, load_style
+from realtime.sinks import write_image
+from realtime.source import LiveSource
+
+WINDOW = "realtime"
+LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
+KEYS_HELP = "n/p style  m mode  i invert  +/- strength  f overlay  s snapshot  q quit"
+
+
+class LiveLoop:
+    """Runs until the source ends, the user quits, or ``stop`` is set.
+
+    ``vcam`` gets every output frame (and the camera-lost card while the camera is away);
+    ``window`` shows the same with the overlay and handles the hotkeys.
+    """
+
+    def __init__(self, pipeline: Pipeline, source: LiveSource, vcam=None, window: bool = False,
+                 snapshot_dir: Path = Path("."), log=print, stop: threading.Event | None = None) -> None:
+        self.pipeline, self.source, self.vcam, self.window = pipeline, source, vcam, window
+        self.snapshot_dir, self.log = snapshot_dir, log
+        self.stop = stop or threading.Event()
+        self.show_hud = True
+        self.styles = [s.name for s in list_styles()]
+        self.latencies: deque[float] = deque(maxlen=300)
+        self.frame_times: deque[float] = deque(maxlen=60)
+        self.frames_out = 0
+        self.last_out: np.ndarray | None = None
+        self.size: tuple[int, int] | None = None
+        self.quit_by_user = False
+
+    def run(self) -> None:
+        last_frame_t = time.perf_counter()
+        if self.window:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        try:
+            while not self.stop.is_set():
+                frame = self.source.read(timeout=0.1)
+                now = time.perf_counter()
+                if frame is None:
+                    if self.source.ended:
+                        break
+                    if now - last_frame_t > LOST_AFTER_S and self.size:
+                        self._emit(lost_card(self.last_out, self.size), hud=False)
+                    if self.window:
+                        self._keys()
+                    continue
+                last_frame_t = now
+                out = self.pipeline.process(frame.image)
+                self.size = (out.shape[1], out.shape[0])
+                self.last_out = out
+                self._emit(out, hud=True)
+                self.latencies.append((time.perf_counter() - frame.t_capture) * 1000)
+                self.frame_times.append(time.perf_counter())
+                self.frames_out += 1
+                if self.window:
+                    self._keys()
+        finally:
+            if self.window:
+                cv2.destroyWindow(WINDOW)
+                cv2.waitKey(1)
+
+    @property
+    def fps(self) -> float:
+        t = self.frame_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+    def _emit(self, out: np.ndarray, hud: bool) -> None:
+        if self.vcam is not None:
+            self.vcam.send(out)
+        if self.window:
+            shown = draw_hud(out, self._hud_lines()) if hud and self.show_hud else out
+            cv2.imshow(WINDOW, shown)
+
+    def _hud_lines(self) -> list[str]:
+        s = self.pipeline.settings
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in self.pipeline.timings.stages.items())
+        lat = sorted(self.latencies)[len(self.latencies) // 2] if self.latencies else 0.0
+        return [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}",
+                f"ms: {stages}",
+                f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}", KEYS_HELP]
+
+    def _keys(self) -> None:
+        key = cv2.waitKey(1) & 0xFF
+        if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+            self.quit_by_user = True
+            self.stop.set()
+            return
+        if key == 255:
+            return
+        self.handle_key(chr(key) if key != 27 else "esc")
+
+    def handle_key(self, key: str) -> None:
+        """Apply one hotkey (also used by tests)."""
+        s = self.pipeline.settings
+        if key in ("q", "esc"):
+            self.quit_by_user = True
+            self.stop.set()
+        elif key == "f":
+            self.show_hud = not self.show_hud
+        elif key in ("n", "p") and self.styles:
+            cur = Path(s.style).stem
+            i = self.styles.index(cur) if cur in self.styles else -1
+            s.style = self.styles[(i + (1 if key == "n" else -1)) % len(self.styles)]
+            self.pipeline.set_style(load_style(s, self.log))
+        elif key == "m":
+            s.mode = MODES[(MODES.index(s.mode) + 1) % len(MODES)]
+            if s.mode == "replace" and self.pipeline.background is None:
+                s.mode = MODES[(MODES.index(s.mode) + 1) % len(MODES)]
+            self.pipeline.smoother.reset()
+        elif key == "i":
+            s.mode = {"style-background": "style-person", "style-person": "style-background"}.get(s.mode, s.mode)
+        elif key in ("+", "="):
+            s.strength = min(1.0, round(s.strength + 0.1, 2))
+        elif key in ("-", "_"):
+            s.strength = max(0.0, round(s.strength - 0.1, 2))
+        elif key == "s" and self.last_out is not None:
+            path = self.snapshot_dir / time.strftime("realtime-%Y%m%d-%H%M%S.png")
+            write_image(path, self.last_out)
+            self.log(f"saved {path}")

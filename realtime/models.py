@@ -1,0 +1,150 @@
+"""Finding, describing and validating the ONNX models the runtime loads (contract: models/README.md)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from realtime.errors import RealtimeError
+
+PERSON_MODEL = "person.onnx"
+STYLE_SUFFIX = ".onnx"
+CONTRACTS = {  # kind -> (input name, output name, output channels)
+    "person-segmentation": ("image", "mask", 1),
+    "style-transfer": ("image", "stylized", 3),
+}
+
+
+def shipped_dir() -> Path:
+    """Where the ONNX weights shipped with the package live (package data or the repo's models/weights).
+
+    ``$REALTIME_MODELS`` points elsewhere (tests use it for tiny freshly exported networks)."""
+    env = os.environ.get("REALTIME_MODELS")
+    if env:
+        return Path(env)
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("realtime.weights")))
+    except ModuleNotFoundError:  # running from a source checkout
+        return Path(__file__).resolve().parents[1] / "models" / "weights"
+
+
+def user_styles_dir() -> Path:
+    """Where `python -m export.train_style` puts a user's own styles (``$REALTIME_STYLES`` overrides)."""
+    env = os.environ.get("REALTIME_STYLES")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "realtime" / "styles"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An ONNX model file and its metadata (name, painting, artist, year, architecture, ...)."""
+
+    path: Path
+    metadata: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.get("name", self.path.stem)
+
+    @property
+    def size_mb(self) -> float:
+        return self.path.stat().st_size / 1e6
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def read_info(path: Path) -> ModelInfo:
+    """Read an ONNX file's metadata without running it; RealtimeError if it is not a usable ONNX model."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise RealtimeError(f"model file not found: {path}")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types for a bad file
+        raise RealtimeError(f"{path} is not a valid ONNX model ({_first_line(exc)})") from None
+    return ModelInfo(path, dict(sess.get_modelmeta().custom_metadata_map))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def check_contract(sess, kind: str, path: Path) -> None:
+    """Reject a session whose inputs/outputs do not match the ``kind`` contract in models/README.md."""
+    in_name, out_name, out_channels = CONTRACTS[kind]
+    ins, outs = sess.get_inputs(), sess.get_outputs()
+    problems = []
+    if len(ins) != 1 or ins[0].name != in_name or len(ins[0].shape) != 4 or ins[0].shape[1] != 3:
+        got = ", ".join(f"{i.name}{i.shape}" for i in ins)
+        problems.append(f"expected one input '{in_name}' [N,3,H,W], got {got}")
+    elif ins[0].type != "tensor(float)":
+        problems.append(f"input '{in_name}' must be float32, got {ins[0].type}")
+    if len(outs) != 1 or outs[0].name != out_name or len(outs[0].shape) != 4 or outs[0].shape[1] != out_channels:
+        got = ", ".join(f"{o.name}{o.shape}" for o in outs)
+        problems.append(f"expected one output '{out_name}' [N,{out_channels},H,W], got {got}")
+    if problems:
+        raise RealtimeError(f"{path.name} is not a {kind} model: {'; '.join(problems)}")
+
+
+def list_styles() -> list[ModelInfo]:
+    """Installed styles: the shipped ones, then the user's own; fp16 twins are not listed."""
+    seen: dict[str, ModelInfo] = {}
+    for folder in (shipped_dir(), user_styles_dir()):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.glob(f"*{STYLE_SUFFIX}")):
+            if p.name == PERSON_MODEL or ".fp16." in p.name or p.name.startswith("person"):
+                continue
+            try:
+                info = read_info(p)
+            except RealtimeError:
+                continue
+            if info.metadata.get("kind", "style-transfer") == "style-transfer":
+                seen.setdefault(info.name, info)
+    return list(seen.values())
+
+
+def resolve_style(spec: str) -> Path:
+    """A style name (``udnie``, ``udnie-full``) or a path to an .onnx file -> the file to load."""
+    if spec.endswith(".onnx") or os.sep in spec or "/" in spec:
+        p = Path(spec).expanduser()
+        if not p.is_file():
+            raise RealtimeError(f"style model not found: {spec}")
+        return p
+    for folder in (shipped_dir(), user_styles_dir()):
+        p = folder / f"{spec}{STYLE_SUFFIX}"
+        if p.is_file():
+            return p
+    names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"
+    raise RealtimeError(f"unknown style {spec!r}; available styles: {names}")
+
+
+def person_model() -> Path:
+    """The shipped person-segmentation model."""
+    p = shipped_dir() / PERSON_MODEL
+    if not p.is_file():
+        raise RealtimeError(f"person model missing: {p} (reinstall the package)")
+    return p
+
+
+def metadata_json(info: ModelInfo, key: str, default: object = None) -> object:
+    """A metadata value decoded from JSON when it is JSON, else the raw string."""
+    raw = info.metadata.get(key)
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

@@ -1,0 +1,28 @@
+"""Person segmentation: a BGR frame in, a low-resolution person probability map out."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from realtime.inference import Session
+
+DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame
+
+
+def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
+    """Network input size for a frame: ``long_side`` on the longer side, aspect kept, multiples of 16."""
+    s = long_side / max(frame_w, frame_h)
+    return max(16, round(frame_w * s / 16) * 16), max(16, round(frame_h * s / 16) * 16)
+
+
+class PersonSegmenter:
+    """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution."""
+
+    def __init__(self, session: Session, long_side: int = DEFAULT_SIZE[0]) -> None:
+        self.session = session
+        self.long_side = long_side
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
+        blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
+        return self.session.run(blob)[0, 0]

@@ -1,0 +1,125 @@
+"""The composite arithmetic of every mode, on known arrays (networks replaced by known functions)."""
+import numpy as np
+import pytest
+
+from realtime import composite
+from realtime.config import Settings
+from realtime.pipeline import Pipeline
+
+H, W = 36, 64
+
+
+class Known:
+    """Stands in for a network session: returns a fixed array (the composite is what is tested here)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, frame):
+        return self.value
+
+
+def make(mode, person, styled_value=200, strength=1.0, background=None):
+    s = Settings(mode=mode, strength=strength, feather=0, mask_smoothing=0.0, background="x" if background is not None
+                 else None).validate()
+    seg = Known(np.full((H // 4, W // 4), person, np.float32))
+    sty = Known(np.full((H, W, 3), styled_value, np.uint8))
+    p = Pipeline(s, seg, sty, background)
+    p.settings.mask_threshold = None
+    return p
+
+
+FRAME = np.full((H, W, 3), 100, np.uint8)
+
+
+def person_weight(p):
+    return float(composite.refine_mask(np.full((2, 2), p, np.float32), (4, 4), feather=0)[0, 0])
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+def test_style_background(p):
+    w = person_weight(p)
+    out = make("style-background", p).process(FRAME)
+    assert out.shape == FRAME.shape and out.dtype == np.uint8
+    assert np.allclose(out, 200 * (1 - w) + 100 * w, atol=1)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+def test_style_person_is_the_inverse(p):
+    w = person_weight(p)
+    out = make("style-person", p).process(FRAME)
+    assert np.allclose(out, 200 * w + 100 * (1 - w), atol=1)
+
+
+def test_strength_scales_the_style():
+    out = make("style-background", 0.0, strength=0.25).process(FRAME)
+    assert np.allclose(out, 100 + 0.25 * 100, atol=1)
+    assert np.array_equal(make("style-background", 0.0, strength=0.0).process(FRAME), FRAME)
+
+
+def test_style_all_ignores_the_mask():
+    assert np.allclose(make("style-all", 1.0).process(FRAME), 200, atol=1)
+
+
+def test_replace_and_mask_and_none():
+    bg = np.full((10, 20, 3), 7, np.uint8)
+    assert np.allclose(make("replace", 0.0, background=bg).process(FRAME), 7, atol=1)
+    assert np.allclose(make("replace", 1.0, background=bg).process(FRAME), 100, atol=1)
+    m = make("mask", 1.0).process(FRAME)
+    assert m.shape == FRAME.shape and np.all(m == 255)
+    assert np.all(make("mask", 0.0).process(FRAME) == 0)
+    assert np.array_equal(make("none", 0.0).process(FRAME), FRAME)
+
+
+def test_blur_keeps_the_person_and_blurs_the_rest():
+    frame = np.zeros((H, W, 3), np.uint8)
+    frame[:, ::2] = 255  # stripes: blur turns them grey
+    out_bg = make("blur", 0.0).process(frame)
+    assert out_bg.std() < frame.std() / 4
+    assert np.array_equal(make("blur", 1.0).process(frame), frame)
+
+
+def test_soft_mask_sharpens_around_half_and_threshold_is_hard():
+    m = np.array([[0.3, 0.5, 0.7]], np.float32)
+    soft = composite.refine_mask(m, (3, 1), feather=0)
+    assert soft[0, 0] < 0.3 and abs(soft[0, 1] - 0.5) < 1e-3 and soft[0, 2] > 0.7
+    hard = composite.refine_mask(m, (3, 1), feather=0, threshold=0.6)
+    assert hard.tolist() == [[0.0, 0.0, 1.0]]
+
+
+def test_feather_softens_edges():
+    m = np.zeros((16, 16), np.float32)
+    m[:, 8:] = 1
+    f = composite.refine_mask(m, (64, 64), feather=6)
+    row = f[32]
+    assert row[0] < 0.01 and row[-1] > 0.99
+    assert 0.05 < row[30] < 0.95  # a gradual ramp at the edge
+
+
+def test_mask_smoothing_holds_still_areas_and_follows_motion():
+    sm = composite.MaskSmoother(smoothing=0.8, motion_gain=6.0)
+    base = np.full((4, 4), 0.5, np.float32)
+    sm(base)
+    small = sm(base + 0.05)  # jitter: mostly the old value is kept
+    assert 0.5 < small[0, 0] < 0.52
+    big = sm(np.ones((4, 4), np.float32))  # the person moved: follow at once
+    assert big[0, 0] > 0.95
+    off = composite.MaskSmoother(smoothing=0.0)
+    off(base)
+    assert np.allclose(off(base + 0.3), 0.8)
+
+
+def test_fit_background_covers_and_crops():
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:, 50:] = 255
+    out = composite.fit_background(img, (64, 36))
+    assert out.shape == (36, 64, 3)
+    assert out[:, 0].max() == 0 and out[:, -1].min() == 255
+
+
+def test_blend_uint8_matches_float_reference():
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2))
+    w = rng.random((H, W), dtype=np.float32)
+    ref = a * w[..., None] + b * (1 - w[..., None])
+    assert np.abs(composite.blend(a, b, w).astype(np.float32) - ref).max() <= 1.0

@@ -1,0 +1,57 @@
+import pytest
+
+from realtime.config import Settings, build_settings, load_config
+from realtime.errors import RealtimeError
+
+
+def test_defaults_then_file_then_flags(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('style = "starry_night"\nstrength = 0.5\nstyle-scale = 0.25\nmirror = true\n')
+    s = build_settings(cfg, {"strength": 0.8, "style": None, "mode": "blur"})
+    assert s.style == "starry_night"  # from the file (flag not given)
+    assert s.strength == 0.8  # flag wins over the file
+    assert s.style_scale == 0.25 and s.mirror is True
+    assert s.mode == "blur"
+    assert s.device == Settings().device  # default kept
+
+
+def test_no_config_uses_defaults():
+    s = build_settings(None, {})
+    assert (s.style, s.mode, s.strength) == ("udnie", "style-background", 1.0)
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("style = [", "invalid config file"),
+    ("colour = 3", "unknown key 'colour'"),
+    ("strength = 'high'", "strength should be float"),
+    ("mirror = 1", "mirror should be bool"),
+])
+def test_invalid_config(tmp_path, text, msg):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(RealtimeError, match=msg):
+        load_config(cfg)
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(RealtimeError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("strength", 1.5, "--strength must be between 0 and 1"),
+    ("strength", -0.1, "--strength must be between 0 and 1"),
+    ("mode", "sepia", "unknown mode"),
+    ("device", "tpu", "unknown device"),
+    ("style_scale", 0.0, "--style-scale"),
+    ("vcam_format", "MJPG", "unknown --vcam-format"),
+    ("width", 3, "--width"),
+])
+def test_out_of_range(field, value, msg):
+    with pytest.raises(RealtimeError, match=msg):
+        Settings(**{field: value}).validate()
+
+
+def test_replace_needs_background():
+    with pytest.raises(RealtimeError, match="needs --background"):
+        Settings(mode="replace").validate()

@@ -1,0 +1,96 @@
+"""The shipped models and the ONNX contract check."""
+import numpy as np
+import pytest
+from conftest import onnx_model
+
+from realtime.errors import RealtimeError
+from realtime.inference import open_session, provider_chain
+from realtime.models import list_styles, person_model, read_info, resolve_style
+
+SHIPPED_STYLES = {"udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"}
+
+
+def test_person_model_is_shipped_with_metadata():
+    info = read_info(person_model())
+    assert info.metadata["kind"] == "person-segmentation"
+    assert info.size_mb <= 5
+    sess = open_session(person_model(), "person-segmentation", "cpu", 1)
+    out = sess.run(np.random.default_rng(0).random((1, 3, 144, 256), dtype=np.float32))
+    assert out.shape == (1, 1, 144, 256) and 0 <= out.min() and out.max() <= 1
+
+
+def test_six_styles_shipped_with_painting_metadata():
+    styles = {s.name: s for s in list_styles()}
+    assert SHIPPED_STYLES <= set(styles)
+    for name in SHIPPED_STYLES:
+        m = styles[name].metadata
+        assert m["kind"] == "style-transfer" and m["architecture"] == "fast"
+        assert m["painting"] and m["artist"] and m["year"] and m["training"]
+    assert styles["udnie-full"].metadata["architecture"] == "full"
+    total = sum(s.size_mb for s in list_styles())
+    assert total < 30, f"shipped styles take {total:.1f} MB"
+
+
+@pytest.mark.parametrize("h, w", [(180, 320), (97, 131), (16, 16)])
+def test_style_runs_at_any_size(h, w):
+    sess = open_session(resolve_style("udnie"), "style-transfer", "cpu", 1)
+    out = sess.run(np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32))
+    assert out.shape == (1, 3, h, w) and 0 <= out.min() and out.max() <= 1
+
+
+def test_unknown_style_lists_the_available_ones():
+    with pytest.raises(RealtimeError, match=r"unknown style 'picasso'; available styles: .*udnie"):
+        resolve_style("picasso")
+
+
+def test_corrupt_onnx_is_rejected(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(RealtimeError, match="not a valid ONNX model"):
+        open_session(bad, "style-transfer", "cpu")
+
+
+def test_wrong_inputs_outputs_are_rejected(tmp_path):
+    wrong = onnx_model(tmp_path / "wrong.onnx", "input", "output", 3)
+    with pytest.raises(RealtimeError, match="is not a style-transfer model: expected one input 'image'"):
+        open_session(wrong, "style-transfer", "cpu")
+    seg_as_style = onnx_model(tmp_path / "seg.onnx", "image", "mask", 1)
+    with pytest.raises(RealtimeError, match="expected one output 'stylized'"):
+        open_session(seg_as_style, "style-transfer", "cpu")
+    ok = onnx_model(tmp_path / "ok.onnx", "image", "stylized", 3)
+    assert open_session(ok, "style-transfer", "cpu").provider == "CPUExecutionProvider"
+
+
+def test_style_by_path(tmp_path):
+    ok = onnx_model(tmp_path / "mine.onnx", "image", "stylized", 3)
+    assert resolve_style(str(ok)) == ok
+    with pytest.raises(RealtimeError, match="style model not found"):
+        resolve_style(str(tmp_path / "missing.onnx"))
+
+
+def test_user_styles_dir_is_listed(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALTIME_STYLES", str(tmp_path))
+    onnx_model(tmp_path / "my_painting.onnx", "image", "stylized", 3)
+    assert "my_painting" in {s.name for s in list_styles()}
+    assert resolve_style("my_painting") == tmp_path / "my_painting.onnx"
+
+
+def test_no_gpu_means_cpu_only_chain():
+    # this machine (and CI) has no NVIDIA driver: CUDA/TensorRT must not even be asked for
+    from realtime.inference import nvidia_driver_present
+
+    if nvidia_driver_present():
+        pytest.skip("an NVIDIA driver is present")
+    assert provider_chain("auto") == ["CPUExecutionProvider"]
+    assert provider_chain("tensorrt") == ["CPUExecutionProvider"]
+
+
+def test_cuda_request_without_gpu_says_so_in_one_line():
+    from realtime.inference import nvidia_driver_present
+
+    if nvidia_driver_present():
+        pytest.skip("an NVIDIA driver is present")
+    lines = []
+    s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+    assert s.provider == "CPUExecutionProvider"
+    assert len(lines) == 1 and "no usable NVIDIA GPU" in lines[0]

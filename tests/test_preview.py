@@ -1,0 +1,75 @@
+"""The preview window under Xvfb: it shows filtered frames and quits on a key."""
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, synthetic_frames, write_video
+
+pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool") and shutil.which("xwd")),
+                                reason="needs Xvfb, xdotool and xwd (apt-get install xvfb xdotool x11-apps)")
+
+
+@contextlib.contextmanager
+def xvfb():
+    display = f":{90 + os.getpid() % 500}"
+    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        yield display
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def read_xwd(data: bytes) -> np.ndarray:
+    """Decode an X window dump (32-bit ZPixmap, as Xvfb at 24-bit depth writes) to an RGB array."""
+    hdr = np.frombuffer(data[:100], ">u4")
+    header_size, width, height, bpp, bpl, ncolors = hdr[0], hdr[4], hdr[5], hdr[11], hdr[12], hdr[19]
+    assert bpp == 32
+    start = header_size + ncolors * 12
+    px = np.frombuffer(data[start:start + bpl * height], np.uint8).reshape(height, bpl)[:, : width * 4]
+    return px.reshape(height, width, 4)[:, :, [2, 1, 0]] if hdr[7] == 0 else px.reshape(height, width, 4)[:, :, 1:]
+
+
+def wait_for_window(display: str, timeout: float = 30) -> str:
+    env = {**os.environ, "DISPLAY": display}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "realtime"], capture_output=True,
+                           text=True, env=env)
+        if r.stdout.strip():
+            return r.stdout.split()[0]
+        time.sleep(0.3)
+    raise AssertionError("the preview window never appeared")
+
+
+def test_preview_shows_frames_and_quits_on_q(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", synthetic_frames(300, 320, 180), 25)
+    with xvfb() as display:
+        env = {**os.environ, "DISPLAY": display}
+        p = subprocess.Popen([sys.executable, "-m", "realtime", "preview", "--source", str(clip)], cwd=REPO,
+                             env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            win = wait_for_window(display)
+            time.sleep(1.5)
+            shot = subprocess.run(["xwd", "-root", "-silent"], capture_output=True, env=env).stdout
+            img = read_xwd(shot)
+            assert img.reshape(-1, 3).std(axis=0).mean() > 10, "the window shows no picture"
+            subprocess.run(["xdotool", "windowactivate", "--sync", win], env=env, capture_output=True)
+            subprocess.run(["xdotool", "key", "--window", win, "f", "m", "i", "plus", "n"], env=env)
+            time.sleep(0.5)
+            assert p.poll() is None, "hotkeys must not end the preview"
+            subprocess.run(["xdotool", "key", "--window", win, "q"], env=env)
+            rc = p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        err = p.stderr.read()
+        assert rc == 0, err
+        assert "Traceback" not in err

@@ -1,0 +1,122 @@
+"""Capture: latest frame wins, stale frames counted; a camera that fails mid-stream is reconnected."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from realtime.errors import RealtimeError
+from realtime.live import LiveLoop
+from realtime.source import LiveSource, open_capture, open_live
+
+
+class FlakyCamera:
+    """Delivers frames, then fails every read for ``outage`` s (as an unplugged camera does), then recovers.
+
+    All instances share one clock, like one physical device that is reopened."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def read(self):
+        s = self.state
+        now = time.monotonic()
+        s["reads"] += 1
+        if s["fail_from"] <= now < s["fail_from"] + s["outage"]:
+            return False, None
+        time.sleep(1 / 100)
+        return True, np.full((36, 64, 3), s["reads"] % 255, np.uint8)
+
+    def release(self):
+        self.state["released"] += 1
+
+
+def test_latest_frame_wins_and_drops_are_counted():
+    state = {"reads": 0, "fail_from": 1e18, "outage": 0, "released": 0}
+    src = LiveSource(lambda: FlakyCamera(state)).start()
+    try:
+        f1 = src.read(1.0)
+        time.sleep(0.3)  # a slow consumer: ~30 frames arrive meanwhile
+        f2 = src.read(1.0)
+        assert f2.index - f1.index > 10
+        assert src.dropped >= 10
+        assert time.perf_counter() - f2.t_capture < 0.05  # the newest, not a stale one
+    finally:
+        src.close()
+    assert state["released"] >= 1
+
+
+def test_camera_lost_then_back_resumes_within_2s_and_keeps_the_sink_fed():
+    state = {"reads": 0, "fail_from": time.monotonic() + 0.5, "outage": 1.5, "released": 0}
+    src = LiveSource(lambda: FlakyCamera(state)).start()
+
+    class Sink:
+        frames: list = []
+
+        def send(self, f):
+            self.frames.append((time.monotonic(), f.copy()))
+
+    class Identity:
+        settings = type("S", (), {"mode": "none", "style": "x", "strength": 1.0})()
+        timings = type("T", (), {"stages": {}})()
+
+        def process(self, img):
+            return img
+
+    sink = Sink()
+    stop = threading.Event()
+    loop = LiveLoop(Identity(), src, sink, window=False, stop=stop)
+    t = threading.Thread(target=loop.run)
+    t.start()
+    time.sleep(4.0)
+    stop.set()
+    t.join(2)
+    src.close()
+    back = state["fail_from"] + state["outage"]
+    during = [f for ts, f in sink.frames if state["fail_from"] + 0.6 < ts < back]
+    assert during, "the virtual camera must be fed while the camera is lost"
+    assert all(f.mean() < 40 for f in during)  # the dimmed camera-lost card
+    after = [ts for ts, f in sink.frames if ts > back and f.mean() > 0]
+    assert after and after[0] - back < 2.0, "must resume within 2 s of the camera coming back"
+    assert src.reconnects >= 1
+
+
+def test_file_source_ends():
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 3
+
+    class Cap:
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            self.i += 1
+            return (self.i <= 3), (frames[0] if self.i <= 3 else None)
+
+        def release(self):
+            pass
+
+    src = LiveSource(Cap, reconnect=False).start()
+    got = 0
+    while src.read(1.0) is not None:
+        got += 1
+    assert src.ended and got >= 1
+    src.close()
+
+
+def test_live_video_file_plays_at_its_fps(clip):
+    src = open_live(str(clip))
+    t0 = time.perf_counter()
+    n = 0
+    while src.read(1.0) is not None:
+        n += 1
+    elapsed = time.perf_counter() - t0
+    src.close()
+    assert n >= 25 and elapsed > 30 / 25 * 0.8  # 30 frames at 25 fps take about 1.2 s
+
+
+def test_errors():
+    with pytest.raises(RealtimeError, match="source not found"):
+        open_capture("/no/such/file.mp4")
+    with pytest.raises(RealtimeError, match="camera 9 not found") as e:
+        open_capture("9")
+    assert e.value.exit_code == 2

@@ -1,0 +1,145 @@
+"""Training and export code (needs torch: the `train` extra). Real networks, small sizes."""
+import numpy as np
+import pytest
+from conftest import SHARED, needs_shared
+
+torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[train]')")
+pytest.importorskip("onnx", reason="export tests need onnx")
+
+from export.losses import PerceptualLoss, VGG16Features, distill_loss, stability_loss  # noqa: E402
+from export.onnx_export import export  # noqa: E402
+from models.transformer_net import TransformerNet  # noqa: E402
+from models.unet import UNet  # noqa: E402
+
+
+@pytest.mark.parametrize("arch", ["fast", "full"])
+def test_style_net_exports_with_dynamic_size_and_parity(tmp_path, arch):
+    torch.manual_seed(0)
+    net = TransformerNet(arch)
+    rng = np.random.default_rng(0)
+    worst = export(net, tmp_path / "s.onnx", "image", "stylized", torch.rand(1, 3, 64, 96), {"name": "s"},
+                   [rng.random((1, 3, 50, 70), dtype=np.float32)], tolerance=1e-3)
+    assert worst <= 1e-3
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"image": np.zeros((2, 3, 37, 41), np.float32)})[0].shape == (2, 3, 37, 41)
+    assert sess.get_modelmeta().custom_metadata_map["name"] == "s"
+
+
+def test_unet_exports_with_parity_and_fp16_twin(tmp_path):
+    pytest.importorskip("onnxconverter_common")
+    from export.onnx_export import to_fp16
+
+    net = UNet(base=4)
+    rng = np.random.default_rng(0)
+    worst = export(net, tmp_path / "p.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
+                   [rng.random((1, 3, 96, 160), dtype=np.float32)], tolerance=1e-4)
+    assert worst <= 1e-4
+    to_fp16(tmp_path / "p.onnx", tmp_path / "p.fp16.onnx")
+    import onnx
+
+    half = onnx.load(str(tmp_path / "p.fp16.onnx"))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in half.graph.initializer)
+
+
+def test_distillation_step_lowers_the_loss():
+    torch.manual_seed(0)
+    net = TransformerNet("fast")
+    x, target = torch.rand(2, 3, 48, 48), torch.rand(2, 3, 48, 48)
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(5):
+        out = net(x)
+        parts = distill_loss(out, target)
+        parts["stability"] = stability_loss(net, x, out, gen)
+        loss = sum(parts.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_vgg_perceptual_path_with_random_weights(tmp_path):
+    """The --vgg-weights path: torchvision-format state dict, shapes, gradients, one step lowers the loss."""
+    torch.manual_seed(0)
+    vgg = VGG16Features()
+    path = tmp_path / "vgg16.pth"
+    torch.save({k: v for k, v in vgg.state_dict().items()}, path)
+    loaded = VGG16Features.from_file(path)
+    feats = loaded(torch.rand(1, 3, 64, 64))
+    assert feats["relu1_2"].shape == (1, 64, 64, 64) and feats["relu4_3"].shape == (1, 512, 8, 8)
+    crit = PerceptualLoss(loaded, torch.rand(1, 3, 64, 64), style_weight=1e3)
+    net = TransformerNet("fast")
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    x = torch.rand(2, 3, 64, 64)
+    first = sum(crit(net(x), x).values())
+    opt.zero_grad()
+    first.backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in loaded.parameters())  # VGG stays frozen
+    opt.step()
+    assert sum(crit(net(x), x).values()).item() < first.item()
+
+
+def test_train_style_vgg_command_end_to_end(tmp_path):
+    """`python -m export.train_style --vgg-weights` on a user's own folder of photos, to an ONNX style."""
+    import cv2
+
+    from export import train_style
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(photos / f"{i}.jpg"), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    painting = tmp_path / "painting.jpg"
+    cv2.imwrite(str(painting), rng.integers(0, 255, (100, 100, 3), dtype=np.uint8))
+    torch.save(VGG16Features().state_dict(), tmp_path / "vgg.pth")
+    out = tmp_path / "mine.onnx"
+    train_style.main(["--style-image", str(painting), "--name", "mine", "--content", str(photos),
+                      "--vgg-weights", str(tmp_path / "vgg.pth"), "--steps", "2", "--batch", "2", "--size", "64",
+                      "--pairs", "4", "--run", str(tmp_path / "run"), "--out", str(out)])
+    from realtime.models import read_info
+
+    assert read_info(out).metadata["kind"] == "style-transfer"
+    assert (tmp_path / "run" / "contact_sheet.png").exists()
+    # resumable: a second run with --resume continues from the checkpoint
+    train_style.main(["--style-image", str(painting), "--name", "mine", "--content", str(photos),
+                      "--vgg-weights", str(tmp_path / "vgg.pth"), "--steps", "3", "--batch", "2", "--size", "64",
+                      "--pairs", "4", "--run", str(tmp_path / "run"), "--out", str(out), "--resume"])
+
+
+def test_checkpoints_load_without_unpickling_code(tmp_path):
+    import pickle
+
+    from export.common import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path / "c.pt", model={"w": torch.zeros(2)}, step=3)
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == 3
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+@needs_shared("segmentation")
+def test_segmentation_data_and_augmentation():
+    from export.seg_data import Augmenter, load_backgrounds, load_cutouts, load_pairs, validation_names
+
+    seg = SHARED / "segmentation"
+    pairs = load_pairs(seg, "portraits")[:10]
+    assert all(p.image.shape[:2] == p.mask.shape for p in pairs)  # masks resized to their photo
+    aug = Augmenter(pairs, load_cutouts(seg)[:5], load_backgrounds(SHARED / "backgrounds")[:5], (96, 64), 0)
+    for _ in range(10):
+        img, mask = aug()
+        assert img.shape == (64, 96, 3) and mask.shape == (64, 96) and set(np.unique(mask)) <= {0, 255}
+    val = validation_names()
+    assert len(val) > 100
+    assert all((seg / n.split("/")[0] / "images" / n.split("/")[1]).is_file() for n in val)
