@@ -54,14 +54,10 @@ def test_camera_index_that_does_not_exist():
 
 
 def test_odd_width_yuv(tmp_path):
-    odd = tmp_path / "odd.mp4"
-    vw = cv2.VideoWriter(str(odd), cv2.VideoWriter_fourcc(*"MJPG"), 10, (161, 90))
-    for _ in range(3):
-        vw.write(np.full((90, 161, 3), 90, np.uint8))
-    vw.release()
-    odd = odd.rename(tmp_path / "odd.avi")
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), np.full((90, 161, 3), 90, np.uint8))
     r = run_cli("camera", "--source", str(odd), "--vcam-format", "I420")
-    one_line_error(r, 2, "I420 needs an even frame size")
+    one_line_error(r, 1, "I420 needs an even frame size")
 
 
 def test_unwritable_output(clip, tmp_path):

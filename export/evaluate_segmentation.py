@@ -1,0 +1,143 @@
+"""Evaluate the shipped person model (ONNX Runtime, as the runtime runs it) on the held-out split, side by side
+with MediaPipe's selfie segmentation when `mediapipe==0.10.14` is importable; and mask stability on the webcam
+clips (mean |mask_t - mask_{t-1}|), plus a picture of mattes.
+
+    python -m export.evaluate_segmentation --json docs/segmentation_eval.json --picture docs/mattes.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from export.common import DATA_ROOT
+from export.seg_data import load_pairs, validation_names
+from export.train_segmentation import iou_dice
+
+
+class Ours:
+    name = "ours (U-Net, ONNX Runtime)"
+
+    def __init__(self, threads: int = 2) -> None:
+        from realtime.inference import open_session
+        from realtime.models import person_model
+        from realtime.segment import PersonSegmenter
+
+        self.seg = PersonSegmenter(open_session(person_model(), "person-segmentation", "cpu", threads,
+                                                log=lambda m: None))
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        return self.seg(bgr)
+
+
+class MediaPipeSelfie:
+    name = "MediaPipe selfie (landscape)"
+
+    def __init__(self) -> None:
+        import mediapipe as mp
+
+        self.model = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        return self.model.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).segmentation_mask
+
+
+def score(model, samples) -> dict:
+    """Per-subset mIoU (person + background), person IoU, Dice; masks compared at the photo's resolution."""
+    per: dict[str, list] = {}
+    ms = []
+    for s in samples:
+        h, w = s.image.shape[:2]
+        t = time.perf_counter()
+        prob = model(s.image)
+        ms.append((time.perf_counter() - t) * 1000)
+        prob = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        per.setdefault(s.name.split("/")[0], []).append(iou_dice(prob > 0.5, s.mask > 127))
+    out = {k: dict(zip(("miou", "person_iou", "dice"), np.mean(v, axis=0).round(4).tolist(), strict=True))
+           | {"images": len(v)} for k, v in per.items()}
+    out["ms_per_image"] = round(float(np.median(ms)), 2)
+    return out
+
+
+def stability(model, clips: list[Path], width: int = 640) -> dict[str, float]:
+    """Mean absolute change of the raw mask between consecutive frames, per clip (0..1 scale)."""
+    out = {}
+    for clip in clips:
+        cap = cv2.VideoCapture(str(clip))
+        prev, diffs = None, []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            m = cv2.resize(model(f).astype(np.float32), (width // 4, width * f.shape[0] // f.shape[1] // 4))
+            if prev is not None:
+                diffs.append(float(np.abs(m - prev).mean()))
+            prev = m
+        cap.release()
+        out[clip.stem] = round(float(np.mean(diffs)), 5) if diffs else float("nan")
+    return out
+
+
+def picture(models, clips: list[Path], path: Path) -> None:
+    """A grid: rows = frames from webcam clips, columns = frame, then each model's matte."""
+    rows = []
+    for clip in clips:
+        cap = cv2.VideoCapture(str(clip))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 20)
+        ok, f = cap.read()
+        cap.release()
+        if not ok:
+            continue
+        f = cv2.resize(f, (320, 240))
+        cells = [f]
+        for m in models:
+            matte = cv2.resize(m(f).astype(np.float32), (320, 240))
+            tint = f.copy()
+            tint[matte < 0.5] = (tint[matte < 0.5] * 0.25).astype(np.uint8)
+            cells.append(tint)
+        rows.append(np.hstack(cells))
+    head = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
+    for i, label in enumerate(["frame"] + [m.name for m in models]):
+        cv2.putText(head, label, (6 + 320 * i, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), np.vstack([head] + rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--picture", type=Path, default=None)
+    ap.add_argument("--no-mediapipe", action="store_true")
+    args = ap.parse_args()
+    seg = args.data / "segmentation"
+    names = validation_names()
+    samples = [s for sub in ("portraits", "fullbody") for s in load_pairs(seg, sub, None) if s.name in names]
+    models = [Ours()]
+    if not args.no_mediapipe:
+        try:
+            models.append(MediaPipeSelfie())
+        except ImportError:
+            print("mediapipe not installed (pip install mediapipe==0.10.14); comparing nothing")
+    clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))
+    report = {}
+    for m in models:
+        report[m.name] = {"validation": score(m, samples), "mask_change_per_frame": stability(m, clips)}
+        r = report[m.name]
+        mean_change = float(np.mean(list(r["mask_change_per_frame"].values()))) if clips else float("nan")
+        r["mask_change_mean"] = round(mean_change, 5)
+        v = r["validation"]
+        print(f"{m.name}: " + ", ".join(f"{k} mIoU {v[k]['miou']:.4f} Dice {v[k]['dice']:.4f}"
+                                        for k in ("portraits", "fullbody") if k in v)
+              + f", {v['ms_per_image']} ms/image, mask change/frame {mean_change:.4f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    if args.picture and clips:
+        picture(models, clips[::3][:5], args.picture)
+
+
+if __name__ == "__main__":
+    main()

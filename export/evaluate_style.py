@@ -1,0 +1,110 @@
+"""Evaluate the shipped styles: flicker on the webcam clips (ours vs the teacher, per clip), a contact sheet
+of one webcam frame in every style, and student vs teacher side by side.
+
+Flicker = mean |styled_t - styled_{t-1}| / mean |frame_t - frame_{t-1}| over a clip (1 = the painting moves
+exactly as much as the video does).
+
+    python -m export.evaluate_style --json docs/style_eval.json --sheet docs/styles.png \
+        --versus docs/student_vs_teacher.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from export.common import DATA_ROOT
+from export.train_style import PAINTINGS
+
+RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
+
+
+def student(name: str, scale: float = RUNTIME_SCALE):
+    from realtime.inference import open_session
+    from realtime.models import resolve_style
+    from realtime.stylize import Stylizer
+
+    return Stylizer(open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None), scale)
+
+
+def teacher(name: str, data: Path):
+    from export.teacher import Teacher
+
+    return Teacher(data / "styles" / f"{name}.jpg", threads=2)
+
+
+def clip_frames(path: Path, limit: int = 60) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < limit:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
+def flicker(fn, frames: list[np.ndarray]) -> float:
+    styled = [fn(f).astype(np.float32) for f in frames]
+    num = np.mean([np.abs(b - a).mean() for a, b in zip(styled, styled[1:], strict=False)])
+    den = np.mean([np.abs(b.astype(np.float32) - a).mean() for a, b in zip(frames, frames[1:], strict=False)])
+    return float(num / den)
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
+    cv2.putText(out, text, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    ap.add_argument("--styles", default=",".join(PAINTINGS))
+    ap.add_argument("--clips", type=int, default=15, help="how many webcam clips (all 15 by default)")
+    ap.add_argument("--frames", type=int, default=40, help="frames per clip")
+    ap.add_argument("--no-teacher", action="store_true")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--sheet", type=Path)
+    ap.add_argument("--versus", type=Path)
+    args = ap.parse_args()
+    names = [s for s in args.styles.split(",") if s]
+    clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
+    report: dict = {}
+    for name in names:
+        ours = student(name)
+        row = {"ours": {}, "teacher": {}}
+        tch = None if args.no_teacher else teacher(name, args.data)
+        for clip in clips:
+            frames = clip_frames(clip, args.frames)
+            row["ours"][clip.stem] = round(flicker(ours, frames), 3)
+            if tch is not None:
+                row["teacher"][clip.stem] = round(flicker(tch, frames), 3)
+        for k in ("ours", "teacher"):
+            if row[k]:
+                row[f"{k}_mean"] = round(float(np.mean(list(row[k].values()))), 3)
+                row[f"{k}_max"] = round(float(np.max(list(row[k].values()))), 3)
+        report[name] = row
+        print(f"{name}: flicker ours mean {row.get('ours_mean')} max {row.get('ours_max')}, "
+              f"teacher mean {row.get('teacher_mean')}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    frame = cv2.resize(clip_frames(clips[0], 30)[-1], (320, 240)) if clips else None
+    if args.sheet and frame is not None:
+        tiles = [label(frame, "webcam frame")] + [label(student(n)(frame), n) for n in names]
+        while len(tiles) % 4:
+            tiles.append(np.full_like(frame, 255))
+        cv2.imwrite(str(args.sheet), np.vstack([np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)]))
+    if args.versus and frame is not None:
+        rows = [np.hstack([label(frame, "frame"), label(student(n)(frame), f"{n} (ours, fast)"),
+                           label(teacher(n, args.data)(frame), "teacher")]) for n in names[:3]]
+        cv2.imwrite(str(args.versus), np.vstack(rows))
+
+
+if __name__ == "__main__":
+    main()
