@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
     args = ap.parse_args()
 
@@ -94,7 +95,11 @@ def main() -> None:
     aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed)
     print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
 
-    model = UNet(base=args.base).to(device)
+    model = UNet(base=args.base)
+    if args.init:
+        model.load_state_dict(load_checkpoint(args.init)["model"])
+    # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
+    model = model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * args.steps, pct_start=0.05,
                                                 anneal_strategy="cos")
@@ -113,7 +118,7 @@ def main() -> None:
         bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
         for _ in bar:
             batch = [aug() for _ in range(args.batch)]
-            x = to_tensor([b[0] for b in batch]).to(device)
+            x = to_tensor([b[0] for b in batch]).to(device, memory_format=torch.channels_last)
             y = torch.from_numpy(np.stack([b[1] for b in batch])[:, None].astype(np.float32) / 255.0).to(device)
             logits = model.forward_logits(x)
             bce = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y))

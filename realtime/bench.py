@@ -243,25 +243,26 @@ def print_table(results: list[dict]) -> None:
 
 
 def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
-         style_scales: str = "0.5", device: str | None = None, peers: bool = False, json_path: Path | None = None,
+         style_scales: str = "auto", device: str | None = None, peers: bool = False, json_path: Path | None = None,
          markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
          threads: int | None = None, log=print) -> list[dict]:
     """Run the sweep and write the requested reports; returns the result rows."""
     stop = stop or threading.Event()
     try:
         size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
-        scales = [float(s) for s in style_scales.split(",") if s]
+        scales = [None if s == "auto" else float(s) for s in style_scales.split(",") if s]
     except ValueError:
         raise RealtimeError(f"--sizes takes WxH[,WxH...] and --style-scale numbers, got {sizes!r} / "
                             f"{style_scales!r}") from None
     results = []
     for w, h in size_list:
         pool, decode_ms = video_frames(source, w, h) if source else (synthetic_frames(w, h), 0.0)
-        for scale in scales:
-            settings = Settings(style=style or "udnie", style_scale=scale, device=device or "auto",
+        for style_name, scale in [(s, c) for s in (style or "udnie").split(",") for c in scales]:
+            settings = Settings(style=style_name, style_scale=scale, device=device or "auto",
                                 threads=threads).validate()
             pipeline = Pipeline.from_settings(settings, log=log)
-            r = {"width": w, "height": h, "style": settings.style, "style_scale": scale,
+            r = {"width": w, "height": h, "style": settings.style,
+                 "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
                  **measure(pipeline, pool, frames, stop), "decode_ms": round(decode_ms, 2),
                  "provider": {k: v.replace("ExecutionProvider", "").lower() for k, v in pipeline.providers.items()}}
             if peers:
@@ -272,7 +273,8 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                 r["peers"] = {k: {"ms": round(ms, 2), "fps": round(1000 / ms, 2),
                                   "ratio": round(r["fps"] * ms / 1000, 2)} for k, ms in found.items() if ms}
             results.append(r)
-            log(f"{w}x{h} scale {scale}: {r['fps']:.1f} fps, p95 {r['latency_ms']['p95']:.1f} ms")
+            log(f"{w}x{h} {style_name} scale {r['style_scale']}: {r['fps']:.1f} fps, "
+                f"p95 {r['latency_ms']['p95']:.1f} ms")
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}, "
               f"{os.cpu_count()} CPUs, {platform.processor() or platform.system()}",
               "command": " ".join(["realtime", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]

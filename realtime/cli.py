@@ -28,7 +28,8 @@ Width = Annotated[int | None, typer.Option("--width", help="capture width asked 
 Height = Annotated[int | None, typer.Option("--height", help="capture height asked of the camera")]
 Fps = Annotated[float | None, typer.Option("--fps", help="capture frame rate asked of the camera")]
 StyleScale = Annotated[float | None, typer.Option(
-    "--style-scale", help="style resolution relative to the output (lower = faster), default 0.5")]
+    "--style-scale", help="style resolution relative to the output, 0.1..1 (lower = faster); default auto: "
+                          "about 320x180 on a CPU, full resolution on a GPU")]
 Device = Annotated[str | None, typer.Option("--device", help="auto|cpu|cuda|tensorrt")]
 Mirror = Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="flip horizontally")]
 Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per network")]
@@ -182,7 +183,9 @@ def bench(
     source: Annotated[str | None, typer.Option("--source", help="video file; default synthetic frames")] = None,
     sizes: Annotated[str, typer.Option("--sizes", help="comma-separated WxH")] = "640x360,1280x720",
     frames: Annotated[int, typer.Option("--frames")] = 150,
-    style: Style = None, style_scale: Annotated[str, typer.Option("--style-scale")] = "0.5",
+    style: Annotated[str | None, typer.Option("--style", help="style(s), comma-separated")] = None,
+    style_scale: Annotated[str, typer.Option("--style-scale", help="comma-separated numbers or auto")] = "auto",
+    threads: Threads = None,
     device: Device = None, peers: Annotated[bool, typer.Option("--peers/--no-peers")] = False,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
@@ -193,7 +196,7 @@ def bench(
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
                                  device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
-                                 stop=stop))
+                                 stop=stop, threads=threads, log=log))
 
 
 def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:

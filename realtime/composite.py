@@ -31,12 +31,13 @@ class MaskSmoother:
         return self.state
 
 
-def refine_mask(mask: np.ndarray, size: tuple[int, int], feather: int = 3, threshold: float | None = None,
+def refine_mask(mask: np.ndarray, out_width: int, feather: float = 3, threshold: float | None = None,
                 gain: float = 2.0) -> np.ndarray:
-    """Low-res probabilities -> float32 person weight at ``size`` (w, h), in 0..1.
+    """Low-res probabilities -> float32 person weight in 0..1, still at the mask's resolution.
 
     A soft sigmoid in the logit domain (``gain`` > 1 sharpens), or a hard ``threshold``, then feathered
-    edges (Gaussian of ``feather`` output pixels, applied at low resolution) and a linear upscale.
+    edges: a Gaussian of ``feather`` pixels of an output ``out_width`` pixels wide, applied at low resolution.
+    Everything stays small; ``upscale`` brings the final weight to the frame once.
     """
     m = np.clip(mask, 1e-4, 1 - 1e-4).astype(np.float32)
     if threshold is not None:
@@ -45,9 +46,14 @@ def refine_mask(mask: np.ndarray, size: tuple[int, int], feather: int = 3, thres
         logit = cv2.log(m / (1 - m))
         m = 1.0 / (1.0 + cv2.exp(-gain * logit))
     if feather > 0:
-        sigma = feather * m.shape[1] / size[0]
+        sigma = feather * m.shape[1] / out_width
         m = cv2.GaussianBlur(m, (0, 0), max(sigma, 0.3))
-    return cv2.resize(m, size, interpolation=cv2.INTER_LINEAR)
+    return m
+
+
+def upscale(weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A low-resolution weight map to ``size`` (w, h), bilinear."""
+    return cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
 
 
 def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.ndarray:

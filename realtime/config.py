@@ -29,7 +29,7 @@ class Settings:
     width: int | None = None
     height: int | None = None
     fps: float | None = None
-    style_scale: float = 0.5
+    style_scale: float | None = None  # None: auto (about 320x180 on a CPU, full resolution on a GPU)
     device: str = "auto"
     mirror: bool = False
     threads: int | None = None
@@ -49,7 +49,7 @@ class Settings:
             raise RealtimeError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if not 0.0 <= self.strength <= 1.0:
             raise RealtimeError(f"--strength must be between 0 and 1, got {self.strength}")
-        if not 0.1 <= self.style_scale <= 1.0:
+        if self.style_scale is not None and not 0.1 <= self.style_scale <= 1.0:
             raise RealtimeError(f"--style-scale must be between 0.1 and 1, got {self.style_scale}")
         if not 0.0 <= self.mask_smoothing < 1.0:
             raise RealtimeError(f"mask_smoothing must be in [0, 1), got {self.mask_smoothing}")

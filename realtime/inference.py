@@ -63,6 +63,16 @@ def _provider_options(name: str) -> dict[str, str]:
     return {}
 
 
+_said: set[str] = set()
+
+
+def _note_once(log, message: str) -> None:
+    """Say each fallback once per process, not once per network."""
+    if message not in _said:
+        _said.add(message)
+        log(message)
+
+
 @dataclass
 class Session:
     """An ONNX Runtime session with the provider it really got."""
@@ -110,9 +120,10 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     check_contract(sess, kind, path)
     got = sess.get_providers()[0]
     if device != "cpu" and got != chain[0]:
-        log(f"note: {path.name}: {SHORT.get(chain[0], chain[0])} could not start, running on {SHORT.get(got, got)}")
+        _note_once(log, f"note: {SHORT.get(chain[0], chain[0])} could not start (ONNX Runtime fell back); "
+                        f"running on {SHORT.get(got, got)}")
     elif device in ("cuda", "tensorrt") and got == CPU:
-        log(f"note: {device} requested but no usable NVIDIA GPU/driver was found; {path.name} runs on the CPU")
+        _note_once(log, f"note: {device} requested but no usable NVIDIA GPU/driver was found; running on the CPU")
     s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
     if warmup_shape:
         try:

@@ -76,7 +76,6 @@ class Pipeline:
         self.background = background
         self._bg_fit: np.ndarray | None = None
         self.timings = Timings()
-        self.last_mask: np.ndarray | None = None
 
     # --- construction ---------------------------------------------------------------------------
     @classmethod
@@ -129,10 +128,9 @@ class Pipeline:
             raw = self.segmenter(frame)
             t = tim.add("segment", t)
             smooth = self.smoother(raw)
-            person = composite.refine_mask(smooth, (w, h), self.settings.feather, self.settings.mask_threshold)
-            self.last_mask = person
+            person = composite.refine_mask(smooth, w, self.settings.feather, self.settings.mask_threshold)
         if mode == "mask":
-            out = cv2.cvtColor(composite.mask_to_gray(person), cv2.COLOR_GRAY2BGR)
+            out = cv2.cvtColor(composite.mask_to_gray(composite.upscale(person, (w, h))), cv2.COLOR_GRAY2BGR)
             tim.add("composite", t)
             return out
         styled = None
@@ -146,22 +144,23 @@ class Pipeline:
         return out
 
     def _compose(self, mode: str, frame: np.ndarray, styled: np.ndarray | None, person: np.ndarray | None):
+        """Blend the mode's top layer over the frame; weights are formed at mask resolution, upscaled once."""
         s = self.settings.strength
+        h, w = frame.shape[:2]
         if mode == "style-all":
             return composite.blend(styled, frame, s)
-        if mode == "style-background":
-            return composite.blend(styled, frame, (1.0 - person) * s)
-        if mode == "style-person":
-            return composite.blend(styled, frame, person * s)
+        if mode not in ("style-background", "style-person", "blur", "replace"):
+            raise RealtimeError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+        weight = composite.upscale(person * s if mode == "style-person" else (1.0 - person) * s, (w, h))
         if mode == "blur":
-            return composite.blend(composite.blur_background(frame, self.settings.blur_strength), frame,
-                                   (1.0 - person) * s)
-        if mode == "replace":
-            h, w = frame.shape[:2]
+            top = composite.blur_background(frame, self.settings.blur_strength)
+        elif mode == "replace":
             if self._bg_fit is None or self._bg_fit.shape[:2] != (h, w):
                 self._bg_fit = composite.fit_background(self.background, (w, h))
-            return composite.blend(self._bg_fit, frame, (1.0 - person) * s)
-        raise RealtimeError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+            top = self._bg_fit
+        else:
+            top = styled
+        return composite.blend(top, frame, weight)
 
     def describe(self, frame_size: tuple[int, int]) -> str:
         """One line: what runs where, at which resolution."""
@@ -170,7 +169,7 @@ class Pipeline:
         if self.segmenter:
             parts.append(f"person model on {self.segmenter.session.provider.replace('ExecutionProvider', '')}")
         if self.stylizer:
-            sw, sh = style_size(w, h, self.stylizer.scale)
+            sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
             parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on "
                          f"{self.stylizer.session.provider.replace('ExecutionProvider', '')}")
         return ", ".join(parts)

@@ -33,7 +33,7 @@ FRAME = np.full((H, W, 3), 100, np.uint8)
 
 
 def person_weight(p):
-    return float(composite.refine_mask(np.full((2, 2), p, np.float32), (4, 4), feather=0)[0, 0])
+    return float(composite.refine_mask(np.full((2, 2), p, np.float32), 4, feather=0)[0, 0])
 
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
@@ -81,16 +81,16 @@ def test_blur_keeps_the_person_and_blurs_the_rest():
 
 def test_soft_mask_sharpens_around_half_and_threshold_is_hard():
     m = np.array([[0.3, 0.5, 0.7]], np.float32)
-    soft = composite.refine_mask(m, (3, 1), feather=0)
+    soft = composite.refine_mask(m, 3, feather=0)
     assert soft[0, 0] < 0.3 and abs(soft[0, 1] - 0.5) < 1e-3 and soft[0, 2] > 0.7
-    hard = composite.refine_mask(m, (3, 1), feather=0, threshold=0.6)
+    hard = composite.refine_mask(m, 3, feather=0, threshold=0.6)
     assert hard.tolist() == [[0.0, 0.0, 1.0]]
 
 
 def test_feather_softens_edges():
     m = np.zeros((16, 16), np.float32)
     m[:, 8:] = 1
-    f = composite.refine_mask(m, (64, 64), feather=6)
+    f = composite.upscale(composite.refine_mask(m, 64, feather=6), (64, 64))
     row = f[32]
     assert row[0] < 0.01 and row[-1] > 0.99
     assert 0.05 < row[30] < 0.95  # a gradual ramp at the edge

@@ -90,7 +90,11 @@ def test_cuda_request_without_gpu_says_so_in_one_line():
 
     if nvidia_driver_present():
         pytest.skip("an NVIDIA driver is present")
+    from realtime import inference
+
+    inference._said.clear()
     lines = []
     s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+    open_session(resolve_style("udnie"), "style-transfer", "cuda", 1, log=lines.append)
     assert s.provider == "CPUExecutionProvider"
     assert len(lines) == 1 and "no usable NVIDIA GPU" in lines[0]

