@@ -34,7 +34,9 @@ class LiveLoop:
         self.snapshot_dir, self.log = snapshot_dir, log
         self.stop = stop or threading.Event()
         self.show_hud = True
-        self.styles = [s.name for s in list_styles()]
+        # n/p cycle through the styles made for where the networks run (the full nets are for GPUs)
+        on_gpu = bool(pipeline.providers) and "CPUExecutionProvider" not in pipeline.providers.values()
+        self.styles = [s.name for s in list_styles() if on_gpu or s.metadata.get("architecture") != "full"]
         self.latencies: deque[float] = deque(maxlen=300)
         self.frame_times: deque[float] = deque(maxlen=60)
         self.frames_out = 0
