@@ -1,15 +1,13 @@
 """Helpers shared by the training commands: data root, seeding, threads, checkpoints."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-DATA_ROOT = Path(os.environ.get("REALTIME_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
+from export.catalog import DATA_ROOT, WEIGHTS_DIR  # noqa: F401 - re-exported for the training commands
 
 
 def setup(seed: int, threads: int | None) -> torch.device:

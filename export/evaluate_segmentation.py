@@ -14,9 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.common import DATA_ROOT
-from export.seg_data import load_pairs, validation_names
-from export.train_segmentation import iou_dice
+from export.catalog import DATA_ROOT
+from export.seg_data import iou_dice, load_pairs, validation_names
 
 
 class Ours:

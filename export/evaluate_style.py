@@ -16,8 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.common import DATA_ROOT
-from export.train_style import PAINTINGS
+from export.catalog import DATA_ROOT, PAINTINGS
 
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 

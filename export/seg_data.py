@@ -74,6 +74,16 @@ def validation_names() -> set[str]:
     return {line.strip() for line in SPLIT_FILE.read_text().splitlines() if line.strip()}
 
 
+def iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float, float]:
+    """(mIoU over person+background, person IoU, person Dice) of two boolean masks."""
+    inter, union = np.logical_and(pred, gt).sum(), np.logical_or(pred, gt).sum()
+    inter_b, union_b = np.logical_and(~pred, ~gt).sum(), np.logical_or(~pred, ~gt).sum()
+    iou_p = inter / union if union else 1.0
+    iou_b = inter_b / union_b if union_b else 1.0
+    dice = 2 * inter / (pred.sum() + gt.sum()) if (pred.sum() + gt.sum()) else 1.0
+    return float((iou_p + iou_b) / 2), float(iou_p), float(dice)
+
+
 def letterbox(img: np.ndarray, width: int, height: int, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Resize keeping aspect ratio and pad (edge replicate) to width x height."""
     h, w = img.shape[:2]

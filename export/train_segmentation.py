@@ -16,7 +16,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
-from export.seg_data import Augmenter, letterbox, load_backgrounds, load_cutouts, load_pairs, validation_names
+from export.seg_data import (
+    Augmenter,
+    iou_dice,
+    letterbox,
+    load_backgrounds,
+    load_cutouts,
+    load_pairs,
+    validation_names,
+)
 from models.unet import UNet
 
 EVAL_SIZE = (256, 256)  # validation images are letterboxed into this (the runtime feeds 256x144 frames)
@@ -38,16 +46,6 @@ def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """BGR uint8 HxWx3 list -> RGB float N x 3 x H x W in 0..1."""
     arr = np.stack(images)[..., ::-1].astype(np.float32) / 255.0
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
-
-
-def iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float, float]:
-    """(mIoU over person+background, person IoU, person Dice) of two boolean masks."""
-    inter, union = np.logical_and(pred, gt).sum(), np.logical_or(pred, gt).sum()
-    inter_b, union_b = np.logical_and(~pred, ~gt).sum(), np.logical_or(~pred, ~gt).sum()
-    iou_p = inter / union if union else 1.0
-    iou_b = inter_b / union_b if union_b else 1.0
-    dice = 2 * inter / (pred.sum() + gt.sum()) if (pred.sum() + gt.sum()) else 1.0
-    return float((iou_p + iou_b) / 2), float(iou_p), float(dice)
 
 
 @torch.no_grad()

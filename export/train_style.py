@@ -23,19 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from export.catalog import PAINTINGS
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
 from export.losses import PerceptualLoss, VGG16Features, distill_loss, stability_loss
 from export.onnx_export import export, to_fp16
 from models.transformer_net import TransformerNet
 
-PAINTINGS = {  # the public-domain paintings in shared/data/styles (see SOURCES.md)
-    "udnie": ("Udnie (Young American Girl, The Dance)", "Francis Picabia", "1913"),
-    "starry_night": ("The Starry Night", "Vincent van Gogh", "1889"),
-    "the_scream": ("The Scream", "Edvard Munch", "1893"),
-    "great_wave": ("The Great Wave off Kanagawa", "Katsushika Hokusai", "c.1831"),
-    "composition_vii": ("Composition VII", "Wassily Kandinsky", "1913"),
-    "shipwreck_of_the_minotaur": ("The Shipwreck of the Minotaur", "J. M. W. Turner", "c.1810"),
-}
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "stability": 2.0}
 
 
