@@ -43,3 +43,26 @@ def test_benchmark_script_is_the_same_command():
 
     r = subprocess.run([sys.executable, "benchmarks/fps.py", "--help"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0 and "--sizes" in r.stdout
+
+
+def test_wheel_carries_the_weights_and_works_from_any_directory(tmp_path):
+    """`pip install .` from a clone: the ONNX weights are package data; `realtime` runs outside the repo."""
+    import subprocess
+    import sys
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    wheel = next(tmp_path.glob("*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"realtime/weights/person.onnx", "realtime/weights/udnie.onnx", "realtime/cli.py"} <= names
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "realtime", "styles"], cwd=elsewhere, capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert str(target / "realtime" / "weights" / "udnie.onnx") in r.stdout.replace("\n", "")
