@@ -28,13 +28,16 @@ def xvfb():
 
 
 def read_xwd(data: bytes) -> np.ndarray:
-    """Decode an X window dump (32-bit ZPixmap, as Xvfb at 24-bit depth writes) to an RGB array."""
+    """Decode an X window dump (24- or 32-bit ZPixmap, as Xvfb writes at depth 24) to an RGB array."""
     hdr = np.frombuffer(data[:100], ">u4")
     header_size, width, height, bpp, bpl, ncolors = hdr[0], hdr[4], hdr[5], hdr[11], hdr[12], hdr[19]
-    assert bpp == 32
-    start = header_size + ncolors * 12
-    px = np.frombuffer(data[start:start + bpl * height], np.uint8).reshape(height, bpl)[:, : width * 4]
-    return px.reshape(height, width, 4)[:, :, [2, 1, 0]] if hdr[7] == 0 else px.reshape(height, width, 4)[:, :, 1:]
+    assert bpp in (24, 32), bpp
+    n = int(bpp) // 8
+    start = int(header_size + ncolors * 12)
+    px = np.frombuffer(data[start:start + bpl * height], np.uint8).reshape(height, bpl)[:, : width * n]
+    px = px.reshape(height, width, n)
+    lsb_first = hdr[7] == 0
+    return px[:, :, 2::-1] if lsb_first else px[:, :, n - 3:]
 
 
 def wait_for_window(display: str, timeout: float = 30) -> str:
