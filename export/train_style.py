@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -114,8 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         state = load_checkpoint(run / "last.pt")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
         step = state["step"]
+        with warnings.catch_warnings():  # replay the schedule, so --steps may grow on resume
+            warnings.simplefilter("ignore")
+            for _ in range(min(step, args.steps)):
+                sched.step()
         rng = np.random.default_rng(args.seed + step)
         print(f"resumed at step {step}")
     bar = tqdm(range(step, args.steps), desc=f"{args.name} ({args.arch})", initial=step, total=args.steps)
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items()})
         if (step + 1) % 250 == 0 or step + 1 == args.steps:
             save_checkpoint(run / "last.pt", model=model.state_dict(), opt=opt.state_dict(),
-                            sched=sched.state_dict(), step=step + 1)
+                            step=step + 1)
     train_s = time.time() - t0 - teacher_s
     contact_sheet(model, held_out, run / "contact_sheet.png")
 

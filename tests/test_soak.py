@@ -27,7 +27,7 @@ def test_two_thousand_frames_bounded():
     pipe = Pipeline.from_settings(Settings(style_scale=0.5, threads=2), log=lambda s: None)
     sink = VirtualCameraSink(160, 96, 30, "I420", backend="soak-null")
     total = 2000
-    src = LiveSource(lambda: _PoolCapture(frames, total), reconnect=False, pace_fps=2000).start()
+    src = LiveSource(lambda: _PoolCapture(frames, total), reconnect=False, pace_fps=150).start()
     loop = LiveLoop(pipe, src, sink, stop=threading.Event())
     samples = []
     t = threading.Thread(target=loop.run)

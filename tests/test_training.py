@@ -106,7 +106,7 @@ def test_train_style_vgg_command_end_to_end(tmp_path):
 
     assert read_info(out).metadata["kind"] == "style-transfer"
     assert (tmp_path / "run" / "contact_sheet.png").exists()
-    # resumable: a second run with --resume continues from the checkpoint
+    # resumable: a second run with --resume continues from the checkpoint (here to 3 steps)
     train_style.main(["--style-image", str(painting), "--name", "mine", "--content", str(photos),
                       "--vgg-weights", str(tmp_path / "vgg.pth"), "--steps", "3", "--batch", "2", "--size", "64",
                       "--pairs", "4", "--run", str(tmp_path / "run"), "--out", str(out), "--resume"])
