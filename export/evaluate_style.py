@@ -93,15 +93,20 @@ def main() -> None:
               f"teacher mean {row.get('teacher_mean')}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    frame = cv2.resize(clip_frames(clips[0], 30)[-1], (320, 240)) if clips else None
+    # the frame at full size, painted as the runtime paints it (at --style-scale 0.5), shown at 320x240
+    frame = clip_frames(clips[0], 30)[-1] if clips else None
+
+    def tile(img: np.ndarray, text: str) -> np.ndarray:
+        return label(cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA), text)
+
     if args.sheet and frame is not None:
-        tiles = [label(frame, "webcam frame")] + [label(student(n)(frame), n) for n in names]
+        tiles = [tile(frame, "webcam frame")] + [tile(student(n)(frame), n) for n in names]
         while len(tiles) % 4:
-            tiles.append(np.full_like(frame, 255))
+            tiles.append(np.full_like(tiles[0], 255))
         cv2.imwrite(str(args.sheet), np.vstack([np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)]))
     if args.versus and frame is not None:
-        rows = [np.hstack([label(frame, "frame"), label(student(n)(frame), f"{n} (ours, fast)"),
-                           label(teacher(n, args.data)(frame), "teacher")]) for n in names[:3]]
+        rows = [np.hstack([tile(frame, "frame"), tile(student(n)(frame), f"{n} (ours, fast)"),
+                           tile(teacher(n, args.data)(frame), "teacher")]) for n in names[:3]]
         cv2.imwrite(str(args.versus), np.vstack(rows))
 
 
