@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyvirtualcam
 
-from realtime.bench import CAMERA_FPS, _NullBackend, _PoolCapture, synthetic_frames
+from realtime.bench import CAMERA_FPS, NullBackend, PoolCapture, synthetic_frames
 from realtime.config import Settings
 from realtime.live import LiveLoop
 from realtime.pipeline import Pipeline
@@ -39,10 +39,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
-    pyvirtualcam.register_backend("soak-null", _NullBackend)
+    pyvirtualcam.register_backend("soak-null", NullBackend)
     pipe = Pipeline.from_settings(Settings(style=args.style), log=print)
     sink = VirtualCameraSink(w, h, 30, "BGR", backend="soak-null")
-    src = LiveSource(lambda: _PoolCapture(synthetic_frames(w, h), 10**12), reconnect=False,
+    src = LiveSource(lambda: PoolCapture(synthetic_frames(w, h), 10**12), reconnect=False,
                      pace_fps=CAMERA_FPS).start()
     stop = threading.Event()
     loop = LiveLoop(pipe, src, sink, stop=stop)

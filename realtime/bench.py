@@ -29,7 +29,7 @@ CAMERA_FPS = 120.0  # the simulated camera outpaces the pipeline, so the pipelin
 POOL = 48  # frames decoded up front and cycled by the simulated camera
 
 
-class _NullBackend:
+class NullBackend:
     """An in-process pyvirtualcam backend that accepts frames and drops them (the real send path, no device)."""
 
     def __init__(self, *, width, height, fps, fourcc, device, **kw) -> None:
@@ -48,7 +48,7 @@ class _NullBackend:
         return None
 
 
-class _PoolCapture:
+class PoolCapture:
     """Cycles pre-decoded frames like a camera running at ``fps``."""
 
     def __init__(self, frames: list[np.ndarray], total: int) -> None:
@@ -98,12 +98,12 @@ def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: thre
     """Run ``count`` frames through the live path (capture thread, latest frame wins, virtual camera send)."""
     import pyvirtualcam
 
-    pyvirtualcam.register_backend("bench-null", _NullBackend)
+    pyvirtualcam.register_backend("bench-null", NullBackend)
     h, w = frames[0].shape[:2]
     sink = VirtualCameraSink(w, h, 30, "BGR", backend="bench-null")
     for f in frames[:5]:  # warm-up (allocations, ORT arenas)
         pipeline.process(f)
-    source = LiveSource(lambda: _PoolCapture(frames, 10**9), reconnect=False, pace_fps=CAMERA_FPS).start()
+    source = LiveSource(lambda: PoolCapture(frames, 10**9), reconnect=False, pace_fps=CAMERA_FPS).start()
     stages: dict[str, list[float]] = {}
     lat, done = [], 0
     cpu0, t0 = os.times(), time.perf_counter()

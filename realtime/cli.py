@@ -191,7 +191,7 @@ def bench(
     markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
     plot: Annotated[Path | None, typer.Option("--plot")] = None,
 ) -> None:
-    """Measure fps, latency and per-stage time of the real pipeline (see benchmarks/README)."""
+    """Measure fps, latency and per-stage time of the real pipeline (JSON schema: benchmarks/RESULTS.md)."""
     from realtime.bench import main as bench_main
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,

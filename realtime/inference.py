@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.errors import RealtimeError
-from realtime.models import _first_line, check_contract
+from realtime.models import check_contract, first_line
 
 TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -116,7 +116,7 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     try:
         sess = ort.InferenceSession(str(path), opts, providers=[(p, _provider_options(p)) for p in chain])
     except Exception as exc:  # noqa: BLE001 - ORT raises many types for a corrupt file
-        raise RealtimeError(f"cannot load {path.name}: not a valid ONNX model ({_first_line(exc)})") from None
+        raise RealtimeError(f"cannot load {path.name}: not a valid ONNX model ({first_line(exc)})") from None
     check_contract(sess, kind, path)
     got = sess.get_providers()[0]
     if device != "cpu" and got != chain[0]:
@@ -129,5 +129,5 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
         try:
             s.run(np.zeros(warmup_shape, np.float32))
         except Exception as exc:  # noqa: BLE001
-            raise RealtimeError(f"{path.name} failed to run: {_first_line(exc)}") from None
+            raise RealtimeError(f"{path.name} failed to run: {first_line(exc)}") from None
     return s

@@ -72,11 +72,11 @@ def read_info(path: Path) -> ModelInfo:
     try:
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types for a bad file
-        raise RealtimeError(f"{path} is not a valid ONNX model ({_first_line(exc)})") from None
+        raise RealtimeError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
     return ModelInfo(path, dict(sess.get_modelmeta().custom_metadata_map))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 

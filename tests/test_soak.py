@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pyvirtualcam
 
-from realtime.bench import _NullBackend, _PoolCapture, synthetic_frames
+from realtime.bench import NullBackend, PoolCapture, synthetic_frames
 from realtime.config import Settings
 from realtime.live import LiveLoop
 from realtime.pipeline import Pipeline
@@ -22,12 +22,12 @@ def rss_mb() -> float:
 
 
 def test_two_thousand_frames_bounded():
-    pyvirtualcam.register_backend("soak-null", _NullBackend)
+    pyvirtualcam.register_backend("soak-null", NullBackend)
     frames = synthetic_frames(160, 96, 24)
     pipe = Pipeline.from_settings(Settings(style_scale=0.5, threads=2), log=lambda s: None)
     sink = VirtualCameraSink(160, 96, 30, "I420", backend="soak-null")
     total = 2000
-    src = LiveSource(lambda: _PoolCapture(frames, total), reconnect=False, pace_fps=150).start()
+    src = LiveSource(lambda: PoolCapture(frames, total), reconnect=False, pace_fps=150).start()
     loop = LiveLoop(pipe, src, sink, stop=threading.Event())
     samples = []
     t = threading.Thread(target=loop.run)
