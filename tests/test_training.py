@@ -6,7 +6,7 @@ from conftest import SHARED, needs_shared
 torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[train]')")
 pytest.importorskip("onnx", reason="export tests need onnx")
 
-from export.losses import PerceptualLoss, VGG16Features, distill_loss, stability_loss  # noqa: E402
+from export.losses import PerceptualLoss, TextureLoss, VGG16Features, distill_loss, stability_loss  # noqa: E402
 from export.onnx_export import export  # noqa: E402
 from models.transformer_net import TransformerNet  # noqa: E402
 from models.unet import UNet  # noqa: E402
@@ -60,6 +60,20 @@ def test_distillation_step_lowers_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_texture_loss_compares_statistics_not_positions():
+    torch.manual_seed(0)
+    tex = TextureLoss()
+    stripes = torch.zeros(1, 3, 64, 64)
+    stripes[:, :, :, ::4] = 1.0
+    shifted = torch.roll(stripes, 2, 3)  # same texture, other place: pixel L1 is large, texture loss is not
+    flat = torch.full_like(stripes, stripes.mean().item())  # same mean colour, no texture
+    assert tex(stripes, stripes).item() == 0.0
+    assert tex(shifted, stripes).item() < 0.05 < tex(flat, stripes).item()
+    out = flat.clone().requires_grad_(True)
+    tex(out, stripes).backward()
+    assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
 
 
 def test_vgg_perceptual_path_with_random_weights(tmp_path):
