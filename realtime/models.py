@@ -50,7 +50,8 @@ class ModelInfo:
 
     @property
     def name(self) -> str:
-        return self.metadata.get("name", self.path.stem)
+        """The name ``--style`` resolves: the file name, so listing and resolving never disagree."""
+        return self.path.stem
 
     @property
     def size_mb(self) -> float:

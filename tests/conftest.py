@@ -70,7 +70,8 @@ def clip(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("clip") / "clip.mp4", synthetic_frames())
 
 
-def onnx_model(path: Path, in_name: str, out_name: str, out_channels: int) -> Path:
+def onnx_model(path: Path, in_name: str, out_name: str, out_channels: int,
+               metadata: dict[str, str] | None = None) -> Path:
     """A small but real ONNX graph: 1x1 conv + sigmoid, dynamic N/H/W (built with onnx.helper, no torch)."""
     import onnx
     from onnx import TensorProto, helper
@@ -82,5 +83,6 @@ def onnx_model(path: Path, in_name: str, out_name: str, out_channels: int) -> Pa
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["n", out_channels, "h", "w"])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    helper.set_model_props(model, metadata or {})
     onnx.save(model, str(path))
     return path

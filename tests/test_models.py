@@ -75,6 +75,14 @@ def test_user_styles_dir_is_listed(tmp_path, monkeypatch):
     assert resolve_style("my_painting") == tmp_path / "my_painting.onnx"
 
 
+def test_a_renamed_style_file_is_listed_under_the_name_that_resolves(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALTIME_STYLES", str(tmp_path))
+    onnx_model(tmp_path / "renamed.onnx", "image", "stylized", 3, {"kind": "style-transfer", "name": "original"})
+    names = {s.name for s in list_styles()}
+    assert "renamed" in names and "original" not in names
+    assert resolve_style("renamed") == tmp_path / "renamed.onnx"
+
+
 def test_no_gpu_means_cpu_only_chain():
     # this machine (and CI) has no NVIDIA driver: CUDA/TensorRT must not even be asked for
     from realtime.inference import nvidia_driver_present
