@@ -62,7 +62,7 @@ def main() -> None:
     t.join(2)
     src.close()
     sink.close()
-    warm = samples[1:] if len(samples) > 2 else samples
+    warm = after_warmup(samples)
     per_min = max(1, int(60 / args.interval))
     first = sum(s["fps"] for s in warm[:per_min]) / len(warm[:per_min])
     last = sum(s["fps"] for s in warm[-per_min:]) / len(warm[-per_min:])
@@ -100,9 +100,14 @@ def control_fps(args: argparse.Namespace) -> float:
         subprocess.run([sys.executable, __file__, "--minutes", str(args.control_minutes), "--size", args.size,
                         "--style", args.style, "--interval", str(min(args.interval, 15.0)), "--json", str(out)],
                        check=True, capture_output=True)
-        samples = json.loads(out.read_text())["samples"]
-    warm = samples[1:] if len(samples) > 2 else samples
+        warm = after_warmup(json.loads(out.read_text())["samples"])
     return round(sum(s["fps"] for s in warm) / len(warm), 2)
+
+
+def after_warmup(samples: list[dict]) -> list[dict]:
+    """The samples without the first (model warm-up), when there are enough to spare one."""
+    return samples[1:] if len(samples) > 2 else samples
+
 
 if __name__ == "__main__":
     main()

@@ -103,13 +103,13 @@ def main(argv: list[str] | None = None) -> None:
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),
                                     to_tensor(style[None]).to(device))
     else:
+        texture = TextureLoss().to(device)
         teacher = Teacher(args.style_image, args.threads)
         content, target = build_pairs(teacher, sources, args.pairs, args.seed, run / "pairs.npz")
     teacher_s = time.time() - t0
     held_out = [content[i] for i in range(min(4, len(content)))]
 
     model = TransformerNet(args.arch).to(device)
-    texture = TextureLoss().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.05)
     step = 0
