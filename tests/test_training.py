@@ -1,4 +1,6 @@
 """Training and export code (needs torch: the `train` extra). Real networks, small sizes."""
+import json
+
 import numpy as np
 import pytest
 from conftest import SHARED, needs_shared
@@ -178,7 +180,9 @@ def test_train_style_distillation_end_to_end(tmp_path):
     out = tmp_path / "wave.onnx"
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
                       "--content", str(photos), "--pairs", "3", "--steps", "2", "--batch", "2", "--size", "64",
-                      "--run", str(tmp_path / "run"), "--out", str(out)])
+                      "--stability", "3", "--run", str(tmp_path / "run"), "--out", str(out)])
     meta = read_info(out).metadata
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
-    assert "distillation" in meta["training"]
+    training = json.loads(meta["training"])
+    assert "distillation" in training["method"]
+    assert training["loss_weights"]["stability"] == 3.0 and training["loss_weights"]["texture"] == 0.3
