@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,7 @@ def main() -> None:
     sink.close()
     warm = after_warmup(samples)
     per_min = max(1, int(60 / args.interval))
-    first = sum(s["fps"] for s in warm[:per_min]) / len(warm[:per_min])
-    last = sum(s["fps"] for s in warm[-per_min:]) / len(warm[-per_min:])
+    first, last = mean_fps(warm[:per_min]), mean_fps(warm[-per_min:])
     result = {"minutes": args.minutes, "size": args.size, "frames": loop.frames_out,
               "rss_growth_mb": round(warm[-1]["rss_mb"] - warm[0]["rss_mb"], 1),
               "fps_first_minute": round(first, 2), "fps_last_minute": round(last, 2),
@@ -82,15 +82,11 @@ def main() -> None:
 
 def trend_percent(samples: list[dict]) -> float:
     """Least-squares fps change over the run, in percent of the fitted start (negative = slower)."""
-    n = len(samples)
-    if n < 2:
+    if len(samples) < 2:
         return 0.0
     ts = [s["t_s"] for s in samples]
-    fs = [s["fps"] for s in samples]
-    mt, mf = sum(ts) / n, sum(fs) / n
-    slope = sum((t - mt) * (f - mf) for t, f in zip(ts, fs, strict=True)) / sum((t - mt) ** 2 for t in ts)
-    start = mf + slope * (ts[0] - mt)
-    return 100 * slope * (ts[-1] - ts[0]) / start
+    slope, intercept = statistics.linear_regression(ts, [s["fps"] for s in samples])
+    return 100 * slope * (ts[-1] - ts[0]) / (intercept + slope * ts[0])
 
 
 def control_fps(args: argparse.Namespace) -> float:
@@ -101,7 +97,11 @@ def control_fps(args: argparse.Namespace) -> float:
                         "--style", args.style, "--interval", str(min(args.interval, 15.0)), "--json", str(out)],
                        check=True, capture_output=True)
         warm = after_warmup(json.loads(out.read_text())["samples"])
-    return round(sum(s["fps"] for s in warm) / len(warm), 2)
+    return round(mean_fps(warm), 2)
+
+
+def mean_fps(samples: list[dict]) -> float:
+    return statistics.fmean(s["fps"] for s in samples)
 
 
 def after_warmup(samples: list[dict]) -> list[dict]:
