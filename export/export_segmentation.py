@@ -19,7 +19,7 @@ def export_best(ckpt: Path, out: Path, extra: dict | None = None) -> None:
     """Load ``ckpt`` and write ``out`` and its ``.fp16.onnx`` twin."""
     state = load_checkpoint(ckpt)
     cfg = state["config"]
-    model = UNet(base=cfg["base"], rates=tuple(cfg["rates"]), separable=cfg["separable"])
+    model = UNet.from_config(cfg)
     model.load_state_dict(state["model"])
     rng = np.random.default_rng(0)
     real = _real_inputs()

@@ -100,10 +100,12 @@ class Augmenter:
     def __init__(self, pairs: list[Sample], cutouts: list[Sample], backgrounds: list[np.ndarray],
                  size: tuple[int, int], seed: int) -> None:
         self.pairs, self.cutouts, self.backgrounds = pairs, cutouts, backgrounds
-        self.w, self.h = size
+        self.size = self.w, self.h = size
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One (image, mask) pair of ``size`` (width, height; default the constructor's)."""
+        self.w, self.h = size or self.size
         r = self.rng
         if self.cutouts and r.random() < 0.25:
             img, mask = self._composite_cutout()

@@ -75,7 +75,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, nargs=2, default=(224, 160), metavar=("W", "H"))
     ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--portrait", type=float, default=0.0,
+                    help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
     ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--residual", type=int, nargs=2, default=(0, 0), metavar=("AT8", "AT16"),
+                    help="extra inverted-residual blocks at stride 8 and 16")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
@@ -93,9 +97,11 @@ def main() -> None:
     aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed)
     print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
 
-    model = UNet(base=args.base)
-    if args.init:
-        model.load_state_dict(load_checkpoint(args.init)["model"])
+    model = UNet(base=args.base, residual=tuple(args.residual))
+    if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
+        missing, unexpected = model.load_state_dict(load_checkpoint(args.init)["model"], strict=False)
+        if unexpected or any(".body." not in k for k in missing):
+            sys.exit(f"--init {args.init} does not fit this network: {unexpected or missing}")
     # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
     model = model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -115,7 +121,8 @@ def main() -> None:
     for epoch in range(start, args.epochs):
         bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
         for _ in bar:
-            batch = [aug() for _ in range(args.batch)]
+            size = args.size[::-1] if aug.rng.random() < args.portrait else args.size
+            batch = [aug(tuple(size)) for _ in range(args.batch)]
             x = to_tensor([b[0] for b in batch]).to(device, memory_format=torch.channels_last)
             y = torch.from_numpy(np.stack([b[1] for b in batch])[:, None].astype(np.float32) / 255.0).to(device)
             logits = model.forward_logits(x)

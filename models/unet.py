@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.layers import conv_bn_relu, separable_bn_relu
+from models.layers import InvertedResidual, conv_bn_relu, separable_bn_relu
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,22 +41,32 @@ class ASPP(nn.Module):
 class UNet(nn.Module):
     """U-Net person segmenter. ``base`` is the stem width; stages double it."""
 
-    def __init__(self, base: int = 8, rates: tuple[int, ...] = (1, 2, 4, 6), separable: bool = True) -> None:
+    def __init__(self, base: int = 8, rates: tuple[int, ...] = (1, 2, 4, 6), separable: bool = True,
+                 residual: tuple[int, int] = (0, 0)) -> None:
         super().__init__()
         block = separable_bn_relu if separable else conv_bn_relu
         c1, c2, c3, c4 = base * 2, base * 4, base * 8, base * 16
-        self.config = {"base": base, "rates": list(rates), "separable": separable}
+        self.config = {"base": base, "rates": list(rates), "separable": separable, "residual": list(residual)}
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.stem = conv_bn_relu(3, c1, 3, stride=2)  # /2
         self.enc2 = nn.Sequential(block(c1, c2, stride=2), block(c2, c2))  # /4
-        self.enc3 = nn.Sequential(block(c2, c3, stride=2), block(c3, c3))  # /8
-        self.enc4 = nn.Sequential(block(c3, c4, stride=2), block(c4, c4))  # /16
+        # extra inverted-residual blocks where the feature maps are small: depth (context) at little cost
+        self.enc3 = nn.Sequential(block(c2, c3, stride=2), block(c3, c3),
+                                  *[InvertedResidual(c3) for _ in range(residual[0])])  # /8
+        self.enc4 = nn.Sequential(block(c3, c4, stride=2), block(c4, c4),
+                                  *[InvertedResidual(c4, dilation=1 + i % 2) for i in range(residual[1])])  # /16
         self.aspp = ASPP(c4, c3, rates, separable)
         self.dec3 = block(c3 + c3, c2)
         self.dec2 = block(c2 + c2, c1)
         self.dec1 = block(c1 + c1, c1)
         self.head = nn.Conv2d(c1 + 3, 1, 3, padding=1)
+
+    @classmethod
+    def from_config(cls, config: dict) -> UNet:
+        """Rebuild from ``self.config`` as stored in a checkpoint (older checkpoints lack ``residual``)."""
+        return cls(base=config["base"], rates=tuple(config["rates"]), separable=config["separable"],
+                   residual=tuple(config.get("residual", (0, 0))))
 
     def forward_logits(self, image: torch.Tensor) -> torch.Tensor:
         """Mask logits at input resolution."""

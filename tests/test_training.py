@@ -33,7 +33,7 @@ def test_unet_exports_with_parity_and_fp16_twin(tmp_path):
     pytest.importorskip("onnxconverter_common")
     from export.onnx_export import to_fp16
 
-    net = UNet(base=4)
+    net = UNet(base=4, residual=(1, 2))
     rng = np.random.default_rng(0)
     worst = export(net, tmp_path / "p.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
                    [rng.random((1, 3, 96, 160), dtype=np.float32)], tolerance=1e-4)
@@ -43,6 +43,26 @@ def test_unet_exports_with_parity_and_fp16_twin(tmp_path):
 
     half = onnx.load(str(tmp_path / "p.fp16.onnx"))
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in half.graph.initializer)
+
+
+def test_deepened_unet_starts_as_the_trained_one_and_then_learns():
+    """--residual with --init: added blocks are the identity until training moves them."""
+    torch.manual_seed(0)
+    shallow = UNet(base=4)
+    shallow(torch.rand(4, 3, 64, 96))  # train-mode pass: non-trivial batch-norm statistics
+    shallow.eval()
+    deep = UNet(base=4, residual=(1, 2)).eval()
+    missing, unexpected = deep.load_state_dict(shallow.state_dict(), strict=False)
+    assert not unexpected and missing and all(".body." in k for k in missing)
+    x = torch.rand(2, 3, 64, 96)
+    assert torch.equal(shallow(x), deep(x))
+    assert UNet.from_config(deep.config).config == deep.config == {**deep.config, "residual": [1, 2]}
+
+    deep.train()
+    opt = torch.optim.SGD(deep.parameters(), lr=0.1)
+    deep.forward_logits(x).mean().backward()
+    opt.step()
+    assert deep.enc4[-1].body[-1].weight.abs().sum() > 0  # the zero-started gate gets a gradient
 
 
 def test_distillation_step_lowers_the_loss():
@@ -164,6 +184,8 @@ def test_segmentation_data_and_augmentation():
     for _ in range(10):
         img, mask = aug()
         assert img.shape == (64, 96, 3) and mask.shape == (64, 96) and set(np.unique(mask)) <= {0, 255}
+        img, mask = aug((64, 96))  # an upright crop (--portrait)
+        assert img.shape == (96, 64, 3) and mask.shape == (96, 64)
     val = validation_names()
     assert len(val) > 100
     assert all((seg / n.split("/")[0] / "images" / n.split("/")[1]).is_file() for n in val)
