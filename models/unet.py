@@ -68,6 +68,16 @@ class UNet(nn.Module):
         return cls(base=config["base"], rates=tuple(config["rates"]), separable=config["separable"],
                    residual=tuple(config.get("residual", (0, 0))))
 
+    def load_shallower(self, state: dict[str, torch.Tensor]) -> None:
+        """Load weights of this configuration or of one with fewer inverted-residual blocks; the blocks the
+        weights lack keep their identity start. ``ValueError`` if the weights do not fit otherwise."""
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # tensor shapes differ: another width
+            raise ValueError(f"weights do not fit this network: {str(e).splitlines()[1].strip()}") from None
+        if unexpected or any(".body." not in k for k in missing):
+            raise ValueError(f"weights do not fit this network: {unexpected or missing}")
+
     def forward_logits(self, image: torch.Tensor) -> torch.Tensor:
         """Mask logits at input resolution."""
         x = (image - self.mean) / self.std

@@ -52,11 +52,12 @@ def test_deepened_unet_starts_as_the_trained_one_and_then_learns():
     shallow(torch.rand(4, 3, 64, 96))  # train-mode pass: non-trivial batch-norm statistics
     shallow.eval()
     deep = UNet(base=4, residual=(1, 2)).eval()
-    missing, unexpected = deep.load_state_dict(shallow.state_dict(), strict=False)
-    assert not unexpected and missing and all(".body." in k for k in missing)
+    deep.load_shallower(shallow.state_dict())
     x = torch.rand(2, 3, 64, 96)
     assert torch.equal(shallow(x), deep(x))
-    assert UNet.from_config(deep.config).config == deep.config == {**deep.config, "residual": [1, 2]}
+    assert deep.config["residual"] == [1, 2] and UNet.from_config(deep.config).config == deep.config
+    with pytest.raises(ValueError, match="do not fit"):
+        UNet(base=8).load_shallower(shallow.state_dict())  # another width is not a shallower net
 
     deep.train()
     opt = torch.optim.SGD(deep.parameters(), lr=0.1)
