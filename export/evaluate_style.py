@@ -4,6 +4,9 @@ of one webcam frame in every style, and student vs teacher side by side.
 Flicker = mean |styled_t - styled_{t-1}| / mean |frame_t - frame_{t-1}| over a clip (1 = the painting moves
 exactly as much as the video does).
 
+Detail = mean |Laplacian| of the painted frame's luma at the size the user sees (one frame per clip): how much
+brush texture there is, not just colour. Reported for ours and the teacher, and as the ratio ours / teacher.
+
     python -m export.evaluate_style --json docs/style_eval.json --sheet docs/styles.png \
         --versus docs/student_vs_teacher.png
 """
@@ -54,6 +57,11 @@ def flicker(fn, frames: list[np.ndarray]) -> float:
     return float(num / den)
 
 
+def detail(img: np.ndarray) -> float:
+    """Mean absolute Laplacian of the luma: fine structure (strokes, edges) per pixel, 0 for a flat image."""
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)).mean())
+
+
 def label(img: np.ndarray, text: str) -> np.ndarray:
     out = img.copy()
     cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
@@ -78,19 +86,26 @@ def main() -> None:
     for name in names:
         ours = student(name)
         row = {"ours": {}, "teacher": {}}
+        details: dict[str, list[float]] = {"ours": [], "teacher": []}
         tch = None if args.no_teacher else teacher(name, args.data)
         for clip in clips:
             frames = clip_frames(clip, args.frames)
             row["ours"][clip.stem] = round(flicker(ours, frames), 3)
+            details["ours"].append(detail(ours(frames[len(frames) // 2])))
             if tch is not None:
                 row["teacher"][clip.stem] = round(flicker(tch, frames), 3)
+                details["teacher"].append(detail(tch(frames[len(frames) // 2])))
         for k in ("ours", "teacher"):
             if row[k]:
                 row[f"{k}_mean"] = round(float(np.mean(list(row[k].values()))), 3)
                 row[f"{k}_max"] = round(float(np.max(list(row[k].values()))), 3)
+                row[f"{k}_detail"] = round(float(np.mean(details[k])), 2)
+        if details["teacher"]:
+            row["detail_ratio"] = round(row["ours_detail"] / row["teacher_detail"], 3)
         report[name] = row
         print(f"{name}: flicker ours mean {row.get('ours_mean')} max {row.get('ours_max')}, "
-              f"teacher mean {row.get('teacher_mean')}")
+              f"teacher mean {row.get('teacher_mean')}; detail ours {row.get('ours_detail')} "
+              f"teacher {row.get('teacher_detail')}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     # the frame at full size, painted as the runtime paints it (at --style-scale 0.5), shown at 320x240

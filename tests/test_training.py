@@ -99,6 +99,21 @@ def test_texture_loss_compares_statistics_not_positions():
     assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
 
 
+def test_style_metrics_flicker_and_detail():
+    import cv2
+
+    from export.evaluate_style import detail, flicker
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    assert flicker(lambda f: f, frames) == pytest.approx(1.0)  # moves exactly as the video does
+    assert flicker(lambda f: f // 2, frames) == pytest.approx(0.5, abs=0.01)
+    assert flicker(lambda f: np.zeros_like(f), frames) == 0.0  # a still picture never flickers
+    flat = np.full((48, 64, 3), 128, np.uint8)
+    assert detail(flat) == 0.0
+    assert detail(cv2.GaussianBlur(frames[0], (5, 5), 0)) < detail(frames[0]) / 2  # blur loses texture
+
+
 def test_vgg_perceptual_path_with_random_weights(tmp_path):
     """The --vgg-weights path: torchvision-format state dict, shapes, gradients, one step lowers the loss."""
     torch.manual_seed(0)
