@@ -21,12 +21,12 @@ from export.seg_data import iou_dice, load_pairs, validation_names
 class Ours:
     name = "ours (U-Net, ONNX Runtime)"
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 2, model: Path | None = None) -> None:
         from realtime.inference import open_session
         from realtime.models import person_model
         from realtime.segment import PersonSegmenter
 
-        self.seg = PersonSegmenter(open_session(person_model(), "person-segmentation", "cpu", threads,
+        self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads,
                                                 log=lambda m: None))
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
@@ -111,11 +111,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--picture", type=Path, default=None)
     ap.add_argument("--no-mediapipe", action="store_true")
+    ap.add_argument("--model", type=Path, default=None, help="a candidate .onnx (default: the shipped person model)")
     args = ap.parse_args()
     seg = args.data / "segmentation"
     names = validation_names()
     samples = [s for sub in ("portraits", "fullbody") for s in load_pairs(seg, sub, None) if s.name in names]
-    models = [Ours()]
+    models = [Ours(model=args.model)]
     if not args.no_mediapipe:
         try:
             models.append(MediaPipeSelfie())
