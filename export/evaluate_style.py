@@ -2,7 +2,8 @@
 of one webcam frame in every style, and student vs teacher side by side.
 
 Flicker = mean |styled_t - styled_{t-1}| / mean |frame_t - frame_{t-1}| over a clip (1 = the painting moves
-exactly as much as the video does).
+exactly as much as the video does). "ours" is the style stage as the runtime runs it (network at --style-scale
+0.5, then its motion-adaptive temporal smoothing, `style-smoothing`); "ours_raw" is the network alone.
 
 Detail = mean |Laplacian| of the painted frame's luma at the size the user sees (one frame per clip): how much
 brush texture there is, not just colour. Reported for ours and the teacher, and as the ratio ours / teacher.
@@ -24,12 +25,16 @@ from export.catalog import DATA_ROOT, PAINTINGS
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
 
-def student(name: str, scale: float = RUNTIME_SCALE):
+def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = None):
+    """The style stage as the runtime builds it (``smoothing`` None: the runtime's default)."""
+    from realtime.config import Settings
     from realtime.inference import open_session
     from realtime.models import resolve_style
     from realtime.stylize import Stylizer
 
-    return Stylizer(open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None), scale)
+    smoothing = Settings().style_smoothing if smoothing is None else smoothing
+    return Stylizer(open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None), scale,
+                    smoothing)
 
 
 def teacher(name: str, data: Path):
@@ -51,6 +56,7 @@ def clip_frames(path: Path, limit: int = 60) -> list[np.ndarray]:
 
 
 def flicker(fn, frames: list[np.ndarray]) -> float:
+    """Flicker of ``fn`` over one clip (a stateful ``fn`` should start the clip fresh)."""
     styled = [fn(f).astype(np.float32) for f in frames]
     num = np.mean([np.abs(b - a).mean() for a, b in zip(styled, styled[1:], strict=False)])
     den = np.mean([np.abs(b.astype(np.float32) - a).mean() for a, b in zip(frames, frames[1:], strict=False)])
@@ -84,26 +90,30 @@ def main() -> None:
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
     report: dict = {}
     for name in names:
-        ours = student(name)
-        row = {"ours": {}, "teacher": {}}
+        ours, raw = student(name), student(name, smoothing=0.0)
+        row = {"ours": {}, "ours_raw": {}, "teacher": {}}
         details: dict[str, list[float]] = {"ours": [], "teacher": []}
         tch = None if args.no_teacher else teacher(name, args.data)
         for clip in clips:
             frames = clip_frames(clip, args.frames)
+            ours.smoother.reset()
             row["ours"][clip.stem] = round(flicker(ours, frames), 3)
-            details["ours"].append(detail(ours(frames[len(frames) // 2])))
+            row["ours_raw"][clip.stem] = round(flicker(raw, frames), 3)
+            details["ours"].append(detail(raw(frames[len(frames) // 2])))  # smoothing leaves detail as it is
             if tch is not None:
                 row["teacher"][clip.stem] = round(flicker(tch, frames), 3)
                 details["teacher"].append(detail(tch(frames[len(frames) // 2])))
-        for k in ("ours", "teacher"):
+        for k in ("ours", "ours_raw", "teacher"):
             if row[k]:
                 row[f"{k}_mean"] = round(float(np.mean(list(row[k].values()))), 3)
                 row[f"{k}_max"] = round(float(np.max(list(row[k].values()))), 3)
+            if details.get(k):
                 row[f"{k}_detail"] = round(float(np.mean(details[k])), 2)
         if details["teacher"]:
             row["detail_ratio"] = round(row["ours_detail"] / row["teacher_detail"], 3)
         report[name] = row
-        print(f"{name}: flicker ours mean {row.get('ours_mean')} max {row.get('ours_max')}, "
+        print(f"{name}: flicker ours mean {row.get('ours_mean')} max {row.get('ours_max')} (network alone "
+              f"{row.get('ours_raw_mean')} / {row.get('ours_raw_max')}), "
               f"teacher mean {row.get('teacher_mean')}; detail ours {row.get('ours_detail')} "
               f"teacher {row.get('teacher_detail')}")
     if args.json:

@@ -34,6 +34,7 @@ class Settings:
     mirror: bool = False
     threads: int | None = None
     mask_smoothing: float = 0.6  # EMA weight of the previous mask where nothing moves (0 = none)
+    style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
     feather: int = 3  # mask blur radius in pixels at output size
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
@@ -51,8 +52,9 @@ class Settings:
             raise RealtimeError(f"--strength must be between 0 and 1, got {self.strength}")
         if self.style_scale is not None and not 0.1 <= self.style_scale <= 1.0:
             raise RealtimeError(f"--style-scale must be between 0.1 and 1, got {self.style_scale}")
-        if not 0.0 <= self.mask_smoothing < 1.0:
-            raise RealtimeError(f"mask_smoothing must be in [0, 1), got {self.mask_smoothing}")
+        for name in ("mask_smoothing", "style_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RealtimeError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.mask_threshold is not None and not 0.0 < self.mask_threshold < 1.0:
             raise RealtimeError(f"mask_threshold must be between 0 and 1, got {self.mask_threshold}")
         for name in ("width", "height"):

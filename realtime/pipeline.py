@@ -88,14 +88,14 @@ class Pipeline:
                                        (1, 3, DEFAULT_SIZE[1], DEFAULT_SIZE[0]), log)
             seg = PersonSegmenter(seg_session)
         if all_models or settings.mode in NEEDS_STYLE:
-            sty = Stylizer(load_style(settings, log), settings.style_scale)
+            sty = Stylizer(load_style(settings, log), settings.style_scale, settings.style_smoothing)
         bg = read_image(Path(settings.background)) if settings.background else None
         return cls(settings, seg, sty, bg)
 
     def set_style(self, session: Session) -> None:
         """Swap the style network (hotkeys n/p)."""
         if self.stylizer is None:
-            self.stylizer = Stylizer(session, self.settings.style_scale)
+            self.stylizer = Stylizer(session, self.settings.style_scale, self.settings.style_smoothing)
         else:
             self.stylizer.session = session
 

@@ -20,11 +20,14 @@ def style_size(frame_w: int, frame_h: int, scale: float) -> tuple[int, int]:
 
 
 class Stylizer:
-    """Runs a style network at ``scale`` times the frame size (None: ``auto_scale``) and scales the result up."""
+    """Runs a style network at ``scale`` times the frame size (None: ``auto_scale``) and scales the result up.
 
-    def __init__(self, session: Session, scale: float | None = None) -> None:
+    ``smoothing`` > 0 steadies the painting over time (see ``PaintingSmoother``)."""
+
+    def __init__(self, session: Session, scale: float | None = None, smoothing: float = 0.0) -> None:
         self.session = session
         self.scale = scale
+        self.smoother = PaintingSmoother(smoothing)
 
     def scale_for(self, w: int, h: int) -> float:
         return self.scale or auto_scale(w, h, self.session.provider == "CPUExecutionProvider")
@@ -32,8 +35,41 @@ class Stylizer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         sw, sh = style_size(w, h, self.scale_for(w, h))
-        blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (sw, sh), swapRB=True)
-        out = self.session.run(blob)[0]
-        # CHW RGB float 0..1 -> HWC BGR uint8 (merge reorders the planes, convertScaleAbs saturates)
-        styled = cv2.convertScaleAbs(cv2.merge((out[2], out[1], out[0])), alpha=255.0)
+        small = frame if (sw, sh) == (w, h) else cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        out = self.session.run(cv2.dnn.blobFromImage(small, 1.0 / 255, swapRB=True))[0]
+        painted = self.smoother(cv2.merge((out[2], out[1], out[0])), small)  # CHW RGB -> HWC BGR, 0..1
+        styled = cv2.convertScaleAbs(painted, alpha=255.0)  # saturates to uint8
         return styled if (sw, sh) == (w, h) else cv2.resize(styled, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class PaintingSmoother:
+    """Motion-adaptive temporal EMA of the painted frame, driven by how much the *input* changed.
+
+    A feed-forward style net turns sensor noise into shimmering strokes. Per pixel, the previous painting
+    keeps the weight ``smoothing * exp(-motion_gain * |change of the blurred input luma, 0..255|)``:
+    where the camera sees only noise the strokes hold still, where something moves the new painting wins
+    at once (no ghost trails). The input is compared with its own running average, so slow drifts are
+    followed too. A new style fades in over a few frames. Runs at the network's resolution (~0.5 ms)."""
+
+    def __init__(self, smoothing: float = 0.8, motion_gain: float = 0.15) -> None:
+        self.smoothing = smoothing
+        self.motion_gain = motion_gain
+        self.painted: np.ndarray | None = None
+        self.source: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.painted = self.source = None
+
+    def __call__(self, painted: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """``painted``: float32 HxWx3; ``frame``: the uint8 input at the same size. Returns the steadied painting."""
+        if self.smoothing <= 0:
+            return painted
+        source = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
+        if self.painted is None or self.painted.shape != painted.shape:
+            self.painted, self.source = painted.copy(), source
+            return painted
+        keep = cv2.exp(cv2.absdiff(source, self.source) * -self.motion_gain) * self.smoothing
+        new = 1.0 - keep
+        self.painted = cv2.blendLinear(self.painted, painted, keep, new)
+        self.source = cv2.blendLinear(self.source, source, keep, new)
+        return self.painted

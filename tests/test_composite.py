@@ -110,6 +110,26 @@ def test_mask_smoothing_holds_still_areas_and_follows_motion():
     assert np.allclose(off(base + 0.3), 0.8)
 
 
+def test_painting_smoother_steadies_noise_and_follows_motion():
+    from realtime.stylize import PaintingSmoother
+
+    rng = np.random.default_rng(0)
+    frame = np.full((24, 32, 3), 120, np.uint8)
+    sm = PaintingSmoother(smoothing=0.8, motion_gain=0.15)
+    first = np.full((24, 32, 3), 0.5, np.float32)
+    assert sm(first, frame) is not None and np.allclose(sm.painted, 0.5)
+    noisy = (frame + rng.integers(-2, 3, frame.shape)).astype(np.uint8)  # sensor noise only
+    shimmer = sm(np.full_like(first, 0.7), noisy)  # the net's strokes jumped
+    assert 0.5 < shimmer.mean() < 0.56  # held near the previous painting
+    moved = np.full_like(frame, 230)  # something really moved: follow it at once
+    assert sm(np.full_like(first, 0.9), moved).mean() > 0.89
+    off = PaintingSmoother(smoothing=0.0)
+    off(first, frame)
+    assert np.allclose(off(np.full_like(first, 0.7), noisy), 0.7)
+    small = np.full((12, 16, 3), 0.2, np.float32)  # a new resolution starts afresh
+    assert np.allclose(sm(small, frame[:12, :16]), 0.2)
+
+
 def test_fit_background_covers_and_crops():
     img = np.zeros((100, 100, 3), np.uint8)
     img[:, 50:] = 255
