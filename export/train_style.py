@@ -31,7 +31,7 @@ from export.losses import PerceptualLoss, TextureLoss, VGG16Features, distill_lo
 from export.onnx_export import export, to_fp16
 from models.transformer_net import TransformerNet
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 0.3, "stability": 1.5}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "stability": 1.5}
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:

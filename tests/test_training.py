@@ -85,6 +85,22 @@ def test_distillation_step_lowers_the_loss():
     assert losses[-1] < losses[0]
 
 
+def test_stability_term_only_asks_for_shifts_the_net_can_follow():
+    from export.losses import NET_STRIDE, perturb
+
+    gen = torch.Generator().manual_seed(0)
+    shifts = {perturb(torch.rand(1, 3, 8, 8), gen)[1:] for _ in range(30)}
+    assert len(shifts) > 3 and all(dy % NET_STRIDE == 0 and dx % NET_STRIDE == 0 for dy, dx in shifts)
+    torch.manual_seed(0)
+    net = TransformerNet("fast").eval()
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 96, 96), 3, 1, 1)
+    with torch.no_grad():
+        out = net(x)
+        err = {s: (net(torch.roll(x, (s, s), (2, 3))) - torch.roll(out, (s, s), (2, 3)))[..., 16:-16, 16:-16]
+               .abs().mean().item() for s in (1, NET_STRIDE)}
+    assert err[NET_STRIDE] < err[1] / 3  # an odd shift is aliased by the strided convolutions; a 4 px one is not
+
+
 def test_texture_loss_compares_statistics_not_positions():
     torch.manual_seed(0)
     tex = TextureLoss()
