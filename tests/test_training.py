@@ -239,4 +239,4 @@ def test_train_style_distillation_end_to_end(tmp_path):
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
     assert "distillation" in training["method"]
-    assert training["loss_weights"]["stability"] == 3.0 and training["loss_weights"]["texture"] == 0.3
+    assert training["loss_weights"]["stability"] == 3.0 and training["loss_weights"]["texture"] == train_style.WEIGHTS["texture"]
