@@ -239,4 +239,5 @@ def test_train_style_distillation_end_to_end(tmp_path):
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
     assert "distillation" in training["method"]
-    assert training["loss_weights"]["stability"] == 3.0 and training["loss_weights"]["texture"] == train_style.WEIGHTS["texture"]
+    weights = training["loss_weights"]
+    assert weights["stability"] == 3.0 and weights["texture"] == train_style.WEIGHTS["texture"]
