@@ -98,10 +98,18 @@ class Augmenter:
     """Makes webcam-like training pairs of a fixed size from photos, masks, cut-outs and rooms."""
 
     def __init__(self, pairs: list[Sample], cutouts: list[Sample], backgrounds: list[np.ndarray],
-                 size: tuple[int, int], seed: int) -> None:
+                 size: tuple[int, int], seed: int, portrait_share: float | None = None) -> None:
+        """``portrait_share``: chance that a photo is drawn from the portraits subset (default: as often as
+        its share of ``pairs``)."""
         self.pairs, self.cutouts, self.backgrounds = pairs, cutouts, backgrounds
         self.size = self.w, self.h = size
         self.rng = np.random.default_rng(seed)
+        self.draw_p = None
+        if portrait_share is not None:
+            is_portrait = np.array([s.name.startswith("portraits/") for s in pairs])
+            n = max(1, int(is_portrait.sum()))
+            self.draw_p = np.where(is_portrait, portrait_share / n, (1 - portrait_share) / max(1, len(pairs) - n))
+            self.draw_p /= self.draw_p.sum()
 
     def __call__(self, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One (image, mask) pair of ``size`` (width, height; default the constructor's)."""
@@ -110,7 +118,8 @@ class Augmenter:
         if self.cutouts and r.random() < 0.25:
             img, mask = self._composite_cutout()
         else:
-            s = self.pairs[r.integers(len(self.pairs))]
+            n = len(self.pairs)
+            s = self.pairs[r.integers(n) if self.draw_p is None else r.choice(n, p=self.draw_p)]
             img, mask = s.image, s.mask
             if self.backgrounds and r.random() < 0.3:
                 img = self._replace_background(img, mask)

@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--portrait", type=float, default=0.0,
                     help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
+    ap.add_argument("--portrait-share", type=float, default=None,
+                    help="chance a photo comes from the portraits subset (default: its share of the photos, ~0.22)")
     ap.add_argument("--base", type=int, default=8)
     ap.add_argument("--residual", type=int, nargs=2, default=(0, 0), metavar=("AT8", "AT16"),
                     help="extra inverted-residual blocks at stride 8 and 16")
@@ -94,7 +96,8 @@ def main() -> None:
     pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
     train = [s for s in pairs if s.name not in val_names]
     val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
-    aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed)
+    aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed,
+                    args.portrait_share)
     print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
 
     model = UNet(base=args.base, residual=tuple(args.residual))

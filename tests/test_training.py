@@ -223,6 +223,25 @@ def test_segmentation_data_and_augmentation():
     assert all((seg / n.split("/")[0] / "images" / n.split("/")[1]).is_file() for n in val)
 
 
+def test_augmenter_portrait_share_sets_how_often_portraits_are_drawn():
+    from export.seg_data import Augmenter, Sample
+
+    def photo(name, value):
+        img = np.full((60, 40, 3), value, np.uint8)
+        return Sample(name, img, np.full((60, 40), 255, np.uint8))
+
+    pairs = [photo("portraits/a.jpg", 200)] + [photo(f"fullbody/{i}.jpg", 50) for i in range(9)]
+
+    def portrait_rate(share):
+        aug = Augmenter(pairs, [], [], (32, 32), 0, portrait_share=share)
+        aug._photometric = lambda img: img  # look at which photo was drawn, not at the colour jitter
+        return np.mean([aug()[0].mean() > 125 for _ in range(400)])
+
+    assert portrait_rate(None) == pytest.approx(0.1, abs=0.05)  # as often as its share of the photos
+    assert portrait_rate(0.5) == pytest.approx(0.5, abs=0.08)
+    assert portrait_rate(0.0) == 0.0
+
+
 @needs_shared("styles")
 def test_train_style_distillation_end_to_end(tmp_path):
     """The default path: the teacher paints crops of your photos, the student learns them, ONNX comes out."""
