@@ -106,3 +106,36 @@ def test_cuda_request_without_gpu_says_so_in_one_line():
     open_session(resolve_style("udnie"), "style-transfer", "cuda", 1, log=lines.append)
     assert s.provider == "CPUExecutionProvider"
     assert len(lines) == 1 and "no usable NVIDIA GPU" in lines[0]
+
+
+def _room_like_frame(w: int = 320, h: int = 180) -> np.ndarray:
+    """A synthetic webcam-like frame: a lit wall gradient, a door, a shelf, sensor noise."""
+    rng = np.random.default_rng(1)
+    wall = np.broadcast_to(150 + 60 * np.linspace(0, 1, w, dtype=np.float32), (h, w))
+    frame = np.dstack([wall] * 3)
+    frame[20:170, 200:260] = (40, 70, 120)
+    frame[120:135, 10:150] = (30, 30, 30)
+    frame += rng.normal(0, 4, frame.shape)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def test_stylizer_paints_the_frame_edges_like_the_inside():
+    """Without a mirrored margin the nets' zero padding draws a line along the frame's edges."""
+    import cv2
+
+    from realtime.stylize import Stylizer
+
+    sess = open_session(resolve_style("udnie"), "style-transfer", "cpu", 1)
+    frame = _room_like_frame()
+
+    def paint(img, pad):  # the network alone, optionally with a mirrored margin cut off again
+        x = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        out = sess.run(cv2.dnn.blobFromImage(x, 1 / 255, swapRB=True))[0].transpose(1, 2, 0)[..., ::-1]
+        return out[pad:pad + img.shape[0], pad:pad + img.shape[1]] * 255
+
+    reference = paint(frame, 32)  # far from any border effect
+    edge = np.ones(frame.shape[:2], bool)
+    edge[3:-3, 3:-3] = False
+    bare = np.abs(paint(frame, 0) - reference)[edge].mean()
+    ours = np.abs(Stylizer(sess, scale=1.0)(frame).astype(np.float32) - reference)[edge].mean()
+    assert ours < 0.5 * bare, (ours, bare)
