@@ -130,6 +130,31 @@ def test_style_metrics_flicker_and_detail():
     assert detail(cv2.GaussianBlur(frames[0], (5, 5), 0)) < detail(frames[0]) / 2  # blur loses texture
 
 
+def test_segmentation_metrics_score_and_mask_steadiness(tmp_path):
+    import cv2
+
+    from export.evaluate_segmentation import score, stability
+    from export.seg_data import Sample
+
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:60, 20:60] = 255
+    samples = [Sample("portraits/a.jpg", np.zeros((60, 80, 3), np.uint8), mask)]
+    perfect = score(lambda img: cv2.resize(mask, (40, 30)).astype(np.float32) / 255, samples)  # any resolution
+    assert perfect["portraits"]["miou"] == 1.0 and perfect["portraits"]["dice"] == 1.0
+    assert score(lambda img: np.zeros((30, 40), np.float32), samples)["portraits"]["miou"] < 0.5
+
+    clip = tmp_path / "clip.mkv"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    for _ in range(12):
+        writer.write(np.full((48, 64, 3), 128, np.uint8))
+    writer.release()
+    still, still_smoothed = stability(lambda f: np.full((12, 16), 0.7, np.float32), [clip], width=64)
+    assert still == {"clip": 0.0} and still_smoothed == {"clip": 0.0}
+    rng = np.random.default_rng(0)
+    raw, smoothed = stability(lambda f: rng.random((12, 16), dtype=np.float32) * 0.2 + 0.4, [clip], width=64)
+    assert raw["clip"] > 0.05 and 0 < smoothed["clip"] < raw["clip"] * 0.8  # the runtime's smoothing steadies it
+
+
 def test_vgg_perceptual_path_with_random_weights(tmp_path):
     """The --vgg-weights path: torchvision-format state dict, shapes, gradients, one step lowers the loss."""
     torch.manual_seed(0)
