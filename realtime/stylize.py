@@ -38,6 +38,8 @@ class Stylizer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         sw, sh = style_size(w, h, self.scale_for(w, h))
+        if (sw, sh) != (w, h):  # scaled down for speed: the margin comes out of the same pixel budget
+            sw, sh = max(16, sw - 2 * EDGE_PAD), max(16, sh - 2 * EDGE_PAD)
         small = frame if (sw, sh) == (w, h) else cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR)
         padded = cv2.copyMakeBorder(small, EDGE_PAD, EDGE_PAD, EDGE_PAD, EDGE_PAD, cv2.BORDER_REFLECT_101)
         out = self.session.run(cv2.dnn.blobFromImage(padded, 1.0 / 255, swapRB=True))[0]

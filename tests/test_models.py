@@ -138,6 +138,9 @@ def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     seen = cv2.cvtColor((echo.seen[0].transpose(1, 2, 0) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
     assert np.array_equal(seen, cv2.copyMakeBorder(frame, *[EDGE_PAD] * 4, cv2.BORDER_REFLECT_101))
     assert np.abs(out.astype(int) - frame).max() <= 1  # cut back exactly to the frame, nothing shifted
+    # scaled down for speed, the margin comes out of the same pixel budget: the net sees style_size() pixels
+    big = cv2.resize(frame, (128, 96))
+    assert Stylizer(echo, scale=0.5)(big).shape == big.shape and echo.seen.shape == (1, 3, 48, 64)
 
 
 def test_stylizer_paints_the_frame_edges_like_the_inside():
