@@ -38,15 +38,16 @@ class Stylizer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         sw, sh = style_size(w, h, self.scale_for(w, h))
-        if (sw, sh) != (w, h):  # scaled down for speed: the margin comes out of the same pixel budget
+        scaled = (sw, sh) != (w, h)
+        if scaled:  # painted smaller for speed: the margin comes out of the same pixel budget
             sw, sh = max(16, sw - 2 * EDGE_PAD), max(16, sh - 2 * EDGE_PAD)
-        small = frame if (sw, sh) == (w, h) else cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR) if scaled else frame
         padded = cv2.copyMakeBorder(small, EDGE_PAD, EDGE_PAD, EDGE_PAD, EDGE_PAD, cv2.BORDER_REFLECT_101)
         out = self.session.run(cv2.dnn.blobFromImage(padded, 1.0 / 255, swapRB=True))[0]
         out = out[:, EDGE_PAD:EDGE_PAD + sh, EDGE_PAD:EDGE_PAD + sw]
         painted = self.smoother(cv2.merge((out[2], out[1], out[0])), small)  # CHW RGB -> HWC BGR, 0..1
         styled = cv2.convertScaleAbs(painted, alpha=255.0)  # saturates to uint8
-        return styled if (sw, sh) == (w, h) else cv2.resize(styled, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(styled, (w, h), interpolation=cv2.INTER_LINEAR) if scaled else styled
 
 
 class PaintingSmoother:
