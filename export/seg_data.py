@@ -106,6 +106,8 @@ class Augmenter:
         self.rng = np.random.default_rng(seed)
         self.draw_p = None
         if portrait_share is not None:
+            if not 0.0 <= portrait_share <= 1.0:
+                raise ValueError(f"portrait share must be between 0 and 1, got {portrait_share}")
             is_portrait = np.array([s.name.startswith("portraits/") for s in pairs])
             n = max(1, int(is_portrait.sum()))
             self.draw_p = np.where(is_portrait, portrait_share / n, (1 - portrait_share) / max(1, len(pairs) - n))

@@ -89,6 +89,8 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
     args = ap.parse_args()
+    if args.portrait_share is not None and not 0.0 <= args.portrait_share <= 1.0:
+        ap.error(f"--portrait-share must be between 0 and 1, got {args.portrait_share}")
 
     device = setup(args.seed, args.threads)
     seg, bgs = args.data / "segmentation", args.data / "backgrounds"

@@ -265,6 +265,8 @@ def test_augmenter_portrait_share_sets_how_often_portraits_are_drawn():
     assert portrait_rate(None) == pytest.approx(0.1, abs=0.05)  # as often as its share of the photos
     assert portrait_rate(0.5) == pytest.approx(0.5, abs=0.08)
     assert portrait_rate(0.0) == 0.0
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Augmenter(pairs, [], [], (32, 32), 0, portrait_share=1.5)
 
 
 @needs_shared("styles")
