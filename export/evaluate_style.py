@@ -3,13 +3,15 @@ of one webcam frame in every style, and student vs teacher side by side.
 
 Flicker = mean |styled_t - styled_{t-1}| / mean |frame_t - frame_{t-1}| over a clip (1 = the painting moves
 exactly as much as the video does). "ours" is the style stage as the runtime runs it (network at --style-scale
-0.5, then its motion-adaptive temporal smoothing, `style-smoothing`); "ours_raw" is the network alone.
+0.5 as on a CPU, or `--scale 1.0` as on a GPU, then its motion-adaptive temporal smoothing, `style-smoothing`);
+"ours_raw" is the network alone.
 
 Detail = mean |Laplacian| of the painted frame's luma at the size the user sees (one frame per clip): how much
 brush texture there is, not just colour. Reported for ours and the teacher, and as the ratio ours / teacher.
 
     python -m export.evaluate_style --json docs/style_eval.json --sheet docs/styles.png \
         --versus docs/student_vs_teacher.png
+    python -m export.evaluate_style --styles udnie-full --scale 1.0 --frames 24   # the GPU configuration
 """
 from __future__ import annotations
 
@@ -38,9 +40,12 @@ def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = N
 
 
 def teacher(name: str, data: Path):
+    """The teacher painting with the style the model ``name`` was trained on (its ``style`` metadata)."""
     from export.teacher import Teacher
+    from realtime.models import read_info, resolve_style
 
-    return Teacher(data / "styles" / f"{name}.jpg", threads=2)
+    painting = read_info(resolve_style(name)).metadata.get("style", name)
+    return Teacher(data / "styles" / f"{painting}.jpg", threads=2)
 
 
 def clip_frames(path: Path, limit: int = 60) -> list[np.ndarray]:
@@ -81,6 +86,8 @@ def main() -> None:
     ap.add_argument("--styles", default=",".join(PAINTINGS))
     ap.add_argument("--clips", type=int, default=15, help="how many webcam clips (all 15 by default)")
     ap.add_argument("--frames", type=int, default=40, help="frames per clip")
+    ap.add_argument("--scale", type=float, default=RUNTIME_SCALE,
+                    help="style scale the network paints at (1.0: full resolution, as on a GPU)")
     ap.add_argument("--no-teacher", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path)
@@ -90,7 +97,7 @@ def main() -> None:
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
     report: dict = {}
     for name in names:
-        ours, raw = student(name), student(name, smoothing=0.0)
+        ours, raw = student(name, args.scale), student(name, args.scale, smoothing=0.0)
         row = {"ours": {}, "ours_raw": {}, "teacher": {}}
         details: dict[str, list[float]] = {"ours": [], "teacher": []}
         tch = None if args.no_teacher else teacher(name, args.data)
@@ -125,12 +132,12 @@ def main() -> None:
         return label(cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA), text)
 
     if args.sheet and frame is not None:
-        tiles = [tile(frame, "webcam frame")] + [tile(student(n)(frame), n) for n in names]
+        tiles = [tile(frame, "webcam frame")] + [tile(student(n, args.scale)(frame), n) for n in names]
         while len(tiles) % 4:
             tiles.append(np.full_like(tiles[0], 255))
         cv2.imwrite(str(args.sheet), np.vstack([np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)]))
     if args.versus and frame is not None:
-        rows = [np.hstack([tile(frame, "frame"), tile(student(n)(frame), f"{n} (ours, fast)"),
+        rows = [np.hstack([tile(frame, "frame"), tile(student(n, args.scale)(frame), f"{n} (ours)"),
                            tile(teacher(n, args.data)(frame), "teacher")]) for n in names[:3]]
         cv2.imwrite(str(args.versus), np.vstack(rows))
 
