@@ -40,7 +40,7 @@ def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = N
 
 
 def teacher(name: str, data: Path):
-    """The teacher painting with the style the model ``name`` was trained on (its ``style`` metadata)."""
+    """The teacher, set to the painting the model ``name`` learned (its ``style`` metadata: udnie-full -> udnie)."""
     from export.teacher import Teacher
     from realtime.models import read_info, resolve_style
 

@@ -130,7 +130,6 @@ def test_style_metrics_flicker_and_detail():
     assert detail(cv2.GaussianBlur(frames[0], (5, 5), 0)) < detail(frames[0]) / 2  # blur loses texture
 
 
-
 def test_style_evaluation_compares_with_the_painting_the_model_learned(monkeypatch, tmp_path):
     import export.teacher
     from export.evaluate_style import teacher
@@ -140,6 +139,7 @@ def test_style_evaluation_compares_with_the_painting_the_model_learned(monkeypat
     teacher("udnie-full", tmp_path)  # the GPU net's teacher is udnie's painting, read from its metadata
     teacher("starry_night", tmp_path)
     assert seen == [tmp_path / "styles" / "udnie.jpg", tmp_path / "styles" / "starry_night.jpg"]
+
 
 def test_segmentation_metrics_score_and_mask_steadiness(tmp_path):
     import cv2
