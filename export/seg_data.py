@@ -94,6 +94,12 @@ def letterbox(img: np.ndarray, width: int, height: int, interp: int = cv2.INTER_
     return cv2.copyMakeBorder(small, top, height - nh - top, left, width - nw - left, cv2.BORDER_REPLICATE)
 
 
+def check_share(share: float) -> None:
+    """ValueError unless ``share`` is a probability (0..1)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"portrait share must be between 0 and 1, got {share}")
+
+
 class Augmenter:
     """Makes webcam-like training pairs of a fixed size from photos, masks, cut-outs and rooms."""
 
@@ -106,8 +112,7 @@ class Augmenter:
         self.rng = np.random.default_rng(seed)
         self.draw_p = None
         if portrait_share is not None:
-            if not 0.0 <= portrait_share <= 1.0:
-                raise ValueError(f"portrait share must be between 0 and 1, got {portrait_share}")
+            check_share(portrait_share)
             is_portrait = np.array([s.name.startswith("portraits/") for s in pairs])
             n = max(1, int(is_portrait.sum()))
             self.draw_p = np.where(is_portrait, portrait_share / n, (1 - portrait_share) / max(1, len(pairs) - n))

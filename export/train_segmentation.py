@@ -18,6 +18,7 @@ from tqdm import tqdm
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
 from export.seg_data import (
     Augmenter,
+    check_share,
     iou_dice,
     letterbox,
     load_backgrounds,
@@ -89,8 +90,11 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
     args = ap.parse_args()
-    if args.portrait_share is not None and not 0.0 <= args.portrait_share <= 1.0:
-        ap.error(f"--portrait-share must be between 0 and 1, got {args.portrait_share}")
+    if args.portrait_share is not None:  # checked before the photos load, with the Augmenter's own rule
+        try:
+            check_share(args.portrait_share)
+        except ValueError as e:
+            ap.error(f"--portrait-share: {e}")
 
     device = setup(args.seed, args.threads)
     seg, bgs = args.data / "segmentation", args.data / "backgrounds"
