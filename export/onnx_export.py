@@ -35,6 +35,11 @@ def export(
         dynamic_axes={input_name: axes, output_name: axes}, opset_version=OPSET, dynamo=False,
     )
     proto = onnx.load(str(path))
+    with torch.no_grad():  # shape inference cannot always see the channel count through Resize: state it
+        out_shape = model(sample).shape
+    for i, dim in enumerate(proto.graph.output[0].type.tensor_type.shape.dim):
+        if i not in axes:
+            dim.dim_value = out_shape[i]
     set_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))

@@ -29,15 +29,22 @@ def test_style_net_exports_with_dynamic_size_and_parity(tmp_path, arch):
     assert sess.get_modelmeta().custom_metadata_map["name"] == "s"
 
 
-def test_unet_exports_with_parity_and_fp16_twin(tmp_path):
+@pytest.mark.parametrize("head", ["full", "split"])
+def test_unet_exports_with_parity_and_fp16_twin(tmp_path, head):
     pytest.importorskip("onnxconverter_common")
-    from export.onnx_export import to_fp16
+    import onnxruntime as ort
 
-    net = UNet(base=4, residual=(1, 2))
+    from export.onnx_export import to_fp16
+    from realtime.models import check_contract
+
+    net = UNet(base=4, residual=(1, 2), head=head)
     rng = np.random.default_rng(0)
     worst = export(net, tmp_path / "p.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
                    [rng.random((1, 3, 96, 160), dtype=np.float32)], tolerance=1e-4)
     assert worst <= 1e-4
+    # the runtime's contract wants [N,1,H,W]; ONNX shape inference alone leaves the split head's channel symbolic
+    check_contract(ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"]),
+                   "person-segmentation", tmp_path / "p.onnx")
     to_fp16(tmp_path / "p.onnx", tmp_path / "p.fp16.onnx")
     import onnx
 
@@ -59,11 +66,46 @@ def test_deepened_unet_starts_as_the_trained_one_and_then_learns():
     with pytest.raises(ValueError, match="do not fit"):
         UNet(base=8).load_shallower(shallow.state_dict())  # another width is not a shallower net
 
+    old_config = {k: v for k, v in deep.config.items() if k != "head"}  # checkpoints from before --head
+    assert UNet.from_config(old_config).config["head"] == "full"
+    with pytest.raises(ValueError, match="head"):
+        UNet(base=4, head="half")
+
     deep.train()
     opt = torch.optim.SGD(deep.parameters(), lr=0.1)
     deep.forward_logits(x).mean().backward()
     opt.step()
     assert deep.enc4[-1].body[-1].weight.abs().sum() > 0  # the zero-started gate gets a gradient
+
+
+def test_split_head_converts_a_full_head():
+    """The split head (features convolved at stride 2, then upsampled) takes over a full head's weights:
+    exact on features that change linearly across the map, close on a whole network."""
+    import torch.nn.functional as F
+
+    from models.unet import _up, split_head
+
+    torch.manual_seed(0)
+    full = UNet(base=4)
+    full(torch.rand(4, 3, 64, 96))  # train-mode pass: non-trivial batch-norm statistics
+    full.eval()
+    split = UNet(base=4, head="split").eval()
+    split.load_shallower(full.state_dict())
+    assert split.config["head"] == "split" and set(split_head(full.state_dict())) == set(split.state_dict())
+
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(24.0), indexing="ij")
+    feats = torch.stack([a * xx + b * yy + c for a, b, c in torch.randn(8, 3)])[None]  # 8 = base * 2 channels
+    image = torch.rand(1, 3, 32, 48)
+    via_full = full.head(torch.cat([_up(feats, image), image], 1))
+    via_split = _up(split.head_features(feats), image) + split.head_image(image)
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))  # away from padding and upsampling edges
+    assert torch.allclose(via_full[inner], via_split[inner], atol=1e-4)
+    wrong = F.conv2d(feats, full.head.weight[:, :-3], padding=1)  # the kernel not shrunk: clearly different
+    assert not torch.allclose(_up(wrong, image)[inner] + split.head_image(image)[inner], via_full[inner], atol=1e-2)
+
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        assert (full(x) - split(x)).abs().mean() < 0.02
 
 
 def test_distillation_step_lowers_the_loss():
