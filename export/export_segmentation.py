@@ -1,6 +1,7 @@
 """Export a trained person U-Net checkpoint to ONNX (+ fp16 twin) with metadata and a parity check.
 
     python -m export.export_segmentation runs/segmentation/best.pt
+    python -m export.export_segmentation runs/segmentation6/best.pt --head split   # convert a full head
 """
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ import torch
 
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint
 from export.onnx_export import export, to_fp16
-from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet
+from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet, split_head
 
 
-def export_best(ckpt: Path, out: Path, extra: dict | None = None) -> None:
-    """Load ``ckpt`` and write ``out`` and its ``.fp16.onnx`` twin."""
+def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | None = None) -> None:
+    """Load ``ckpt`` and write ``out`` and its ``.fp16.onnx`` twin; ``head="split"`` converts a full head."""
     state = load_checkpoint(ckpt)
-    cfg = state["config"]
+    weights, cfg = state["model"], state["config"]
+    if head == "split" and "head.weight" in weights:
+        weights, cfg = split_head(weights), cfg | {"head": "split"}
+        extra = {"converted": f"full head of {ckpt} converted by models.unet.split_head, no training"} | (extra or {})
+    elif head is not None and head != cfg.get("head", "full"):
+        raise SystemExit(f"{ckpt} has a {cfg.get('head', 'full')} head; only full -> split converts")
     model = UNet.from_config(cfg)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(weights)
     rng = np.random.default_rng(0)
     real = _real_inputs()
     meta = {
@@ -50,8 +56,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
+    ap.add_argument("--head", choices=("full", "split"), default=None,
+                    help="split: convert a checkpoint's full head to the faster split head")
     args = ap.parse_args()
-    export_best(args.checkpoint, args.out)
+    export_best(args.checkpoint, args.out, head=args.head)
 
 
 if __name__ == "__main__":

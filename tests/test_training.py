@@ -108,6 +108,32 @@ def test_split_head_converts_a_full_head():
         assert (full(x) - split(x)).abs().mean() < 0.02
 
 
+def test_export_converts_a_full_head_checkpoint(tmp_path):
+    """`export_segmentation CKPT --head split`: the shipped file says it was converted and paints the same mask."""
+    pytest.importorskip("onnxconverter_common")
+    import onnxruntime as ort
+
+    from export.common import save_checkpoint
+    from export.export_segmentation import export_best
+
+    torch.manual_seed(0)
+    full = UNet(base=4)
+    full(torch.rand(4, 3, 64, 96))
+    full.eval()
+    save_checkpoint(tmp_path / "best.pt", model=full.state_dict(), config=full.config, metrics={})
+    export_best(tmp_path / "best.pt", tmp_path / "p.onnx", head="split")
+    sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["architecture"])["head"] == "split" and "split_head" in meta["converted"]
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    with torch.no_grad():
+        assert np.abs(sess.run(None, {"image": x})[0] - full(torch.from_numpy(x)).numpy()).mean() < 0.02
+    split = UNet(base=4, head="split")
+    save_checkpoint(tmp_path / "split.pt", model=split.state_dict(), config=split.config, metrics={})
+    with pytest.raises(SystemExit, match="only full -> split"):
+        export_best(tmp_path / "split.pt", tmp_path / "q.onnx", head="full")
+
+
 def test_distillation_step_lowers_the_loss():
     torch.manual_seed(0)
     net = TransformerNet("fast")
