@@ -62,25 +62,27 @@ class TextureLoss(nn.Module):
 NET_STRIDE = 4  # the transformer net downsamples 4x: a shift by a multiple of 4 px it can follow exactly
 
 
-def perturb(x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, int, int]:
-    """A webcam-like nuisance: sensor noise, a brightness change and a shift of 0 or +-4 px. Returns (x', dy, dx).
+def perturb(x: torch.Tensor, gen: torch.Generator, stride: int = NET_STRIDE) -> tuple[torch.Tensor, int, int]:
+    """A webcam-like nuisance: sensor noise, a brightness change and a shift of 0 or +-``stride`` px. Returns
+    (x', dy, dx).
 
     Shifts are whole multiples of the net's stride: an odd shift cannot be followed exactly through the strided
     convolutions, so punishing it punishes every fine stroke as aliasing, and the net learns to blur."""
     n = x.shape[0]
     noise = torch.randn(x.shape, generator=gen, device="cpu").to(x.device) * 0.02
     gain = 1 + (torch.rand((n, 1, 1, 1), generator=gen).to(x.device) - 0.5) * 0.1
-    dy, dx = (int(v) * NET_STRIDE for v in torch.randint(-1, 2, (2,), generator=gen))
+    dy, dx = (int(v) * stride for v in torch.randint(-1, 2, (2,), generator=gen))
     return torch.roll((x * gain + noise).clamp(0, 1), (dy, dx), (2, 3)), dy, dx
 
 
 def stability_loss(model: nn.Module, x: torch.Tensor, out: torch.Tensor, gen: torch.Generator,
-                   margin: int = 16) -> torch.Tensor:
+                   margin: int = 16, stride: int = NET_STRIDE) -> torch.Tensor:
     """|f(T(x)) - T(f(x))| away from the borders: the output should move as little as the input does.
+    ``stride``: the net's total downsampling (4 for the style net, 16 for the U-Net).
 
     The margin leaves out the strip the roll wraps round and the reach of that seam, which no net could
     follow (on a trained net, the error after a 4 px shift halves from a 4 px margin to a 16 px one)."""
-    xp, dy, dx = perturb(x, gen)
+    xp, dy, dx = perturb(x, gen, stride)
     outp = model(xp)
     shifted = torch.roll(out, (dy, dx), (2, 3))
     m = margin

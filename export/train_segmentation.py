@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
+from export.losses import stability_loss
 from export.seg_data import (
     Augmenter,
     check_share,
@@ -85,6 +86,9 @@ def main() -> None:
                     help="extra inverted-residual blocks at stride 8 and 16")
     ap.add_argument("--head", choices=("full", "split"), default="split",
                     help="split: the last conv's feature part at stride 2 (a third faster on CPU); full: as runs 1-6")
+    ap.add_argument("--stability", type=float, default=0.0,
+                    help="weight of a steadiness term: the mask of a noisy, brighter or 16 px shifted frame should "
+                         "be the same mask, shifted")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
@@ -99,6 +103,7 @@ def main() -> None:
             ap.error(f"--portrait-share: {e}")
 
     device = setup(args.seed, args.threads)
+    gen = torch.Generator().manual_seed(args.seed)  # the steadiness term's perturbations
     seg, bgs = args.data / "segmentation", args.data / "backgrounds"
     val_names = validation_names()
     pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
@@ -140,6 +145,9 @@ def main() -> None:
             logits = model.forward_logits(x)
             bce = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y))
             loss = bce + dice_loss(logits, y)
+            if args.stability:
+                loss = loss + args.stability * stability_loss(model, x, torch.sigmoid(logits), gen, margin=32,
+                                                              stride=16)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

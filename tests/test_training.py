@@ -167,6 +167,25 @@ def test_stability_term_only_asks_for_shifts_the_net_can_follow():
         err = {s: (net(torch.roll(x, (s, s), (2, 3))) - torch.roll(out, (s, s), (2, 3)))[..., 16:-16, 16:-16]
                .abs().mean().item() for s in (1, NET_STRIDE)}
     assert err[NET_STRIDE] < err[1] / 3  # an odd shift is aliased by the strided convolutions; a 4 px one is not
+    shifts = {perturb(torch.rand(1, 3, 8, 8), gen, stride=16)[1:] for _ in range(30)}  # the U-Net's stride
+    assert len(shifts) > 3 and all(dy % 16 == 0 and dx % 16 == 0 for dy, dx in shifts)
+
+
+def test_segmentation_steadiness_term_trains_the_mask_to_follow_the_frame():
+    """train_segmentation --stability: the term is zero for a net that follows shifts exactly and gets gradients."""
+    from export.losses import stability_loss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 96)
+    same = stability_loss(lambda t: t.mean(1, keepdim=True), x, x.mean(1, keepdim=True), gen, margin=16, stride=16)
+    assert same < 0.03  # only the noise and brightness change remain
+    frozen = stability_loss(lambda t: x.mean(1, keepdim=True), x, x.mean(1, keepdim=True), gen, margin=16, stride=16)
+    assert frozen > 3 * same  # a mask that stays put while the frame moves is punished
+    torch.manual_seed(0)
+    net = UNet(base=4, head="split")
+    loss = stability_loss(net, x, net(x), gen, margin=16, stride=16)
+    loss.backward()
+    assert loss > 0 and net.stem[0].weight.grad.abs().sum() > 0
 
 
 def test_texture_loss_compares_statistics_not_positions():
