@@ -44,7 +44,7 @@ class UNet(nn.Module):
     """U-Net person segmenter. ``base`` is the stem width; stages double it."""
 
     def __init__(self, base: int = 8, rates: tuple[int, ...] = (1, 2, 4, 6), separable: bool = True,
-                 residual: tuple[int, int] = (0, 0), head: str = "full") -> None:
+                 residual: tuple[int, int] = (0, 0), head: str = "split") -> None:
         super().__init__()
         if head not in ("full", "split"):
             raise ValueError(f"head must be 'full' or 'split', got {head!r}")
@@ -73,7 +73,8 @@ class UNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> UNet:
-        """Rebuild from ``self.config`` as stored in a checkpoint (older checkpoints lack ``residual``)."""
+        """Rebuild from ``self.config`` as stored in a checkpoint (older checkpoints lack ``residual`` and
+        ``head``; they had the full head)."""
         return cls(base=config["base"], rates=tuple(config["rates"]), separable=config["separable"],
                    residual=tuple(config.get("residual", (0, 0))), head=config.get("head", "full"))
 

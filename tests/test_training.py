@@ -86,7 +86,7 @@ def test_split_head_converts_a_full_head():
     from models.unet import _up, split_head
 
     torch.manual_seed(0)
-    full = UNet(base=4)
+    full = UNet(base=4, head="full")
     full(torch.rand(4, 3, 64, 96))  # train-mode pass: non-trivial batch-norm statistics
     full.eval()
     split = UNet(base=4, head="split").eval()
@@ -117,7 +117,7 @@ def test_export_converts_a_full_head_checkpoint(tmp_path):
     from export.export_segmentation import export_best
 
     torch.manual_seed(0)
-    full = UNet(base=4)
+    full = UNet(base=4, head="full")
     full(torch.rand(4, 3, 64, 96))
     full.eval()
     save_checkpoint(tmp_path / "best.pt", model=full.state_dict(), config=full.config, metrics={})
