@@ -38,6 +38,23 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - (2 * inter + 1) / (p.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)).mean()
 
 
+def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lovasz hinge (Berman et al. 2018), a convex surrogate of 1 - IoU, per image and for both classes
+    (person and background), so it follows the per-image mIoU the evaluation reports."""
+    losses = []
+    for lg, tg in zip(logits.flatten(1), target.flatten(1), strict=True):
+        for sign, t in ((1.0, tg), (-1.0, 1.0 - tg)):
+            errors = 1.0 - sign * lg * (2.0 * t - 1.0)
+            errors, order = errors.sort(descending=True)
+            t = t[order]
+            inter = t.sum() - t.cumsum(0)
+            union = t.sum() + (1.0 - t).cumsum(0)
+            jaccard = 1.0 - inter / union
+            grad = torch.cat((jaccard[:1], jaccard[1:] - jaccard[:-1]))
+            losses.append(torch.dot(F.relu(errors), grad))
+    return torch.stack(losses).mean()
+
+
 def boundary_weight(target: torch.Tensor) -> torch.Tensor:
     """1 everywhere, 3 within a few pixels of the person outline (hair, hands, shoulders)."""
     edge = F.max_pool2d(target, 7, 1, 3) - -F.max_pool2d(-target, 7, 1, 3)
@@ -89,6 +106,8 @@ def main() -> None:
     ap.add_argument("--stability", type=float, default=0.0,
                     help="weight of a steadiness term: the mask of a noisy, brighter or 16 px shifted frame should "
                          "be the same mask, shifted")
+    ap.add_argument("--lovasz", type=float, default=0.0,
+                    help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
@@ -145,6 +164,8 @@ def main() -> None:
             logits = model.forward_logits(x)
             bce = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y))
             loss = bce + dice_loss(logits, y)
+            if args.lovasz:
+                loss = loss + args.lovasz * lovasz_hinge(logits, y)
             if args.stability:
                 loss = loss + args.stability * stability_loss(model, x, torch.sigmoid(logits), gen, margin=32,
                                                               stride=16)

@@ -188,6 +188,23 @@ def test_segmentation_steadiness_term_trains_the_mask_to_follow_the_frame():
     assert loss > 0 and net.stem[0].weight.grad.abs().sum() > 0
 
 
+def test_lovasz_hinge_is_one_minus_iou_on_hard_masks():
+    """train_segmentation --lovasz: zero when right with margin, and for a hard mask with margin-1 logits it is
+    2 x (1 - IoU) averaged over person and background, the quantity the evaluation's mIoU reports."""
+    from export.train_segmentation import lovasz_hinge
+
+    y = torch.zeros(2, 1, 8, 8)
+    y[:, :, 2:6, 2:6] = 1
+    assert lovasz_hinge(5 * (2 * y - 1), y).item() == 0.0
+    half = torch.zeros_like(y)
+    half[:, :, 2:6, 2:4] = 1  # person IoU 8/16, background IoU 48/56
+    expected = 2 * ((1 - 8 / 16) + (1 - 48 / 56)) / 2
+    assert lovasz_hinge(2 * half - 1, y).item() == pytest.approx(expected, abs=1e-6)
+    logits = torch.randn(2, 1, 8, 8, requires_grad=True)
+    lovasz_hinge(logits, y).backward()
+    assert logits.grad.abs().sum() > 0
+
+
 def test_texture_loss_compares_statistics_not_positions():
     torch.manual_seed(0)
     tex = TextureLoss()
