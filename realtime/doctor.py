@@ -1,10 +1,12 @@
 """`realtime doctor`: what this machine offers the filter, and how to fix what is missing."""
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import shutil
 import subprocess
+import sys
 
 import cv2
 
@@ -46,6 +48,31 @@ def gpu_name() -> str:
         return f"nvidia-smi failed: {exc}"
 
 
+def cuda_status() -> str:
+    """Whether ONNX Runtime can use CUDA here: the package, the driver, the CUDA/cuDNN libraries it needs."""
+    from realtime.inference import cuda_build, gpu_package_problem, nvidia_driver_present, preload_cuda_libraries
+
+    problem = gpu_package_problem()
+    if problem:
+        return f"not usable: {problem}"
+    major = cuda_build() or "?"
+    if not nvidia_driver_present():
+        return f"onnxruntime-gpu built for CUDA {major}; no NVIDIA driver, so not tried"
+    preload_cuda_libraries()
+    wanted = [f"libcudart.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"]
+    if sys.platform == "win32":
+        wanted = [f"cudart64_{major}.dll", f"cublas64_{major}.dll", "cudnn64_9.dll"]
+    missing = []
+    for name in wanted:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            missing.append(name)
+    return f"onnxruntime-gpu built for CUDA {major}; libraries " + (
+        f"missing: {', '.join(missing)} (pip install \"realtime-style[cuda]\", or install CUDA {major} + cuDNN 9)"
+        if missing else "load")
+
+
 def vcam_status() -> str:
     """Whether pyvirtualcam can open a device, with the fix when it cannot."""
     from realtime.sinks import VirtualCameraSink
@@ -72,6 +99,7 @@ def run_doctor(out=print) -> None:
                               "none found (plug one in, or use --source VIDEO_FILE)"))
     out(f"onnxruntime:   {ort.__version__}, providers built in: {', '.join(ort.get_available_providers())}")
     out(f"gpu:           {gpu_name()}; NVIDIA driver {'loads' if nvidia_driver_present() else 'not found'}")
+    out(f"cuda:          {cuda_status()}")
     try:
         sess = open_session(person_model(), "person-segmentation", "auto", log=lambda m: out("               " + m))
         out(f"session got:   {SHORT.get(sess.provider, sess.provider)} (person model, --device auto)")

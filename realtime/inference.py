@@ -1,8 +1,13 @@
 """ONNX Runtime sessions: provider choice (TensorRT -> CUDA -> CPU), honest fallback reporting, warm-up."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import importlib.metadata
+import importlib.util
+import io
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +40,67 @@ def nvidia_driver_present() -> bool:
         except OSError:
             continue
     return False
+
+
+def cuda_build() -> str:
+    """The CUDA major version the installed onnxruntime-gpu was built for ("13" for 1.27 and later, "12" before),
+    or "" when no onnxruntime-gpu is installed."""
+    import onnxruntime as ort
+
+    built = getattr(ort, "cuda_version", "") or ""
+    if built:
+        return built.split(".")[0]
+    try:  # the CPU package installed over it hides the build info; the GPU package's metadata still says
+        requires = importlib.metadata.requires("onnxruntime-gpu") or []
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    found = (re.match(r"nvidia-cuda-runtime(?:-cu\d+)?\s*~=\s*(\d+)", r) for r in requires)
+    return next((m.group(1) for m in found if m), "")
+
+
+def gpu_package_problem() -> str | None:
+    """Why this ONNX Runtime cannot use an NVIDIA GPU whatever the machine has, with the fix; None if it can."""
+    import onnxruntime as ort
+
+    if CUDA in ort.get_available_providers():
+        return None
+    try:
+        importlib.metadata.version("onnxruntime-gpu")
+    except importlib.metadata.PackageNotFoundError:
+        return "this onnxruntime is the CPU-only package: pip install onnxruntime-gpu"
+    return ("the CPU package onnxruntime (pulled in by the train extra) is installed over onnxruntime-gpu: "
+            "pip install --force-reinstall --no-deps onnxruntime-gpu")
+
+
+_preload_failed: list[str] | None = None
+
+
+def preload_cuda_libraries() -> list[str]:
+    """Load CUDA and cuDNN from NVIDIA's pip wheels (the ``cuda`` extra) when they are installed: ONNX Runtime's
+    CUDA provider does not look for them in site-packages by itself. Its messages are kept, not printed.
+    Returns the libraries that did not load (empty when all did, or when no such wheels are installed)."""
+    global _preload_failed
+    if _preload_failed is None:
+        import onnxruntime as ort
+
+        _preload_failed = []
+        if hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia") is not None:
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                try:
+                    ort.preload_dlls()
+                except Exception as exc:  # noqa: BLE001 - a broken wheel must not stop a CPU fallback
+                    print(f"Failed to load {exc}")
+            failed = re.findall(r"Failed to load (\S+?):?\s", said.getvalue() + "\n")
+            _preload_failed = sorted({Path(f).name for f in failed})
+    return _preload_failed
+
+
+def cuda_help() -> str:
+    """What this onnxruntime-gpu needs to run on CUDA, in one clause."""
+    major = cuda_build() or "13"
+    return (f"onnxruntime-gpu needs the CUDA {major} and cuDNN 9 libraries (pip install \"realtime-style[cuda]\") "
+            f"and an NVIDIA driver for CUDA {major}; `realtime doctor` says what loads")
 
 
 def provider_chain(device: str) -> list[str]:
@@ -113,6 +179,8 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not path.is_file():
         raise RealtimeError(f"model file not found: {path}")
+    if chain[0] != CPU:
+        preload_cuda_libraries()
     try:
         sess = ort.InferenceSession(str(path), opts, providers=[(p, _provider_options(p)) for p in chain])
     except Exception as exc:  # noqa: BLE001 - ORT raises many types for a corrupt file
@@ -121,9 +189,11 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     got = sess.get_providers()[0]
     if device != "cpu" and got != chain[0]:
         _note_once(log, f"note: {SHORT.get(chain[0], chain[0])} could not start (ONNX Runtime fell back); "
-                        f"running on {SHORT.get(got, got)}")
+                        f"running on {SHORT.get(got, got)}" + ("" if got != CPU else f"; {cuda_help()}"))
     elif device in ("cuda", "tensorrt") and got == CPU:
-        _note_once(log, f"note: {device} requested but no usable NVIDIA GPU/driver was found; running on the CPU")
+        why = gpu_package_problem() if nvidia_driver_present() else None
+        _note_once(log, f"note: {device} requested but " + (why or "no usable NVIDIA GPU/driver was found")
+                   + "; running on the CPU")
     s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
     if warmup_shape:
         try:

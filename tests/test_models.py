@@ -93,6 +93,84 @@ def test_no_gpu_means_cpu_only_chain():
     assert provider_chain("tensorrt") == ["CPUExecutionProvider"]
 
 
+def test_gpu_fallbacks_name_the_fix(monkeypatch):
+    """With a driver but a CPU-only ONNX Runtime, or a CUDA provider that cannot start, the one line says why."""
+    import importlib.metadata
+
+    import onnxruntime as ort
+
+    from realtime import inference
+
+    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    version = importlib.metadata.version
+    for gpu_package, expected in ((True, "--force-reinstall --no-deps onnxruntime-gpu"),
+                                  (False, "CPU-only package: pip install onnxruntime-gpu")):
+        def fake_version(name, gpu_package=gpu_package):
+            if name == "onnxruntime-gpu" and not gpu_package:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return version(name) if name != "onnxruntime-gpu" else "1.31.1"
+        monkeypatch.setattr(importlib.metadata, "version", fake_version)
+        inference._said.clear()
+        lines = []
+        s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+        assert s.provider == "CPUExecutionProvider"
+        assert len(lines) == 1 and expected in lines[0] and "running on the CPU" in lines[0]
+    # the provider is offered but cannot start (here: this ONNX Runtime has no CUDA build): CUDA libraries named
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(inference, "preload_cuda_libraries", lambda: [])
+    monkeypatch.setattr(inference, "cuda_build", lambda: "13")
+    inference._said.clear()
+    lines = []
+    with pytest.warns(UserWarning):  # ONNX Runtime's own, only because this test pretends CUDA is available
+        s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+    assert s.provider == "CPUExecutionProvider"
+    assert len(lines) == 1 and "could not start" in lines[0] and "CUDA 13 and cuDNN 9" in lines[0]
+
+
+def test_cuda_libraries_from_pip_wheels_are_preloaded_quietly(monkeypatch, tmp_path, capsys):
+    """The `cuda` extra's NVIDIA wheels are loaded through ONNX Runtime's preload_dlls, its messages kept, the
+    libraries that failed returned once; without those wheels it is not called at all."""
+    import onnxruntime as ort
+
+    from realtime import inference
+
+    calls = []
+
+    def fake_preload():
+        calls.append(1)
+        print("Failed to load /venv/site-packages/nvidia/cu13/lib/libcudart.so.13: cannot open shared object")
+        print("Failed to load libcudart.so.13: libcudart.so.13: cannot open shared object file")
+        print("Please follow https://onnxruntime.ai/docs/install/#cuda-and-cudnn to install CUDA.")
+
+    monkeypatch.setattr(ort, "preload_dlls", fake_preload, raising=False)
+    monkeypatch.setattr(inference, "_preload_failed", None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert inference.preload_cuda_libraries() == []  # no nvidia wheels installed: not called
+    assert calls == []
+    (tmp_path / "nvidia").mkdir()  # a namespace package, as NVIDIA's wheels install
+    monkeypatch.setattr(inference, "_preload_failed", None)
+    assert inference.preload_cuda_libraries() == ["libcudart.so.13"]
+    assert inference.preload_cuda_libraries() == ["libcudart.so.13"] and calls == [1]  # once per process
+    assert capsys.readouterr().out == ""
+
+
+def test_cuda_build_read_from_the_gpu_package(monkeypatch):
+    import importlib.metadata
+
+    import onnxruntime as ort
+
+    from realtime import inference
+
+    monkeypatch.setattr(ort, "cuda_version", "", raising=False)
+    for requires, major in ((["nvidia-cuda-runtime~=13.0; extra == \"cuda\""], "13"),
+                            (["nvidia-cuda-runtime-cu12~=12.0; extra == \"cuda\""], "12"), ([], "")):
+        monkeypatch.setattr(importlib.metadata, "requires", lambda name, r=requires: r)
+        assert inference.cuda_build() == major
+    monkeypatch.setattr(ort, "cuda_version", "13.0", raising=False)
+    assert inference.cuda_build() == "13"
+
+
 def test_cuda_request_without_gpu_says_so_in_one_line():
     from realtime.inference import nvidia_driver_present
 

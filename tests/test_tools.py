@@ -15,7 +15,8 @@ def test_styles_table():
 def test_doctor_reports_everything():
     r = run_cli("doctor")
     assert r.returncode == 0, r.stderr
-    for key in ("cameras:", "onnxruntime:", "providers built in", "session got:", "gpu:", "virtual cam:", "sha256"):
+    for key in ("cameras:", "onnxruntime:", "providers built in", "session got:", "gpu:", "cuda:", "virtual cam:",
+                "sha256"):
         assert key in r.stdout
     if "NOT AVAILABLE" in r.stdout:
         assert "modprobe v4l2loopback" in r.stdout or "OBS" in r.stdout
