@@ -52,12 +52,11 @@ def cuda_status() -> str:
     """Whether ONNX Runtime can use CUDA here: the package, the driver, the CUDA/cuDNN libraries it needs."""
     from realtime.inference import cuda_build, gpu_package_problem, nvidia_driver_present, preload_cuda_libraries
 
-    problem = gpu_package_problem()
+    problem, major = gpu_package_problem(), cuda_build()
+    if not nvidia_driver_present():
+        return "no NVIDIA driver, so not tried" + (f" (onnxruntime-gpu built for CUDA {major})" if major else "")
     if problem:
         return f"not usable: {problem}"
-    major = cuda_build() or "?"
-    if not nvidia_driver_present():
-        return f"onnxruntime-gpu built for CUDA {major}; no NVIDIA driver, so not tried"
     preload_cuda_libraries()
     wanted = [f"libcudart.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"]
     if sys.platform == "win32":

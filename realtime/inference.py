@@ -68,7 +68,7 @@ def gpu_package_problem() -> str | None:
         importlib.metadata.version("onnxruntime-gpu")
     except importlib.metadata.PackageNotFoundError:
         return "this onnxruntime is the CPU-only package: pip install onnxruntime-gpu"
-    return ("the CPU package onnxruntime (pulled in by the train extra) is installed over onnxruntime-gpu: "
+    return ("the CPU package onnxruntime is installed over onnxruntime-gpu (the train extra pulls it in): "
             "pip install --force-reinstall --no-deps onnxruntime-gpu")
 
 
@@ -99,8 +99,10 @@ def preload_cuda_libraries() -> list[str]:
 def cuda_help() -> str:
     """What this onnxruntime-gpu needs to run on CUDA, in one clause."""
     major = cuda_build() or "13"
+    failed = preload_cuda_libraries()
     return (f"onnxruntime-gpu needs the CUDA {major} and cuDNN 9 libraries (pip install \"realtime-style[cuda]\") "
-            f"and an NVIDIA driver for CUDA {major}; `realtime doctor` says what loads")
+            f"and an NVIDIA driver for CUDA {major}" + (f"; not loaded: {', '.join(failed)}" if failed else "")
+            + "; `realtime doctor` says what loads")
 
 
 def provider_chain(device: str) -> list[str]:

@@ -128,6 +128,34 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
     assert len(lines) == 1 and "could not start" in lines[0] and "CUDA 13 and cuDNN 9" in lines[0]
 
 
+def test_doctor_cuda_line(monkeypatch):
+    import onnxruntime as ort
+
+    from realtime import doctor, inference
+
+    monkeypatch.setattr(inference, "cuda_build", lambda: "13")
+    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: False)
+    monkeypatch.setattr(inference, "gpu_package_problem", lambda: "this onnxruntime is the CPU-only package: ...")
+    assert doctor.cuda_status() == "no NVIDIA driver, so not tried (onnxruntime-gpu built for CUDA 13)"
+    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: True)
+    assert doctor.cuda_status().startswith("not usable: this onnxruntime is the CPU-only package")
+    monkeypatch.setattr(inference, "gpu_package_problem", lambda: None)
+    monkeypatch.setattr(inference, "preload_cuda_libraries", lambda: [])
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    loads = {"libcudart.so.13", "libcublas.so.13"}
+
+    def cdll(name):
+        if name not in loads:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(doctor.sys, "platform", "linux")
+    monkeypatch.setattr(doctor.ctypes, "CDLL", cdll)
+    line = doctor.cuda_status()
+    assert line.startswith("onnxruntime-gpu built for CUDA 13; libraries missing: libcudnn.so.9 (pip install")
+    loads.add("libcudnn.so.9")
+    assert doctor.cuda_status() == "onnxruntime-gpu built for CUDA 13; libraries load"
+
+
 def test_cuda_libraries_from_pip_wheels_are_preloaded_quietly(monkeypatch, tmp_path, capsys):
     """The `cuda` extra's NVIDIA wheels are loaded through ONNX Runtime's preload_dlls, its messages kept, the
     libraries that failed returned once; without those wheels it is not called at all."""
