@@ -21,13 +21,15 @@ from export.seg_data import iou_dice, load_pairs, validation_names
 class Ours:
     name = "ours (U-Net, ONNX Runtime)"
 
-    def __init__(self, threads: int = 2, model: Path | None = None) -> None:
+    def __init__(self, threads: int = 2, model: Path | None = None, flip: bool = False) -> None:
         from realtime.inference import open_session
         from realtime.models import person_model
         from realtime.segment import PersonSegmenter
 
         self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads,
-                                                log=lambda m: None))
+                                                log=lambda m: None), flip=flip)
+        if flip:
+            self.name += ", flip-averaged"
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         return self.seg(bgr)
@@ -120,11 +122,13 @@ def main() -> None:
     ap.add_argument("--picture", type=Path, default=None)
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--model", type=Path, default=None, help="a candidate .onnx (default: the shipped person model)")
+    ap.add_argument("--flip", action="store_true",
+                    help="average ours with its mirror image's mask, as the runtime does on a GPU (mask-flip)")
     args = ap.parse_args()
     seg = args.data / "segmentation"
     names = validation_names()
     samples = [s for sub in ("portraits", "fullbody") for s in load_pairs(seg, sub, None) if s.name in names]
-    models = [Ours(model=args.model)]
+    models = [Ours(model=args.model, flip=args.flip)]
     if not args.no_mediapipe:
         try:
             models.append(MediaPipeSelfie())

@@ -36,6 +36,7 @@ class Settings:
     mask_smoothing: float = 0.6  # EMA weight of the previous mask where nothing moves (0 = none)
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
+    mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
     feather: int = 3  # mask blur radius in pixels at output size
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None

@@ -16,13 +16,20 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
 
 
 class PersonSegmenter:
-    """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution."""
+    """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution.
 
-    def __init__(self, session: Session, long_side: int = DEFAULT_SIZE[0]) -> None:
+    ``flip`` averages the network's answer for the frame and for its mirror image (one batch of two): a cleaner
+    mask for twice the network time. ``None`` turns it on where the network runs on a GPU, off on the CPU."""
+
+    def __init__(self, session: Session, long_side: int = DEFAULT_SIZE[0], flip: bool | None = None) -> None:
         self.session = session
         self.long_side = long_side
+        self.flip = session.provider != "CPUExecutionProvider" if flip is None else flip
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
         blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
-        return self.session.run(blob)[0, 0]
+        if not self.flip:
+            return self.session.run(blob)[0, 0]
+        out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
+        return 0.5 * (out[0, 0] + out[1, 0, :, ::-1])

@@ -225,6 +225,35 @@ def _room_like_frame(w: int = 320, h: int = 180) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
+def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path):
+    """mask-flip: the frame and its mirror image in one batch of two, averaged; auto is off on the CPU."""
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+    from realtime.segment import PersonSegmenter
+
+    session = open_session(person_model(), "person-segmentation", "cpu", 1)
+    frame = _room_like_frame(256, 144)  # the network's own size: no resize in between
+    frame[30:144, 40:110] = (60, 80, 150)  # a figure on the left
+    plain, flipped = PersonSegmenter(session), PersonSegmenter(session, flip=True)
+    assert not plain.flip and flipped.flip
+    m, mirrored = flipped(frame), flipped(np.ascontiguousarray(frame[:, ::-1]))
+    assert m.shape == (144, 256) and m.dtype == np.float32
+    assert np.abs(m[:, ::-1] - mirrored).max() < 1e-5
+    one_way = np.abs(plain(frame)[:, ::-1] - plain(np.ascontiguousarray(frame[:, ::-1]))).max()
+    assert one_way > 1e-3  # the network alone is not mirror-symmetric, so the check above means something
+    assert np.abs(m - 0.5 * (plain(frame) + plain(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1])).max() < 1e-5
+    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_flip=True).validate(), log=lambda m: None)
+    assert pipe.segmenter.flip
+    assert not Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), log=lambda m: None).segmenter.flip
+    from realtime.config import build_settings
+
+    (tmp_path / "c.toml").write_text("mask-flip = true\n")
+    assert build_settings(tmp_path / "c.toml", {}).mask_flip is True
+    (tmp_path / "c.toml").write_text('mask-flip = "yes"\n')
+    with pytest.raises(RealtimeError, match="mask-flip should be bool"):
+        build_settings(tmp_path / "c.toml", {})
+
+
 def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     import cv2
 
