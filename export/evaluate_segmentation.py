@@ -21,15 +21,16 @@ from export.seg_data import iou_dice, load_pairs, validation_names
 class Ours:
     name = "ours (U-Net, ONNX Runtime)"
 
-    def __init__(self, threads: int = 2, model: Path | None = None, flip: bool = False) -> None:
+    def __init__(self, threads: int = 2, model: Path | None = None, flip: bool = False,
+                 long_side: int | None = None) -> None:
         from realtime.inference import open_session
         from realtime.models import person_model
         from realtime.segment import PersonSegmenter
 
         self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads,
-                                                log=lambda m: None), flip=flip)
-        if flip:
-            self.name += ", flip-averaged"
+                                                log=lambda m: None), long_side, flip)
+        if flip or long_side:
+            self.name += f" at {self.seg.long_side}" + (", flip-averaged" if flip else "")
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         return self.seg(bgr)
@@ -124,11 +125,13 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="a candidate .onnx (default: the shipped person model)")
     ap.add_argument("--flip", action="store_true",
                     help="average ours with its mirror image's mask, as the runtime does on a GPU (mask-flip)")
+    ap.add_argument("--long-side", type=int, default=None,
+                    help="our input size on the longer side (the runtime: 256 on a CPU, 320 on a GPU)")
     args = ap.parse_args()
     seg = args.data / "segmentation"
     names = validation_names()
     samples = [s for sub in ("portraits", "fullbody") for s in load_pairs(seg, sub, None) if s.name in names]
-    models = [Ours(model=args.model, flip=args.flip)]
+    models = [Ours(model=args.model, flip=args.flip, long_side=args.long_side)]
     if not args.no_mediapipe:
         try:
             models.append(MediaPipeSelfie())

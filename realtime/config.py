@@ -37,6 +37,7 @@ class Settings:
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
+    mask_size: int | None = None  # person net input, longer side; None: auto (320 on a GPU, 256 on a CPU)
     feather: int = 3  # mask blur radius in pixels at output size
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None
@@ -69,6 +70,8 @@ class Settings:
         self.vcam_format = self.vcam_format.upper()
         if self.mode == "replace" and not self.background:
             raise RealtimeError("--mode replace needs --background IMAGE")
+        if self.mask_size is not None and (not 64 <= self.mask_size <= 1024 or self.mask_size % 16):
+            raise RealtimeError(f"mask_size must be a multiple of 16 from 64 to 1024, got {self.mask_size}")
         if self.feather < 0 or self.feather > 100:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
         return self

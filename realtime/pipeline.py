@@ -86,9 +86,9 @@ class Pipeline:
         if all_models or settings.mode in NEEDS_MASK:
             seg_session = open_session(person_model(), "person-segmentation", settings.device, settings.threads,
                                        (1, 3, DEFAULT_SIZE[1], DEFAULT_SIZE[0]), log)
-            seg = PersonSegmenter(seg_session, flip=settings.mask_flip)
-            if seg.flip:  # warm up the batch of two it will run (TensorRT builds an engine per shape)
-                seg_session.run(np.zeros((2, 3, DEFAULT_SIZE[1], DEFAULT_SIZE[0]), np.float32))
+            seg = PersonSegmenter(seg_session, settings.mask_size, settings.mask_flip)
+            if (seg.long_side, seg.flip) != (DEFAULT_SIZE[0], False):  # warm up the shape it will run (16:9)
+                seg(np.zeros((DEFAULT_SIZE[1], DEFAULT_SIZE[0], 3), np.uint8))  # TensorRT builds an engine per shape
         if all_models or settings.mode in NEEDS_STYLE:
             sty = Stylizer(load_style(settings, log), settings.style_scale, settings.style_smoothing)
         bg = read_image(Path(settings.background)) if settings.background else None

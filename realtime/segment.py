@@ -6,7 +6,8 @@ import numpy as np
 
 from realtime.inference import Session
 
-DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame
+DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame on a CPU
+GPU_LONG_SIDE = 320  # on a GPU: 320x176, flip-averaged (models/README.md: more accurate, time to spare there)
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -18,13 +19,16 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
 class PersonSegmenter:
     """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution.
 
-    ``flip`` averages the network's answer for the frame and for its mirror image (one batch of two): a cleaner
-    mask for twice the network time. ``None`` turns it on where the network runs on a GPU, off on the CPU."""
+    ``long_side``: the network's input size on the frame's longer side (multiple of 16). ``flip`` averages the
+    network's answer for the frame and for its mirror image (one batch of two): a cleaner mask for twice the
+    network time. ``None`` for either picks by where the network runs: 320 and flip on a GPU, 256 and no flip on
+    the CPU (its 8 ms budget)."""
 
-    def __init__(self, session: Session, long_side: int = DEFAULT_SIZE[0], flip: bool | None = None) -> None:
+    def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
+        gpu = session.provider != "CPUExecutionProvider"
         self.session = session
-        self.long_side = long_side
-        self.flip = session.provider != "CPUExecutionProvider" if flip is None else flip
+        self.long_side = long_side or (GPU_LONG_SIDE if gpu else DEFAULT_SIZE[0])
+        self.flip = gpu if flip is None else flip
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)

@@ -199,6 +199,18 @@ def test_cuda_build_read_from_the_gpu_package(monkeypatch):
     assert inference.cuda_build() == "13"
 
 
+def test_person_net_on_a_gpu_defaults_to_320_and_flip():
+    from realtime.segment import PersonSegmenter
+
+    class GpuSession:  # only the provider matters for the defaults
+        provider = "CUDAExecutionProvider"
+
+    seg = PersonSegmenter(GpuSession())
+    assert (seg.long_side, seg.flip) == (320, True)
+    assert (PersonSegmenter(GpuSession(), 256, False).long_side, PersonSegmenter(GpuSession(), 256, False).flip) == (
+        256, False)
+
+
 def test_cuda_request_without_gpu_says_so_in_one_line():
     from realtime.inference import nvidia_driver_present
 
@@ -235,15 +247,19 @@ def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path
     frame = _room_like_frame(256, 144)  # the network's own size: no resize in between
     frame[30:144, 40:110] = (60, 80, 150)  # a figure on the left
     plain, flipped = PersonSegmenter(session), PersonSegmenter(session, flip=True)
-    assert not plain.flip and flipped.flip
+    assert (plain.long_side, plain.flip) == (256, False) and flipped.flip  # the CPU's defaults
     m, mirrored = flipped(frame), flipped(np.ascontiguousarray(frame[:, ::-1]))
     assert m.shape == (144, 256) and m.dtype == np.float32
     assert np.abs(m[:, ::-1] - mirrored).max() < 1e-5
     one_way = np.abs(plain(frame)[:, ::-1] - plain(np.ascontiguousarray(frame[:, ::-1]))).max()
     assert one_way > 1e-3  # the network alone is not mirror-symmetric, so the check above means something
     assert np.abs(m - 0.5 * (plain(frame) + plain(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1])).max() < 1e-5
-    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_flip=True).validate(), log=lambda m: None)
-    assert pipe.segmenter.flip
+    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_flip=True, mask_size=320).validate(),
+                                  log=lambda m: None)
+    assert pipe.segmenter.flip and pipe.segmenter.long_side == 320
+    assert pipe.segmenter(np.zeros((360, 640, 3), np.uint8)).shape == (176, 320)
+    with pytest.raises(RealtimeError, match="mask_size must be a multiple of 16"):
+        Settings(mask_size=300).validate()
     assert not Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), log=lambda m: None).segmenter.flip
     from realtime.config import build_settings
 

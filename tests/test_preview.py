@@ -53,7 +53,8 @@ def wait_for_window(display: str, timeout: float = 30) -> str:
 
 
 def test_preview_shows_frames_and_quits_on_q(tmp_path):
-    clip = write_video(tmp_path / "clip.mp4", synthetic_frames(300, 320, 180), 25)
+    # 30 s of video: the preview must still be running when the keys arrive, even on a loaded machine
+    clip = write_video(tmp_path / "clip.mp4", synthetic_frames(750, 320, 180), 25)
     with xvfb() as display:
         env = {**os.environ, "DISPLAY": display}
         p = subprocess.Popen([sys.executable, "-m", "realtime", "preview", "--source", str(clip)], cwd=REPO,
