@@ -161,6 +161,13 @@ class Session:
         self.sess.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
+    def warm_up(self, shape: tuple[int, int, int, int]) -> None:
+        """Run once on zeros of ``shape`` (TensorRT builds its engine for that shape); one-line error if it fails."""
+        try:
+            self.run(np.zeros(shape, np.float32))
+        except Exception as exc:  # noqa: BLE001
+            raise RealtimeError(f"{self.path.name} failed to run: {first_line(exc)}") from None
+
 
 def open_session(path: Path, kind: str, device: str = "auto", threads: int | None = None,
                  warmup_shape: tuple[int, int, int, int] | None = None, log=print) -> Session:
@@ -198,8 +205,5 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
                    + "; running on the CPU")
     s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
     if warmup_shape:
-        try:
-            s.run(np.zeros(warmup_shape, np.float32))
-        except Exception as exc:  # noqa: BLE001
-            raise RealtimeError(f"{path.name} failed to run: {first_line(exc)}") from None
+        s.warm_up(warmup_shape)
     return s

@@ -85,10 +85,9 @@ class Pipeline:
         seg = sty = None
         if all_models or settings.mode in NEEDS_MASK:
             seg_session = open_session(person_model(), "person-segmentation", settings.device, settings.threads,
-                                       (1, 3, DEFAULT_SIZE[1], DEFAULT_SIZE[0]), log)
+                                       log=log)
             seg = PersonSegmenter(seg_session, settings.mask_size, settings.mask_flip)
-            if (seg.long_side, seg.flip) != (DEFAULT_SIZE[0], False):  # warm up the shape it will run (16:9)
-                seg(np.zeros((DEFAULT_SIZE[1], DEFAULT_SIZE[0], 3), np.uint8))  # TensorRT builds an engine per shape
+            seg_session.warm_up(seg.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame, once
         if all_models or settings.mode in NEEDS_STYLE:
             sty = Stylizer(load_style(settings, log), settings.style_scale, settings.style_smoothing)
         bg = read_image(Path(settings.background)) if settings.background else None

@@ -30,6 +30,11 @@ class PersonSegmenter:
         self.long_side = long_side or (GPU_LONG_SIDE if gpu else DEFAULT_SIZE[0])
         self.flip = gpu if flip is None else flip
 
+    def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
+        """The NCHW shape the network runs for a frame of this size."""
+        w, h = model_size(frame_w, frame_h, self.long_side)
+        return 2 if self.flip else 1, 3, h, w
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
         blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
