@@ -67,17 +67,14 @@ def split(wheels: list[Path], out: Path, call_mb: float) -> dict:
     if limit <= 0:
         raise SystemExit("error: no room left in a call for wheel parts (the working tree fills it)")
     manifest: dict = {"wheels": [], "calls": []}
-    room = 0
+    room = 0  # left in the current call
     for whl in wheels:
         entry = {"name": whl.name, "sha256": sha256(whl), "size": whl.stat().st_size, "parts": []}
         with whl.open("rb") as f:
-            while True:
-                if room == 0:
+            while chunk := f.read(room or limit):
+                if not room:
                     manifest["calls"].append([])
                     room = limit
-                chunk = f.read(room)
-                if not chunk:
-                    break
                 part = f"{whl.name}.{len(entry['parts']):03d}"
                 call = out / f"call-{len(manifest['calls']) - 1:02d}"
                 call.mkdir(parents=True, exist_ok=True)
@@ -86,8 +83,6 @@ def split(wheels: list[Path], out: Path, call_mb: float) -> dict:
                 manifest["calls"][-1].append(part)
                 room -= len(chunk)
         manifest["wheels"].append(entry)
-    if manifest["calls"] and not manifest["calls"][-1]:
-        manifest["calls"].pop()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
