@@ -48,7 +48,7 @@ class Stylizer:
         out = out[:, EDGE_PAD:EDGE_PAD + sh, EDGE_PAD:EDGE_PAD + sw]
         painted = self.smoother(cv2.merge((out[2], out[1], out[0])), small)  # CHW RGB -> HWC BGR, 0..1
         styled = cv2.convertScaleAbs(painted, alpha=255.0)  # saturates to uint8
-        # bicubic keeps ~25% more of the strokes than bilinear (models/README.md) for ~0.2 ms at 640x360
+        # bicubic keeps 15-25% more of the strokes than bilinear (models/README.md) for ~0.2 ms at 640x360
         return cv2.resize(styled, (w, h), interpolation=cv2.INTER_CUBIC) if scaled else styled
 
 
