@@ -1,4 +1,5 @@
 """The real pyvirtualcam path with an in-process backend, and the real missing-device error."""
+import re
 import sys
 
 import cv2
@@ -50,7 +51,10 @@ def test_camera_command_feeds_the_virtual_camera(backend, clip):
     assert "virtual camera: test-capture0 (test-capture backend, 320x180 BGR)" in r.output
     w, h, fps, fourcc, device = backend.opened[0]
     assert (w, h) == (320, 180)
-    assert len(backend.frames) >= 20  # a 30-frame clip played at its own speed; a few may be dropped
+    # a 30-frame clip played at its own speed: a slow host drops stale frames (fewer or more with its speed, so no
+    # speed is asserted here), but every frame the pipeline put out reached the virtual camera
+    sent, dropped = map(int, re.search(r"(\d+) frames, (\d+) stale frames dropped", r.output).groups())
+    assert len(backend.frames) == sent >= 5 and sent + dropped <= 30
     f = backend.frames[-1].reshape(180, 320, 3)
     src = cv2.VideoCapture(str(clip))
     ok, first = src.read()
