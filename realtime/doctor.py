@@ -52,10 +52,10 @@ def cuda_status() -> str:
     """Whether ONNX Runtime can use CUDA here: the package, the driver, the CUDA/cuDNN libraries it needs."""
     from realtime.inference import cuda_build, gpu_package_problem, nvidia_driver_present, preload_cuda_libraries
 
-    problem, major = gpu_package_problem(), cuda_build()
+    major = cuda_build()
     if not nvidia_driver_present():
         return "no NVIDIA driver, so not tried" + (f" (onnxruntime-gpu built for CUDA {major})" if major else "")
-    if problem:
+    if problem := gpu_package_problem():
         return f"not usable: {problem}"
     preload_cuda_libraries()
     wanted = [f"libcudart.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"]
