@@ -59,6 +59,30 @@ class TextureLoss(nn.Module):
         return sum(losses) / len(losses)
 
 
+class FeatureTexture(nn.Module):
+    """Brush texture on trained features: Gram matrices of the teacher's own style predictor (a MobileNetV2
+    trained to tell painting styles apart; ``models/mobilenet.py``, weights from ``export.predictor_weights``)
+    at /2, /4 and /8 must match the teacher's. The random filters of ``TextureLoss`` see colour and edge
+    statistics; these see strokes. Relative error per layer, averaged."""
+
+    TAPS = ("stem", "block2.expand", "block4.expand")
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.eval().requires_grad_(False)
+
+    def grams(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = self.net.features(x, self.TAPS)
+        return [gram(feats[t]) for t in self.TAPS]
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            want = self.grams(target)
+        losses = [(go - gt).abs().mean() / (gt.abs().mean() + 1e-8)
+                  for go, gt in zip(self.grams(out), want, strict=True)]
+        return sum(losses) / len(losses)
+
+
 NET_STRIDE = 4  # the transformer net downsamples 4x: a shift by a multiple of 4 px it can follow exactly
 
 

