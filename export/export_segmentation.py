@@ -31,7 +31,8 @@ def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | No
     real = _real_inputs()
     meta = {
         "kind": "person-segmentation", "name": "person", "input_size": [256, 144],
-        "normalisation": {"input": "RGB 0..1", "inside_model": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}},
+        "normalisation": {"input": "RGB 0..1", "inside_model": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+                          if cfg.get("encoder", "unet") == "unet" else "none (the pretrained encoder takes 0..1)"},
         "architecture": {"type": "unet-aspp", **cfg},
         "training_data": "shared/data/segmentation (portraits, fullbody, cutouts) + backgrounds; see models/README.md",
         "metrics": state.get("metrics", {}), **(extra or {}),

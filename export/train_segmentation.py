@@ -61,6 +61,16 @@ def boundary_weight(target: torch.Tensor) -> torch.Tensor:
     return 1.0 + 2.0 * edge
 
 
+def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
+    """One optimiser group, or two when the encoder is pretrained: its weights move at ``encoder_share`` of
+    ``lr`` (a fresh decoder's large early gradients would otherwise wash out what it learned)."""
+    if model.config["encoder"] != "mobilenet":
+        return [{"params": list(model.parameters()), "lr": lr}]
+    enc = {id(p) for p in model.encoder.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in enc], "lr": lr},
+            {"params": list(model.encoder.parameters()), "lr": lr * encoder_share}]
+
+
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """BGR uint8 HxWx3 list -> RGB float N x 3 x H x W in 0..1."""
     arr = np.stack(images)[..., ::-1].astype(np.float32) / 255.0
@@ -98,7 +108,12 @@ def main() -> None:
                     help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
     ap.add_argument("--portrait-share", type=float, default=None,
                     help="chance a photo comes from the portraits subset (default: its share of the photos, ~0.22)")
-    ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--base", type=int, default=8, help="decoder width (and encoder width for --encoder unet)")
+    ap.add_argument("--encoder", choices=("unet", "mobilenet"), default="unet",
+                    help="mobilenet: MobileNetV2 blocks starting from the style predictor's pretrained weights")
+    ap.add_argument("--blocks", type=int, default=10, help="MobileNetV2 blocks in the encoder (7-13)")
+    ap.add_argument("--encoder-lr", type=float, default=0.25,
+                    help="the pretrained encoder's learning rate as a share of --lr")
     ap.add_argument("--residual", type=int, nargs=2, default=(0, 0), metavar=("AT8", "AT16"),
                     help="extra inverted-residual blocks at stride 8 and 16")
     ap.add_argument("--head", choices=("full", "split"), default="split",
@@ -132,7 +147,15 @@ def main() -> None:
                     args.portrait_share)
     print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
 
-    model = UNet(base=args.base, residual=tuple(args.residual), head=args.head)
+    try:
+        model = UNet(base=args.base, residual=tuple(args.residual), head=args.head, encoder=args.encoder,
+                     blocks=args.blocks)
+    except ValueError as e:
+        ap.error(str(e))
+    if args.encoder == "mobilenet" and not args.init and not args.resume:
+        from export.predictor_weights import load_predictor
+        load_predictor(model.encoder)
+        print("encoder: MobileNetV2 from the style predictor's pretrained weights")
     if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
         try:
             model.load_shallower(load_checkpoint(args.init)["model"])
@@ -140,8 +163,9 @@ def main() -> None:
             sys.exit(f"--init {args.init}: {e}")
     # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
     model = model.to(device, memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * args.steps, pct_start=0.05,
+    opt = torch.optim.AdamW(param_groups(model, args.lr, args.encoder_lr), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups],
+                                                total_steps=args.epochs * args.steps, pct_start=0.05,
                                                 anneal_strategy="cos")
     start, best, history = 0, -1.0, []
     ckpt = args.run / "last.pt"

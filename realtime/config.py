@@ -37,7 +37,7 @@ class Settings:
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
-    mask_size: int | None = None  # person net input, longer side; None: auto (320 on a GPU, 256 on a CPU)
+    mask_size: int | None = None  # person net input, longer side; None: 256
     feather: int = 3  # mask blur radius in pixels at output size
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None

@@ -6,8 +6,7 @@ import numpy as np
 
 from realtime.inference import Session
 
-DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame on a CPU
-GPU_LONG_SIDE = 320  # on a GPU: 320x176, flip-averaged (models/README.md: more accurate, time to spare there)
+DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -21,13 +20,13 @@ class PersonSegmenter:
 
     ``long_side``: the network's input size on the frame's longer side (multiple of 16). ``flip`` averages the
     network's answer for the frame and for its mirror image (one batch of two): a cleaner mask for twice the
-    network time. ``None`` for either picks by where the network runs: 320 and flip on a GPU, 256 and no flip on
-    the CPU (its 8 ms budget)."""
+    network time. ``None``: 256, and flip where the network runs on a GPU (time to spare there; not on the CPU, whose
+    budget is 8 ms)."""
 
     def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
         gpu = session.provider != "CPUExecutionProvider"
         self.session = session
-        self.long_side = long_side or (GPU_LONG_SIDE if gpu else DEFAULT_SIZE[0])
+        self.long_side = long_side or DEFAULT_SIZE[0]
         self.flip = gpu if flip is None else flip
 
     def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:

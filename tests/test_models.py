@@ -199,16 +199,16 @@ def test_cuda_build_read_from_the_gpu_package(monkeypatch):
     assert inference.cuda_build() == "13"
 
 
-def test_person_net_on_a_gpu_defaults_to_320_and_flip():
+def test_person_net_on_a_gpu_defaults_to_flip():
     from realtime.segment import PersonSegmenter
 
     class GpuSession:  # only the provider matters for the defaults
         provider = "CUDAExecutionProvider"
 
     seg = PersonSegmenter(GpuSession())
-    assert (seg.long_side, seg.flip) == (320, True)
-    assert (PersonSegmenter(GpuSession(), 256, False).long_side, PersonSegmenter(GpuSession(), 256, False).flip) == (
-        256, False)
+    assert (seg.long_side, seg.flip) == (256, True)
+    assert (PersonSegmenter(GpuSession(), 320, False).long_side, PersonSegmenter(GpuSession(), 320, False).flip) == (
+        320, False)
 
 
 def test_cuda_request_without_gpu_says_so_in_one_line():

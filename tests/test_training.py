@@ -52,6 +52,63 @@ def test_unet_exports_with_parity_and_fp16_twin(tmp_path, head):
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in half.graph.initializer)
 
 
+def test_mobilenet_encoder_unet_exports_without_pads_and_rebuilds_from_its_config(tmp_path):
+    """The pretrained-encoder U-Net: mask at input size, TensorFlow "same" pads folded into the convolutions
+    in the ONNX file (exact: parity holds), config round trip, and a clear error for an encoder that stops
+    short of stride 16."""
+    import onnx
+
+    from models.unet import UNet as Net
+
+    torch.manual_seed(0)
+    net = Net(encoder="mobilenet", blocks=8).eval()
+    assert net(torch.rand(2, 3, 64, 112)).shape == (2, 1, 64, 112)
+    assert Net.from_config(net.config).config == net.config == net.config | {"encoder": "mobilenet", "blocks": 8}
+    rng = np.random.default_rng(0)
+    worst = export(net, tmp_path / "m.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
+                   [rng.random((1, 3, 144, 256), dtype=np.float32)], tolerance=1e-4)
+    assert worst <= 1e-4
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert "Pad" not in ops and ops.count("Conv") > 20
+    with pytest.raises(ValueError, match="stride 16"):
+        Net(encoder="mobilenet", blocks=6)
+    with pytest.raises(ValueError, match="encoder"):
+        Net(encoder="resnet")
+
+
+def test_fold_pads_leaves_other_pads_alone(tmp_path):
+    """Only zero, constant pads feeding a Conv fold; a reflection pad (the style nets') stays a Pad."""
+    import onnx
+
+    from export.onnx_export import fold_pads
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Conv2d(3, 4, 3, 2), torch.nn.Conv2d(4, 2, 3)
+
+        def forward(self, x):
+            x = self.a(torch.nn.functional.pad(x, (0, 1, 0, 1)))
+            return self.b(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+
+    torch.manual_seed(0)
+    worst = export(Two(), tmp_path / "t.onnx", "image", "out", torch.rand(1, 3, 32, 48), {}, tolerance=1e-5)
+    proto = onnx.load(str(tmp_path / "t.onnx"))
+    assert [n.op_type for n in proto.graph.node].count("Pad") == 1 and worst <= 1e-5
+    assert fold_pads(proto) == 0  # nothing left to fold
+
+
+def test_pretrained_encoder_trains_slower_than_the_decoder():
+    from export.train_segmentation import param_groups
+    from models.unet import UNet as Net
+
+    net = Net(encoder="mobilenet", blocks=7)
+    dec, enc = param_groups(net, 2e-3, 0.25)
+    assert enc["lr"] == pytest.approx(5e-4) and dec["lr"] == 2e-3
+    assert len(dec["params"]) + len(enc["params"]) == len(list(net.parameters()))
+    assert len(param_groups(UNet(base=4), 1e-3, 0.25)) == 1
+
+
 def test_deepened_unet_starts_as_the_trained_one_and_then_learns():
     """--residual with --init: added blocks are the identity until training moves them."""
     torch.manual_seed(0)
