@@ -52,6 +52,19 @@ def wait_for_window(display: str, timeout: float = 30) -> str:
     raise AssertionError("the preview window never appeared")
 
 
+def wait_for_picture(env: dict, timeout: float = 20) -> bool:
+    """Whether the screen shows a picture (not a flat window) within ``timeout`` s: the first frame comes after
+    both networks load and warm up, which on a loaded machine (a fresh venv compiling its imports) takes a while."""
+    deadline = time.time() + timeout
+    while True:
+        time.sleep(1.0)
+        img = read_xwd(subprocess.run(["xwd", "-root", "-silent"], capture_output=True, env=env).stdout)
+        if img.reshape(-1, 3).std(axis=0).mean() > 10:
+            return True
+        if time.time() > deadline:
+            return False
+
+
 def test_preview_shows_frames_and_quits_on_q(tmp_path):
     # 30 s of video: the preview must still be running when the keys arrive, even on a loaded machine
     clip = write_video(tmp_path / "clip.mp4", synthetic_frames(750, 320, 180), 25)
@@ -61,10 +74,7 @@ def test_preview_shows_frames_and_quits_on_q(tmp_path):
                              env=env, stderr=subprocess.PIPE, text=True)
         try:
             win = wait_for_window(display)
-            time.sleep(1.5)
-            shot = subprocess.run(["xwd", "-root", "-silent"], capture_output=True, env=env).stdout
-            img = read_xwd(shot)
-            assert img.reshape(-1, 3).std(axis=0).mean() > 10, "the window shows no picture"
+            assert wait_for_picture(env), "the window shows no picture"
             subprocess.run(["xdotool", "windowactivate", "--sync", win], env=env, capture_output=True)
             subprocess.run(["xdotool", "key", "--window", win, "f", "m", "i", "plus", "n"], env=env)
             time.sleep(0.5)
