@@ -64,6 +64,8 @@ class UNet(nn.Module):
         if encoder == "mobilenet":
             if not MOBILENET_SKIPS[-1] < blocks - 1 < len(BLOCKS):
                 raise ValueError(f"blocks must reach stride 16 (7..{len(BLOCKS)}), got {blocks}")
+            if any(residual):
+                raise ValueError("residual blocks belong to the unet encoder; use blocks for the mobilenet one")
             self.config["blocks"] = blocks
             self.encoder = MobileNetV2(blocks)  # input RGB 0..1, as the pretrained predictor takes it
             e1, e2, e3 = (BLOCKS[i][1] for i in MOBILENET_SKIPS)

@@ -74,6 +74,8 @@ def test_mobilenet_encoder_unet_exports_without_pads_and_rebuilds_from_its_confi
         Net(encoder="mobilenet", blocks=6)
     with pytest.raises(ValueError, match="encoder"):
         Net(encoder="resnet")
+    with pytest.raises(ValueError, match="residual"):
+        Net(encoder="mobilenet", residual=(1, 2))
 
 
 def test_fold_pads_leaves_other_pads_alone(tmp_path):
