@@ -93,6 +93,8 @@ def fold_pads(proto: onnx.ModelProto) -> int:
             attr.ints[:] = [a + b for a, b in zip(attr.ints, spatial, strict=True)]
             conv.input[0] = pad.input[0]
             folded.append(pad)
+    if not folded:
+        return 0
     for pad in folded:
         graph.node.remove(pad)
     needed = {o.name for o in graph.output}

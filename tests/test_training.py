@@ -58,12 +58,10 @@ def test_mobilenet_encoder_unet_exports_without_pads_and_rebuilds_from_its_confi
     short of stride 16."""
     import onnx
 
-    from models.unet import UNet as Net
-
     torch.manual_seed(0)
-    net = Net(encoder="mobilenet", blocks=8).eval()
+    net = UNet(encoder="mobilenet", blocks=8).eval()
     assert net(torch.rand(2, 3, 64, 112)).shape == (2, 1, 64, 112)
-    assert Net.from_config(net.config).config == net.config == net.config | {"encoder": "mobilenet", "blocks": 8}
+    assert UNet.from_config(net.config).config == net.config == net.config | {"encoder": "mobilenet", "blocks": 8}
     rng = np.random.default_rng(0)
     worst = export(net, tmp_path / "m.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
                    [rng.random((1, 3, 144, 256), dtype=np.float32)], tolerance=1e-4)
@@ -71,11 +69,11 @@ def test_mobilenet_encoder_unet_exports_without_pads_and_rebuilds_from_its_confi
     ops = [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
     assert "Pad" not in ops and ops.count("Conv") > 20
     with pytest.raises(ValueError, match="stride 16"):
-        Net(encoder="mobilenet", blocks=6)
+        UNet(encoder="mobilenet", blocks=6)
     with pytest.raises(ValueError, match="encoder"):
-        Net(encoder="resnet")
+        UNet(encoder="resnet")
     with pytest.raises(ValueError, match="residual"):
-        Net(encoder="mobilenet", residual=(1, 2))
+        UNet(encoder="mobilenet", residual=(1, 2))
 
 
 def test_fold_pads_leaves_other_pads_alone(tmp_path):
@@ -102,9 +100,8 @@ def test_fold_pads_leaves_other_pads_alone(tmp_path):
 
 def test_pretrained_encoder_trains_slower_than_the_decoder():
     from export.train_segmentation import param_groups
-    from models.unet import UNet as Net
 
-    net = Net(encoder="mobilenet", blocks=7)
+    net = UNet(encoder="mobilenet", blocks=7)
     dec, enc = param_groups(net, 2e-3, 0.25)
     assert enc["lr"] == pytest.approx(5e-4) and dec["lr"] == 2e-3
     assert len(dec["params"]) + len(enc["params"]) == len(list(net.parameters()))
