@@ -123,6 +123,19 @@ def stability_loss(model: nn.Module, x: torch.Tensor, out: torch.Tensor, gen: to
     return F.l1_loss(outp[:, :, m:-m, m:-m], shifted[:, :, m:-m, m:-m])
 
 
+def still_loss(model: nn.Module, a: torch.Tensor, b: torch.Tensor, motion_gain: float = 0.15) -> torch.Tensor:
+    """Consecutive real video frames ``a``, ``b`` (N x 3 x H x W, 0..1): the painting should not change where
+    the scene stands still, i.e. where the frames differ only by sensor and codec noise. Each pixel counts with
+    weight exp(-motion_gain * |change of the blurred luma, 0..255|), as in the runtime's PaintingSmoother, so
+    moving parts (which would need optical flow to follow) count for almost nothing."""
+    luma = torch.tensor([0.299, 0.587, 0.114], device=a.device).view(1, 3, 1, 1)
+    change = ((a - b) * luma).sum(1, keepdim=True).abs() * 255
+    weight = torch.exp(-motion_gain * F.avg_pool2d(change, 5, 1, 2, count_include_pad=False))
+    out_a, out_b = model(torch.cat([a, b])).chunk(2)
+    diff = (out_a - out_b).abs().mean(1, keepdim=True)
+    return (weight * diff).sum() / weight.sum().clamp_min(1.0)
+
+
 # --- classic perceptual loss (needs VGG-16 weights supplied by the user) ------------------------------
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
 VGG_TAPS = {3: "relu1_2", 8: "relu2_2", 15: "relu3_3", 22: "relu4_3"}  # indices in vgg16.features

@@ -66,3 +66,51 @@ def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, content=content, target=target)
     return content, target
+
+
+# Real video for the still-scene term: never the webcam clips, which are the flicker evaluation set.
+VIDEO_FOLDERS = ("video/corridor", "video/head_pose")
+VIDEO_HEIGHT = 240  # a 480p webcam at the runtime's CPU style scale (0.5)
+
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".gif")
+
+
+def video_files(data: Path, extra: Path | None = None) -> list[Path]:
+    """Videos for the still-scene term: ``extra`` (a file, or a folder of your own recordings) if given, else
+    the data folder's corridor and head_pose videos (never webcam_clips)."""
+    if extra is not None:
+        found = [extra] if extra.is_file() else sorted(extra.rglob("*"))
+    else:
+        found = [p for folder in VIDEO_FOLDERS for p in sorted((data / folder).glob("*"))]
+    return [p for p in found if p.suffix.lower() in VIDEO_SUFFIXES]
+
+
+def video_pairs(files: list[Path], count: int, seed: int, height: int = VIDEO_HEIGHT) -> np.ndarray:
+    """``count`` pairs of consecutive frames (uint8 BGR, N x 2 x H x W x 3 at ``height`` px) from ``files``.
+    Their change in the still parts is real sensor and codec noise, which synthetic noise only approximates.
+    Empty (0 pairs) when no file has two frames."""
+    clips = []
+    for path in files:
+        cap = cv2.VideoCapture(str(path))
+        frames = []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            h, w = f.shape[:2]
+            frames.append(cv2.resize(f, (max(height, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
+        cap.release()
+        if len(frames) > 1:
+            clips.append(frames)
+    if not clips:
+        return np.empty((0, 2, height, height, 3), np.uint8)
+    width = min(c[0].shape[1] for c in clips)
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, 2, height, width, 3), np.uint8)
+    for i in range(count):
+        frames = clips[rng.integers(len(clips))]
+        t = rng.integers(len(frames) - 1)
+        x = rng.integers(frames[t].shape[1] - width + 1)
+        out[i] = [frames[t][:, x:x + width], frames[t + 1][:, x:x + width]]
+    return out

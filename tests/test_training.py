@@ -241,6 +241,49 @@ def test_blotches_are_noise_the_net_cannot_average_away():
     assert survives(0.02) > 1.8 * survives(0.0)  # 2x for the finest (2 px) blotches, 4x for 8 px ones
 
 
+def test_still_term_counts_the_still_parts_of_real_frame_pairs():
+    """--still: where consecutive frames differ by noise only, any change of the painting counts; where the
+    scene moves (which would need optical flow to follow), it counts for almost nothing."""
+    from export.losses import still_loss
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 3, 64, 64, generator=gen) * 0.5 + 0.25
+    noise = torch.randn(a.shape, generator=gen) * 0.004
+    b_still = (a + noise).clamp(0, 1)
+    b_moving = b_still.clone()
+    b_moving[..., 32:] = torch.rand(1, 3, 64, 32, generator=gen)  # the right half moves
+    identity = torch.nn.Identity()
+    still = still_loss(identity, a, b_still).item()
+    assert still == pytest.approx(noise.abs().mean().item(), rel=0.2)
+    assert still_loss(identity, a, b_moving).item() < 1.5 * still  # the moving half (change ~0.3) hardly counts
+    torch.manual_seed(0)
+    net = TransformerNet("fast")
+    loss = still_loss(net, a, b_still)
+    loss.backward()
+    assert loss.item() > 0 and all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_video_pairs_are_consecutive_frames_and_never_the_evaluation_clips(tmp_path):
+    """The still-scene term's pairs: consecutive frames of data/video/{corridor,head_pose} at 240 px high;
+    the webcam clips, on which flicker is measured, are never read; no videos: no pairs."""
+    from conftest import write_video
+
+    from export.style_data import video_files, video_pairs
+
+    assert video_pairs(video_files(tmp_path), 4, 0).shape[0] == 0
+    frames = [np.full((120, 200, 3), 10 * i, np.uint8) for i in range(8)]  # frame i is grey level 10 * i
+    (tmp_path / "video" / "corridor").mkdir(parents=True)
+    (tmp_path / "video" / "webcam_clips").mkdir()
+    write_video(tmp_path / "video" / "corridor" / "c.mp4", frames)
+    write_video(tmp_path / "video" / "webcam_clips" / "w.mp4", [np.full((120, 200, 3), 255, np.uint8)] * 8)
+    assert video_files(tmp_path) == [tmp_path / "video" / "corridor" / "c.mp4"]
+    assert video_files(tmp_path, tmp_path / "video") == sorted((tmp_path / "video").rglob("*.mp4"))  # --videos
+    pairs = video_pairs(video_files(tmp_path), 20, 0)
+    assert pairs.shape == (20, 2, 240, 400, 3)
+    first, second = pairs[:, 0].mean((1, 2, 3)), pairs[:, 1].mean((1, 2, 3))
+    assert np.all(np.abs(second - first - 10) < 3) and first.max() < 200  # next frame, never the white clip
+
+
 def test_segmentation_steadiness_term_trains_the_mask_to_follow_the_frame():
     """train_segmentation --stability: the term is zero for a net that follows shifts exactly and gets gradients."""
     from export.losses import stability_loss
@@ -407,6 +450,13 @@ def test_vgg_perceptual_path_with_random_weights(tmp_path):
     assert sum(crit(net(x), x).values()).item() < first.item()
 
 
+def recording(path):
+    """A short video standing in for a recording of the user's own room (--videos)."""
+    from conftest import synthetic_frames, write_video
+
+    return write_video(path, synthetic_frames(6))
+
+
 def random_photos(folder, count: int, shape: tuple[int, int, int]):
     """A folder of random JPEG 'photos' standing in for a user's own pictures."""
     import cv2
@@ -510,7 +560,8 @@ def test_train_style_distillation_end_to_end(tmp_path):
     out = tmp_path / "wave.onnx"
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
                       "--content", str(photos), "--pairs", "3", "--steps", "2", "--batch", "2", "--size", "64",
-                      "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out)])
+                      "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out),
+                      "--still", "2", "--videos", str(recording(tmp_path / "room.mp4"))])
     meta = read_info(out).metadata
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
@@ -518,3 +569,4 @@ def test_train_style_distillation_end_to_end(tmp_path):
     weights = training["loss_weights"]
     assert weights["stability"] == 5.0 and weights["texture"] == train_style.WEIGHTS["texture"]
     assert weights["features"] == train_style.WEIGHTS["features"] > 0  # the stroke term is on by default
+    assert weights["still"] == 2.0 and training["still_pairs"] == 3
