@@ -71,8 +71,6 @@ def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count
 # Real video for the still-scene term: never the webcam clips, which are the flicker evaluation set.
 VIDEO_FOLDERS = ("video/corridor", "video/head_pose")
 VIDEO_HEIGHT = 240  # a 480p webcam at the runtime's CPU style scale (0.5)
-
-
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".gif")
 
 

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             if not len(video):
                 print(f"no videos found ({args.videos or args.data / 'video'}): training without the still-scene "
                       "term (--videos: a recording of your own room)")
+                video = None
     teacher_s = time.time() - t0
     held_out = [content[i] for i in range(min(4, len(content)))]
 
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             if features is not None:
                 parts["features"] = features(out, tt)
             parts["stability"] = stability_loss(model, x, out, gen, blotches=args.blotches)
-            if video is not None and len(video):
+            if video is not None:
                 a, b = to_tensor(sample_video(video, args.size, args.batch // 2, rng)).to(device).chunk(2)
                 parts["still"] = still_loss(model, a, b)
         loss = sum(weights.get(k, 1.0) * v for k, v in parts.items())
