@@ -27,16 +27,29 @@ from export.catalog import DATA_ROOT, PAINTINGS
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
 
-def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = None):
+class StyleStage:
+    """The style stage as the runtime runs it: the network, then the stream's painting smoother."""
+
+    def __init__(self, name: str, scale: float, smoothing: float) -> None:
+        from realtime.inference import open_session
+        from realtime.models import resolve_style
+        from realtime.stylize import PaintingSmoother, Stylizer
+
+        session = open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None)
+        self.stylizer, self.smoother = Stylizer(session, scale), PaintingSmoother(smoothing)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self.stylizer(frame, self.smoother)
+
+    def reset(self) -> None:
+        self.smoother.reset()
+
+
+def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = None) -> StyleStage:
     """The style stage as the runtime builds it (``smoothing`` None: the runtime's default)."""
     from realtime.config import Settings
-    from realtime.inference import open_session
-    from realtime.models import resolve_style
-    from realtime.stylize import Stylizer
 
-    smoothing = Settings().style_smoothing if smoothing is None else smoothing
-    return Stylizer(open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None), scale,
-                    smoothing)
+    return StyleStage(name, scale, Settings().style_smoothing if smoothing is None else smoothing)
 
 
 def teacher(name: str, data: Path):
@@ -103,7 +116,7 @@ def main() -> None:
         tch = None if args.no_teacher else teacher(name, args.data)
         for clip in clips:
             frames = clip_frames(clip, args.frames)
-            ours.smoother.reset()
+            ours.reset()
             row["ours"][clip.stem] = round(flicker(ours, frames), 3)
             row["ours_raw"][clip.stem] = round(flicker(raw, frames), 3)
             details["ours"].append(detail(raw(frames[len(frames) // 2])))  # smoothing leaves detail as it is

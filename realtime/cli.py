@@ -1,6 +1,7 @@
 """The `realtime` command: preview, camera, render, styles, doctor, bench."""
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import sys
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from realtime import modes, providers
 from realtime.config import Settings, build_settings
 from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError
 
@@ -20,9 +22,12 @@ SIGNAL_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: 128 + signal.SIG
 
 Source = Annotated[str | None, typer.Option("--source", help="camera index, video file, image, folder or URL")]
 Style = Annotated[str | None, typer.Option("--style", help="style name (see `realtime styles`) or path.onnx")]
-Mode = Annotated[str | None, typer.Option(
-    "--mode", help="style-background|style-person|style-all|blur|replace|mask|none")]
-Background = Annotated[str | None, typer.Option("--background", help="image for --mode replace")]
+# choices come from their one table each; typer lists them in --help
+ModeChoice = enum.Enum("ModeChoice", {n: n for n in modes.NAMES}, type=str)
+DeviceChoice = enum.Enum("DeviceChoice", {n: n for n in providers.devices()}, type=str)
+Mode = Annotated[ModeChoice | None, typer.Option("--mode", case_sensitive=False, help=modes.help_text())]
+Background = Annotated[str | None, typer.Option(
+    "--background", help="the picture to put behind you (for the mode that replaces the room)")]
 Strength = Annotated[float | None, typer.Option("--strength", help="style strength 0..1")]
 Width = Annotated[int | None, typer.Option("--width", help="capture width asked of the camera")]
 Height = Annotated[int | None, typer.Option("--height", help="capture height asked of the camera")]
@@ -30,7 +35,8 @@ Fps = Annotated[float | None, typer.Option("--fps", help="capture frame rate ask
 StyleScale = Annotated[float | None, typer.Option(
     "--style-scale", help="style resolution relative to the output, 0.1..1 (lower = faster); default auto: "
                           "about 320x180 on a CPU, full resolution on a GPU")]
-Device = Annotated[str | None, typer.Option("--device", help="auto|cpu|cuda|tensorrt")]
+Device = Annotated[DeviceChoice | None, typer.Option(
+    "--device", case_sensitive=False, help="where the networks run; auto takes the best that really loads")]
 Mirror = Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="flip horizontally")]
 Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per network")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML file with the same keys; flags win")]
@@ -79,8 +85,8 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
     from realtime.sinks import VirtualCameraSink
     from realtime.source import open_live
 
-    pipeline = Pipeline.from_settings(settings, log, all_models=window)
-    source = open_live(settings.source, settings.width, settings.height, settings.fps)
+    pipeline = Pipeline.from_settings(settings, log)
+    source = open_live(settings.source, settings.width, settings.height, settings.fps, mirror=settings.mirror)
     sink = None
     try:
         first = source.read(timeout=5.0)
@@ -96,6 +102,7 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
         log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects")
     finally:
         source.close()
+        pipeline.close()
         if sink is not None:
             sink.close()
 
@@ -144,8 +151,11 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
         settings = _settings(config, source=input, **opts)
         if source_kind(input) not in ("camera", "url") and not Path(input).exists():
             raise RealtimeError(f"source not found: {input}")
-        pipeline = Pipeline.from_settings(settings, log)
-        n = do_render(pipeline, input, output, stop, quiet)
+        pipeline = Pipeline.from_settings(settings, log, live=False)
+        try:
+            n = do_render(pipeline, input, output, stop, quiet)
+        finally:
+            pipeline.close()
         log(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
 
     _run(body)
@@ -187,6 +197,10 @@ def bench(
     style_scale: Annotated[str, typer.Option("--style-scale", help="comma-separated numbers or auto")] = "auto",
     threads: Threads = None,
     device: Device = None, peers: Annotated[bool, typer.Option("--peers/--no-peers")] = False,
+    mode: Mode = None,
+    paced: Annotated[float | None, typer.Option(
+        "--paced", help="feed frames at a camera's rate (e.g. 30) instead of as fast as they are taken, and "
+                        "report the CPU cores used")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
     plot: Annotated[Path | None, typer.Option("--plot")] = None,
@@ -195,12 +209,13 @@ def bench(
     from realtime.bench import main as bench_main
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
-                                 device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
-                                 stop=stop, threads=threads, log=log))
+                                 device=device.value if device else None, peers=peers, json_path=json_path,
+                                 markdown=markdown, plot=plot, stop=stop, threads=threads, log=log,
+                                 mode=mode.value if mode else None, paced=paced))
 
 
 def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:
-    return {k: v for k, v in values.items() if k not in ("config",) + drop}
+    return {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in ("config",) + drop}
 
 
 def main() -> None:

@@ -31,13 +31,12 @@ class MaskSmoother:
         return self.state
 
 
-def refine_mask(mask: np.ndarray, out_width: int, feather: float = 3, threshold: float | None = None,
-                gain: float = 2.0) -> np.ndarray:
+def soften(mask: np.ndarray, out_width: int, feather: float = 3, threshold: float | None = None,
+           gain: float = 2.0) -> np.ndarray:
     """Low-res probabilities -> float32 person weight in 0..1, still at the mask's resolution.
 
     A soft sigmoid in the logit domain (``gain`` > 1 sharpens), or a hard ``threshold``, then feathered
     edges: a Gaussian of ``feather`` pixels of an output ``out_width`` pixels wide, applied at low resolution.
-    Everything stays small; ``upscale`` brings the final weight to the frame once.
     """
     m = np.clip(mask, 1e-4, 1 - 1e-4).astype(np.float32)
     if threshold is not None:
@@ -51,9 +50,43 @@ def refine_mask(mask: np.ndarray, out_width: int, feather: float = 3, threshold:
     return m
 
 
-def upscale(weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A low-resolution weight map to ``size`` (w, h), bilinear."""
-    return cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
+GUIDE_WIDTH = 320  # the guided filter's working width: edges follow the frame, its boxes stay cheap
+
+
+def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: float = 1e-3,
+                    edge: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """A low-resolution person weight to the frame's size, its edges following the frame's own edges.
+
+    A fast guided filter (He et al. 2015): the local linear model ``mask ~ a * luma + b`` is fitted with box
+    filters at about ``GUIDE_WIDTH`` pixels wide and applied to the full-resolution luma. ``edge`` (lo, hi)
+    remaps the filtered mask so the weight is 0 below lo and 1 above hi: (0.5, 1) puts the whole soft edge
+    inside the outline (where the mask crosses 0.5), so no fringe of the person is left on the background.
+    """
+    h, w = frame.shape[:2]
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    s = max(1, round(w / GUIDE_WIDTH))
+    sw, sh = max(8, w // s), max(8, h // s)
+    guide = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
+    p = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    k = (2 * radius + 1, 2 * radius + 1)
+    mean_i, mean_p = cv2.blur(guide, k), cv2.blur(p, k)
+    var_i = cv2.blur(guide * guide, k) - mean_i * mean_i
+    a = (cv2.blur(guide * p, k) - mean_i * mean_p) / (var_i + eps)
+    b = mean_p - a * mean_i
+    a, b = cv2.blur(a, k), cv2.blur(b, k)
+    lo, hi = edge
+    if (lo, hi) != (0.0, 1.0):  # the remap folded into the same multiply-add
+        a, b = a / (hi - lo), (b - lo) / (hi - lo)
+    q = cv2.multiply(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), gray, dtype=cv2.CV_32F, scale=1 / 255)
+    q += cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(q, 0.0, 1.0, out=q)
+
+
+def scaled(person: np.ndarray, strength: float, invert: bool = False) -> np.ndarray:
+    """The blend weight of the top layer: ``person * strength`` or ``(1 - person) * strength``."""
+    if invert:
+        return cv2.addWeighted(person, -strength, person, 0.0, strength)
+    return person * strength if strength != 1.0 else person
 
 
 def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.ndarray:

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from realtime import modes, providers
 from realtime.errors import RealtimeError
 
-MODES = ("style-background", "style-person", "style-all", "blur", "replace", "mask", "none")
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 VCAM_FORMATS = ("BGR", "RGB", "I420", "NV12", "YUYV", "UYVY")
 
 
@@ -23,7 +22,7 @@ class Settings:
 
     source: str = "0"
     style: str = "udnie"
-    mode: str = "style-background"
+    mode: str = modes.DEFAULT
     background: str | None = None
     strength: float = 1.0
     width: int | None = None
@@ -39,6 +38,11 @@ class Settings:
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
     mask_size: int | None = None  # person net input, longer side; None: 256
     feather: int = 3  # mask blur radius in pixels at output size
+    feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
+    plate: bool = True  # style-background and blur work on a background plate (the room without the person)
+    plate_size: int = 1280  # the plate is painted at the output size up to this many pixels on the longer side
+    plate_repaint: float = 0.01  # repaint the plate when this share of it changed
+    plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None
     vcam_format: str = "BGR"
@@ -46,10 +50,9 @@ class Settings:
 
     def validate(self) -> Settings:
         """Raise RealtimeError for any out-of-range value; return self."""
-        if self.mode not in MODES:
-            raise RealtimeError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
-        if self.device not in DEVICES:
-            raise RealtimeError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        mode = modes.get(self.mode)
+        if self.device not in providers.devices():
+            raise RealtimeError(f"unknown device {self.device!r}; choose one of: {', '.join(providers.devices())}")
         if not 0.0 <= self.strength <= 1.0:
             raise RealtimeError(f"--strength must be between 0 and 1, got {self.strength}")
         if self.style_scale is not None and not 0.1 <= self.style_scale <= 1.0:
@@ -68,12 +71,18 @@ class Settings:
         if self.vcam_format.upper() not in VCAM_FORMATS:
             raise RealtimeError(f"unknown --vcam-format {self.vcam_format!r}; choose one of: {', '.join(VCAM_FORMATS)}")
         self.vcam_format = self.vcam_format.upper()
-        if self.mode == "replace" and not self.background:
-            raise RealtimeError("--mode replace needs --background IMAGE")
+        if mode.background == "picture" and not self.background:
+            raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
         if self.mask_size is not None and (not 64 <= self.mask_size <= 1024 or self.mask_size % 16):
             raise RealtimeError(f"mask_size must be a multiple of 16 from 64 to 1024, got {self.mask_size}")
         if self.feather < 0 or self.feather > 100:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
+        if not 640 <= self.plate_size <= 7680:
+            raise RealtimeError(f"plate_size must be between 640 and 7680, got {self.plate_size}")
+        if not 0.0 <= self.plate_repaint <= 1.0:
+            raise RealtimeError(f"plate_repaint must be between 0 and 1, got {self.plate_repaint}")
+        if not 0 <= self.plate_margin <= 32:
+            raise RealtimeError(f"plate_margin must be between 0 and 32, got {self.plate_margin}")
         return self
 
 

@@ -1,12 +1,10 @@
 """`realtime doctor`: what this machine offers the filter, and how to fix what is missing."""
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
 import shutil
 import subprocess
-import sys
 
 import cv2
 
@@ -48,30 +46,6 @@ def gpu_name() -> str:
         return f"nvidia-smi failed: {exc}"
 
 
-def cuda_status() -> str:
-    """Whether ONNX Runtime can use CUDA here: the package, the driver, the CUDA/cuDNN libraries it needs."""
-    from realtime.inference import cuda_build, gpu_package_problem, nvidia_driver_present, preload_cuda_libraries
-
-    major = cuda_build()
-    if not nvidia_driver_present():
-        return "no NVIDIA driver, so not tried" + (f" (onnxruntime-gpu built for CUDA {major})" if major else "")
-    if problem := gpu_package_problem():
-        return f"not usable: {problem}"
-    preload_cuda_libraries()
-    wanted = [f"libcudart.so.{major}", f"libcublas.so.{major}", "libcudnn.so.9"]
-    if sys.platform == "win32":
-        wanted = [f"cudart64_{major}.dll", f"cublas64_{major}.dll", "cudnn64_9.dll"]
-    missing = []
-    for name in wanted:
-        try:
-            ctypes.CDLL(name)
-        except OSError:
-            missing.append(name)
-    return f"onnxruntime-gpu built for CUDA {major}; libraries " + (
-        f"missing: {', '.join(missing)} (pip install \"realtime-style[cuda]\", or install CUDA {major} + cuDNN 9)"
-        if missing else "load")
-
-
 def vcam_status() -> str:
     """Whether pyvirtualcam can open a device, with the fix when it cannot."""
     from realtime.sinks import VirtualCameraSink
@@ -88,8 +62,9 @@ def vcam_status() -> str:
 def run_doctor(out=print) -> None:
     import onnxruntime as ort
 
-    from realtime.inference import SHORT, nvidia_driver_present, open_session
+    from realtime.inference import open_session
     from realtime.models import list_styles, person_model, read_info
+    from realtime.nvidia import cuda_status, driver_present
 
     out(f"system:        {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, OpenCV {cv2.__version__}")
@@ -97,11 +72,11 @@ def run_doctor(out=print) -> None:
     out("cameras:       " + ("; ".join(f"{i}: {', '.join(s)}" for i, s in cams) if cams else
                               "none found (plug one in, or use --source VIDEO_FILE)"))
     out(f"onnxruntime:   {ort.__version__}, providers built in: {', '.join(ort.get_available_providers())}")
-    out(f"gpu:           {gpu_name()}; NVIDIA driver {'loads' if nvidia_driver_present() else 'not found'}")
+    out(f"gpu:           {gpu_name()}; NVIDIA driver {'loads' if driver_present() else 'not found'}")
     out(f"cuda:          {cuda_status()}")
     try:
         sess = open_session(person_model(), "person-segmentation", "auto", log=lambda m: out("               " + m))
-        out(f"session got:   {SHORT.get(sess.provider, sess.provider)} (person model, --device auto)")
+        out(f"session got:   {sess.device} (person model, --device auto)")
     except RealtimeError as exc:
         out(f"session got:   FAILED: {exc}")
     out(f"virtual cam:   {vcam_status()}")

@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import MODES
+from realtime import modes
 from realtime.hud import draw_hud, lost_card
 from realtime.models import list_styles
-from realtime.pipeline import Pipeline, load_style
+from realtime.pipeline import Pipeline
 from realtime.sinks import write_image
 from realtime.source import LiveSource
 
@@ -35,8 +35,10 @@ class LiveLoop:
         self.stop = stop or threading.Event()
         self.show_hud = True
         # n/p cycle through the styles made for where the networks run (the full nets are for GPUs)
-        on_gpu = bool(pipeline.providers) and "CPUExecutionProvider" not in pipeline.providers.values()
+        on_gpu = pipeline.accelerated
         self.styles = [s.name for s in list_styles() if on_gpu or s.metadata.get("architecture") != "full"]
+        self.repaint_times: deque[float] = deque(maxlen=30)
+        self._repaints_seen = 0
         self.latencies: deque[float] = deque(maxlen=300)
         self.frame_times: deque[float] = deque(maxlen=60)
         self.frames_out = 0
@@ -61,7 +63,9 @@ class LiveLoop:
                         self._keys()
                     continue
                 last_frame_t = now
-                out = self.pipeline.process(frame.image)
+                out = self.pipeline.process(frame.image, frame.t_capture)
+                if out.ndim == 2:  # the matte: windows and virtual cameras take colour frames
+                    out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
                 self.size = (out.shape[1], out.shape[0])
                 self.last_out = out
                 self._emit(out, hud=True)
@@ -91,9 +95,23 @@ class LiveLoop:
         s = self.pipeline.settings
         stages = "  ".join(f"{k} {v:.1f}" for k, v in self.pipeline.timings.stages.items())
         lat = sorted(self.latencies)[len(self.latencies) // 2] if self.latencies else 0.0
-        return [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}",
-                f"ms: {stages}",
-                f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}", KEYS_HELP]
+        lines = [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}", f"ms: {stages}"]
+        if (plate := self.plate_line()) is not None:
+            lines.append(plate)
+        return lines + [f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}", KEYS_HELP]
+
+    def plate_line(self) -> str | None:
+        """The plate's age and repaint rate, when the mode paints a plate."""
+        stats = self.pipeline.painter_stats
+        if stats is None:
+            return None
+        now = time.perf_counter()
+        if stats.repaints != self._repaints_seen:
+            self.repaint_times.extend([now] * (stats.repaints - self._repaints_seen))
+            self._repaints_seen = stats.repaints
+        rate = sum(1 for x in self.repaint_times if now - x <= 5.0) / 5.0
+        age = now - stats.last_done if stats.last_done is not None else 0.0
+        return f"plate: age {age:.1f} s  {rate:.1f} repaints/s  {stats.ms_per_repaint:.0f} ms each"
 
     def _keys(self) -> None:
         key = cv2.waitKey(1) & 0xFF
@@ -107,28 +125,24 @@ class LiveLoop:
 
     def handle_key(self, key: str) -> None:
         """Apply one hotkey (also used by tests)."""
-        s = self.pipeline.settings
+        p = self.pipeline
         if key in ("q", "esc"):
             self.quit_by_user = True
             self.stop.set()
         elif key == "f":
             self.show_hud = not self.show_hud
         elif key in ("n", "p") and self.styles:
-            cur = Path(s.style).stem
+            cur = Path(p.settings.style).stem
             i = self.styles.index(cur) if cur in self.styles else -1
-            s.style = self.styles[(i + (1 if key == "n" else -1)) % len(self.styles)]
-            self.pipeline.set_style(load_style(s, self.log))
+            p.set_style(self.styles[(i + (1 if key == "n" else -1)) % len(self.styles)])
         elif key == "m":
-            s.mode = MODES[(MODES.index(s.mode) + 1) % len(MODES)]
-            if s.mode == "replace" and self.pipeline.background is None:
-                s.mode = MODES[(MODES.index(s.mode) + 1) % len(MODES)]
-            self.pipeline.smoother.reset()
-        elif key == "i":
-            s.mode = {"style-background": "style-person", "style-person": "style-background"}.get(s.mode, s.mode)
+            p.set_mode(modes.cycle(p.mode.name, has_picture=bool(p.settings.background)))
+        elif key == "i" and p.mode.inverse:
+            p.set_mode(p.mode.inverse)
         elif key in ("+", "="):
-            s.strength = min(1.0, round(s.strength + 0.1, 2))
+            p.set_strength(p.settings.strength + 0.1)
         elif key in ("-", "_"):
-            s.strength = max(0.0, round(s.strength - 0.1, 2))
+            p.set_strength(p.settings.strength - 0.1)
         elif key == "s" and self.last_out is not None:
             path = self.snapshot_dir / time.strftime("realtime-%Y%m%d-%H%M%S.png")
             write_image(path, self.last_out)

@@ -63,15 +63,12 @@ class ModelInfo:
 
 def read_info(path: Path) -> ModelInfo:
     """Read an ONNX file's metadata without running it; RealtimeError if it is not a usable ONNX model."""
-    import onnxruntime as ort
+    from realtime.inference import cpu_session
 
     if not path.is_file():
         raise RealtimeError(f"model file not found: {path}")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 4
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        sess = cpu_session(path, threads=1, optimize=False)
     except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types for a bad file
         raise RealtimeError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
     return ModelInfo(path, dict(sess.get_modelmeta().custom_metadata_map))

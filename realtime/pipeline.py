@@ -1,6 +1,8 @@
-"""One frame through the filter: segment -> stylize -> composite, with per-stage timings."""
+"""One frame through the filter: segment -> refine the mask -> (plate) -> stylize -> composite, with per-stage
+timings. The pipeline owns everything a stream remembers between frames (``StreamState``) and resets it as one."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,17 +10,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import composite
-from realtime.config import MODES, Settings
+from realtime import composite, modes
+from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
 from realtime.models import person_model, resolve_style
+from realtime.plate import BackgroundPlate, Painter, PainterStats, plate_size
 from realtime.segment import DEFAULT_SIZE, PersonSegmenter
-from realtime.stylize import Stylizer, style_size
+from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
-NEEDS_MASK = {"style-background", "style-person", "blur", "replace", "mask"}
-NEEDS_STYLE = {"style-background", "style-person", "style-all"}
 MAX_SIDE = 7680
+STYLE_WARMUP = (1, 3, 180, 320)
+EDGE = (0.3, 0.7)  # the soft edge of the person mostly inside the outline: no fringe, thin limbs kept
 
 
 @dataclass
@@ -61,44 +64,134 @@ def as_bgr(frame: object) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-class Pipeline:
-    """The filter. ``process(frame)`` returns the output frame; ``timings`` holds its per-stage ms.
+@dataclass
+class StreamState:
+    """What a stream remembers between frames: the mask's and the painting's temporal smoothing, and the
+    background plate. Held by the pipeline and reset as one (a new image, mode or style), so no caller has
+    to know its parts."""
 
-    Modes: style-background (default), style-person, style-all, blur, replace, mask, none.
+    mask: composite.MaskSmoother
+    painting: PaintingSmoother
+    plate: BackgroundPlate
+
+    def reset(self) -> None:
+        self.mask.reset()
+        self.painting.reset()
+        self.plate.reset()
+
+
+class Pipeline:
+    """The filter. ``process(frame)`` returns the output frame (one channel in mask mode); ``timings`` holds
+    its per-stage ms. Change it through ``set_mode``, ``set_style``, ``set_strength``; ``reset`` between
+    unrelated inputs; ``close`` when done (stops the painter's thread).
+
+    ``live``: frames come from a camera, so on a CPU the plate is painted on its own thread and per-frame
+    painting runs at the CPU's budget; otherwise (``render``) everything is painted synchronously at full
+    resolution, so a file renders the same picture every time.
     """
 
-    def __init__(self, settings: Settings, segmenter: PersonSegmenter | None, stylizer: Stylizer | None,
-                 background: np.ndarray | None = None) -> None:
-        self.settings = settings
-        self.segmenter = segmenter
-        self.stylizer = stylizer
-        self.smoother = composite.MaskSmoother(settings.mask_smoothing)
-        self.background = background
-        self._bg_fit: np.ndarray | None = None
+    def __init__(self, settings: Settings, log=print, live: bool = True) -> None:
+        self.settings = dataclasses.replace(settings)
+        self.log, self.live = log, live
+        self.mode = modes.get(settings.mode)
+        self.segmenter: PersonSegmenter | None = None
+        self.stylizer: Stylizer | None = None  # paints frames (style-person, style-all, no plate)
+        self.plate_stylizer: Stylizer | None = None  # paints the plate, at its full size
+        self.painter: Painter | None = None
+        self.picture: np.ndarray | None = None
+        self._picture_fit: np.ndarray | None = None
+        self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing),
+                                 PaintingSmoother(settings.style_smoothing), BackgroundPlate(settings.plate_margin))
         self.timings = Timings()
+        self._frames = 0
+        self._size: tuple[int, int] | None = None
 
-    # --- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings, log=print, all_models: bool = False) -> Pipeline:
-        """Load the person model and the style (each only when the mode needs it, or both with
-        ``all_models`` so that a live session can switch modes) and warm them up."""
-        seg = sty = None
-        if all_models or settings.mode in NEEDS_MASK:
-            seg_session = open_session(person_model(), "person-segmentation", settings.device, settings.threads,
-                                       log=log)
-            seg = PersonSegmenter(seg_session, settings.mask_size, settings.mask_flip)
-            seg_session.warm_up(seg.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame, once
-        if all_models or settings.mode in NEEDS_STYLE:
-            sty = Stylizer(load_style(settings, log), settings.style_scale, settings.style_smoothing)
-        bg = read_image(Path(settings.background)) if settings.background else None
-        return cls(settings, seg, sty, bg)
+    def from_settings(cls, settings: Settings, log=print, live: bool = True) -> Pipeline:
+        """Load what the settings' mode needs and warm it up."""
+        p = cls(settings, log, live)
+        p._load(p.mode)
+        return p
 
-    def set_style(self, session: Session) -> None:
-        """Swap the style network (hotkeys n/p)."""
-        if self.stylizer is None:
-            self.stylizer = Stylizer(session, self.settings.style_scale, self.settings.style_smoothing)
-        else:
-            self.stylizer.session = session
+    # --- what a mode needs ------------------------------------------------------------------------------
+    def _uses_plate(self, mode: modes.Mode) -> bool:
+        return self.settings.plate and mode.background in ("paint", "blur")
+
+    def _load(self, mode: modes.Mode) -> None:
+        s = self.settings
+        if mode.mask and self.segmenter is None:
+            session = open_session(person_model(), "person-segmentation", s.device, s.threads, log=self.log)
+            self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
+            session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
+        paint_plate = self._uses_plate(mode) and mode.background == "paint"
+        if (mode.paint_frame or (mode.background == "paint" and not paint_plate)) and self.stylizer is None:
+            scale = s.style_scale if self.live or s.style_scale else 1.0
+            self.stylizer = Stylizer(self._open_style(s.style, s.threads, STYLE_WARMUP), scale)
+        if paint_plate and self.plate_stylizer is None:
+            self.plate_stylizer = Stylizer(self._open_style(s.style, self._painter_threads(), None), 1.0)
+        if mode.background == "picture" and self.picture is None:
+            if not s.background:
+                raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
+            self.picture = read_image(Path(s.background))
+        if self._uses_plate(mode):
+            paint = self._plate_paint(mode)
+            if self.painter is None:
+                threaded = self.live and not self.accelerated
+                self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.5 if threaded else 0.0)
+            else:
+                self.painter.set_paint(paint)
+
+    def _open_style(self, spec: str, threads: int | None, warmup) -> Session:
+        return open_session(resolve_style(spec), "style-transfer", self.settings.device, threads, warmup, self.log)
+
+    @property
+    def accelerated(self) -> bool:
+        """Any of its networks runs on a GPU (or another accelerator)."""
+        return any(x.session.accelerated for x in (self.segmenter, self.stylizer, self.plate_stylizer) if x)
+
+    def _painter_threads(self) -> int | None:
+        """Live on a CPU the painter gets one thread (at a lower priority): the live path keeps the rest."""
+        return 1 if self.live and not self.accelerated else self.settings.threads
+
+    def _plate_paint(self, mode: modes.Mode):
+        if mode.background == "blur":
+            strength = self.settings.blur_strength
+            return lambda plate: composite.blur_background(plate, strength)
+        stylizer = self.plate_stylizer
+        return lambda plate: stylizer(plate)
+
+    # --- control ----------------------------------------------------------------------------------------
+    def set_mode(self, name: str) -> None:
+        mode = modes.get(name)
+        self._load(mode)
+        self.mode = mode
+        self.settings.mode = name
+        self.reset()
+
+    def set_style(self, spec: str) -> None:
+        """Paint with another style from now on (the plate's painting cross-fades to it)."""
+        if self.stylizer is not None:
+            self.stylizer.session = self._open_style(spec, self.settings.threads, STYLE_WARMUP)
+        if self.plate_stylizer is not None:
+            self.plate_stylizer.session = self._open_style(spec, self._painter_threads(), None)
+        self.settings.style = spec
+        self.state.painting.reset()
+        if self.painter is not None and self._uses_plate(self.mode):
+            self.painter.set_paint(self._plate_paint(self.mode))
+
+    def set_strength(self, strength: float) -> None:
+        self.settings.strength = min(1.0, max(0.0, round(strength, 2)))
+
+    def reset(self) -> None:
+        """Forget the stream: the next frame is treated as the first of an unrelated input."""
+        self.state.reset()
+        if self.painter is not None:
+            self.painter.reset()
+        self._frames = 0
+
+    def close(self) -> None:
+        if self.painter is not None:
+            self.painter.close()
 
     @property
     def providers(self) -> dict[str, str]:
@@ -107,80 +200,78 @@ class Pipeline:
             out["segment"] = self.segmenter.session.provider
         if self.stylizer:
             out["stylize"] = self.stylizer.session.provider
+        if self.plate_stylizer:
+            out["paint"] = self.plate_stylizer.session.provider
         return out
 
-    # --- per frame ------------------------------------------------------------------------------
-    def process(self, frame: np.ndarray) -> np.ndarray:
-        """Filter one frame (any image-like array; see ``as_bgr``) into a BGR uint8 frame of the same size."""
-        t = time.perf_counter()
+    @property
+    def painter_stats(self) -> PainterStats | None:
+        return self.painter.stats if self.painter is not None and self._uses_plate(self.mode) else None
+
+    # --- per frame --------------------------------------------------------------------------------------
+    def process(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Filter one frame (any image-like array; see ``as_bgr``) into a uint8 frame of the same size: BGR, or
+        one channel in mask mode. ``t``: the frame's time in seconds (default: frame count / 30)."""
+        t0 = time.perf_counter()
         self.timings = tim = Timings()
         frame = as_bgr(frame)
-        if self.settings.mirror:
-            frame = cv2.flip(frame, 1)
-        t = tim.add("preprocess", t)
-        mode = self.settings.mode
-        if mode == "none":
-            return frame
         h, w = frame.shape[:2]
-        person = None
-        if mode in NEEDS_MASK:
-            if self.segmenter is None:
-                raise RealtimeError(f"mode {mode} needs the person model")
+        if (w, h) != self._size:  # another size is another stream
+            self.reset()
+            self._size = (w, h)
+        t = self._frames / 30.0 if t is None else t
+        self._frames += 1
+        t0 = tim.add("preprocess", t0)
+        mode, s = self.mode, self.settings
+        person = painted = background = None
+        if mode.mask:
             raw = self.segmenter(frame)
-            t = tim.add("segment", t)
-            smooth = self.smoother(raw)
-            person = composite.refine_mask(smooth, w, self.settings.feather, self.settings.mask_threshold)
-        if mode == "mask":
-            out = cv2.cvtColor(composite.mask_to_gray(composite.upscale(person, (w, h))), cv2.COLOR_GRAY2BGR)
-            tim.add("composite", t)
-            return out
-        styled = None
-        if mode in NEEDS_STYLE:
-            if self.stylizer is None:
-                raise RealtimeError(f"mode {mode} needs a style")
-            styled = self.stylizer(frame)
-            t = tim.add("stylize", t)
-        out = self._compose(mode, frame, styled, person)
-        tim.add("composite", t)
+            t0 = tim.add("segment", t0)
+            soft = composite.soften(self.state.mask(raw), w, s.feather, s.mask_threshold)
+            person = composite.guided_upsample(soft, frame, edge=EDGE if s.feather_inside else (0.0, 1.0))
+            t0 = tim.add("mask", t0)
+        if self._uses_plate(mode):
+            background = self._plate_layer(frame, person, t)
+            t0 = tim.add("plate", t0)
+        elif mode.background == "picture":
+            if self._picture_fit is None or self._picture_fit.shape[:2] != (h, w):
+                self._picture_fit = composite.fit_background(self.picture, (w, h))
+            background = self._picture_fit
+        elif mode.background == "blur":
+            background = composite.blur_background(frame, s.blur_strength)
+        if mode.paint_frame or (mode.background == "paint" and background is None):
+            painted = self.stylizer(frame, self.state.painting)
+            t0 = tim.add("stylize", t0)
+            background = painted if background is None else background
+        out = mode.compose(modes.Layers(frame, person, painted, background, s.strength))
+        tim.add("composite", t0)
         return out
 
-    def _compose(self, mode: str, frame: np.ndarray, styled: np.ndarray | None, person: np.ndarray | None):
-        """Blend the mode's top layer over the frame; weights are formed at mask resolution, upscaled once."""
-        s = self.settings.strength
+    def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> np.ndarray:
         h, w = frame.shape[:2]
-        if mode == "style-all":
-            return composite.blend(styled, frame, s)
-        if mode not in ("style-background", "style-person", "blur", "replace"):
-            raise RealtimeError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-        weight = composite.upscale(person * s if mode == "style-person" else (1.0 - person) * s, (w, h))
-        if mode == "blur":
-            top = composite.blur_background(frame, self.settings.blur_strength)
-        elif mode == "replace":
-            if self._bg_fit is None or self._bg_fit.shape[:2] != (h, w):
-                self._bg_fit = composite.fit_background(self.background, (w, h))
-            top = self._bg_fit
-        else:
-            top = styled
-        return composite.blend(top, frame, weight)
+        size = plate_size(w, h, self.settings.plate_size if self.live else max(w, h))
+        if size != (w, h):
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
+        self.state.plate.update(frame, person)
+        return self.painter.update(self.state.plate, (w, h), t)
 
     def describe(self, frame_size: tuple[int, int]) -> str:
         """One line: what runs where, at which resolution."""
         w, h = frame_size
-        parts = [f"{w}x{h} {self.settings.mode}"]
+        parts = [f"{w}x{h} {self.mode.name}"]
         if self.segmenter:
-            parts.append(f"person model on {self.segmenter.session.provider.replace('ExecutionProvider', '')}")
+            parts.append(f"person model on {self.segmenter.session.device}")
         if self.stylizer:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
-            parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on "
-                         f"{self.stylizer.session.provider.replace('ExecutionProvider', '')}")
+            parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on {self.stylizer.session.device}")
+        if self._uses_plate(self.mode):
+            pw, ph = plate_size(w, h, self.settings.plate_size if self.live else max(w, h))
+            sess = self.plate_stylizer.session if self.plate_stylizer else None
+            what = f"painted by {sess.path.stem} on {sess.device}" if self.mode.background == "paint" else "blurred"
+            how = "on its own thread" if self.painter.threaded else "in step"
+            parts.append(f"background plate at {pw}x{ph}, {what}, {how}")
         return ", ".join(parts)
-
-
-def load_style(settings: Settings, log=print, spec: str | None = None) -> Session:
-    """Open the style model named by ``spec`` (default: ``settings.style``)."""
-    path = resolve_style(spec or settings.style)
-    session = open_session(path, "style-transfer", settings.device, settings.threads, (1, 3, 180, 320), log)
-    return session
 
 
 def read_image(path: Path) -> np.ndarray:

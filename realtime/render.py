@@ -39,10 +39,14 @@ def render(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event | None
 
 
 def _one(pipeline: Pipeline, image):
-    """One still: no temporal smoothing carried over from the previous image; mattes stay one channel."""
-    pipeline.smoother.reset()
-    out = pipeline.process(image)
-    return out[:, :, 0] if pipeline.settings.mode == "mask" else out
+    """One still, unrelated to the one before it: nothing the pipeline remembers is carried over."""
+    pipeline.reset()
+    return pipeline.process(_oriented(pipeline, image))
+
+
+def _oriented(pipeline: Pipeline, image):
+    """The frame as the source gives it (``--mirror`` is the source's, as for a camera)."""
+    return cv2.flip(image, 1) if pipeline.settings.mirror else image
 
 
 def _folder(pipeline: Pipeline, src: Path, dst: Path, stop: threading.Event, quiet: bool) -> int:
@@ -76,7 +80,8 @@ def _video(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event, quiet
     if not ok:
         cap.release()
         raise RealtimeError(f"cannot read frames from {src} (empty or corrupt video)")
-    sink = VideoFileSink(dst, w, h, fps)
+    sink = VideoFileSink(dst, w, h, fps, color=pipeline.mode.channels == 3)
+    pipeline.reset()
     done = 0
     try:
         with _progress(quiet) as bar:
@@ -86,7 +91,7 @@ def _video(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event, quiet
                     break
                 if img.shape[:2] != (h, w):
                     img = cv2.resize(img, (w, h))
-                sink.send(pipeline.process(img))
+                sink.send(pipeline.process(_oriented(pipeline, img), done / fps))
                 done += 1
                 bar.advance(task)
     finally:

@@ -24,10 +24,9 @@ class PersonSegmenter:
     budget is 8 ms)."""
 
     def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
-        gpu = session.provider != "CPUExecutionProvider"
         self.session = session
         self.long_side = long_side or DEFAULT_SIZE[0]
-        self.flip = gpu if flip is None else flip
+        self.flip = session.accelerated if flip is None else flip
 
     def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
         """The NCHW shape the network runs for a frame of this size."""

@@ -97,11 +97,11 @@ class VideoFileSink:
 
     CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+    def __init__(self, path: Path, width: int, height: int, fps: float, color: bool = True) -> None:
         check_writable(path)
         fourcc = cv2.VideoWriter_fourcc(*self.CODECS.get(path.suffix.lower(), "mp4v"))
         self.path = path
-        self.writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
+        self.writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height), color)
         if not self.writer.isOpened():
             raise RealtimeError(f"cannot write video {path} (unsupported extension? use .mp4, .avi or .mkv)")
 

@@ -101,12 +101,13 @@ class LiveSource:
     ``opener`` makes a fresh capture (anything with ``read()``, ``release()``). When a live capture
     fails it is reopened with exponential backoff (0.1 s doubling to 0.5 s) until it delivers again.
     ``pace_fps`` plays a file at its own speed instead of as fast as it decodes; ``reconnect=False``
-    (files) ends the stream at the first failed read.
+    (files) ends the stream at the first failed read. ``mirror`` flips every frame horizontally (a selfie view).
     """
 
     def __init__(self, opener: Callable[[], object], reconnect: bool = True, pace_fps: float | None = None,
-                 loop: bool = False) -> None:
+                 loop: bool = False, mirror: bool = False) -> None:
         self._opener = opener
+        self._mirror = mirror
         self._reconnect = reconnect
         self._pace = 1.0 / pace_fps if pace_fps else 0.0
         self._loop = loop
@@ -144,6 +145,8 @@ class LiveSource:
                 self._reopen()
                 continue
             backoff = 0.1
+            if self._mirror:
+                img = cv2.flip(img, 1)
             if self._pace:
                 next_t += self._pace
                 delay = next_t - time.perf_counter()
@@ -195,12 +198,13 @@ class LiveSource:
 
 
 def open_live(spec: str, width: int | None = None, height: int | None = None, fps: float | None = None,
-              loop: bool = False) -> LiveSource:
+              loop: bool = False, mirror: bool = False) -> LiveSource:
     """A started LiveSource for preview/camera: cameras and URLs reconnect, files play at their fps."""
     kind = source_kind(spec)
     if kind in ("image", "folder"):
         images = read_images(spec)
-        return LiveSource(lambda: _StillCapture(images), reconnect=False, pace_fps=fps or 30, loop=True).start()
+        return LiveSource(lambda: _StillCapture(images), reconnect=False, pace_fps=fps or 30, loop=True,
+                          mirror=mirror).start()
     cap = open_capture(spec, width, height, fps)  # fail fast with a clear error
     first = [cap]
 
@@ -208,8 +212,8 @@ def open_live(spec: str, width: int | None = None, height: int | None = None, fp
         return first.pop() if first else open_capture(spec, width, height, fps)
 
     if kind == "video":
-        return LiveSource(opener, reconnect=False, pace_fps=video_info(cap)[2], loop=loop).start()
-    return LiveSource(opener, reconnect=True).start()
+        return LiveSource(opener, reconnect=False, pace_fps=video_info(cap)[2], loop=loop, mirror=mirror).start()
+    return LiveSource(opener, reconnect=True, mirror=mirror).start()
 
 
 class _StillCapture:

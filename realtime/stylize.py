@@ -13,9 +13,9 @@ CPU_STYLE_PIXELS = 320 * 180  # auto scale on a CPU: the fast net paints about t
 EDGE_PAD = 16
 
 
-def auto_scale(frame_w: int, frame_h: int, on_cpu: bool) -> float:
+def auto_scale(frame_w: int, frame_h: int, accelerated: bool) -> float:
     """The default --style-scale: full resolution on a GPU, about 320x180 worth of pixels on a CPU."""
-    return min(1.0, (CPU_STYLE_PIXELS / (frame_w * frame_h)) ** 0.5) if on_cpu else 1.0
+    return 1.0 if accelerated else min(1.0, (CPU_STYLE_PIXELS / (frame_w * frame_h)) ** 0.5)
 
 
 def style_size(frame_w: int, frame_h: int, scale: float) -> tuple[int, int]:
@@ -25,19 +25,16 @@ def style_size(frame_w: int, frame_h: int, scale: float) -> tuple[int, int]:
 
 class Stylizer:
     """Runs a style network at ``scale`` times the frame size (None: ``auto_scale``) and scales the result up
-    (bicubic).
+    (bicubic). Holds no state of its own: the stream's ``PaintingSmoother`` is passed in."""
 
-    ``smoothing`` > 0 steadies the painting over time (see ``PaintingSmoother``)."""
-
-    def __init__(self, session: Session, scale: float | None = None, smoothing: float = 0.0) -> None:
+    def __init__(self, session: Session, scale: float | None = None) -> None:
         self.session = session
         self.scale = scale
-        self.smoother = PaintingSmoother(smoothing)
 
     def scale_for(self, w: int, h: int) -> float:
-        return self.scale or auto_scale(w, h, self.session.provider == "CPUExecutionProvider")
+        return self.scale or auto_scale(w, h, self.session.accelerated)
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, smoother: PaintingSmoother | None = None) -> np.ndarray:
         h, w = frame.shape[:2]
         sw, sh = style_size(w, h, self.scale_for(w, h))
         scaled = (sw, sh) != (w, h)
@@ -47,7 +44,9 @@ class Stylizer:
         padded = cv2.copyMakeBorder(small, EDGE_PAD, EDGE_PAD, EDGE_PAD, EDGE_PAD, cv2.BORDER_REFLECT_101)
         out = self.session.run(cv2.dnn.blobFromImage(padded, 1.0 / 255, swapRB=True))[0]
         out = out[:, EDGE_PAD:EDGE_PAD + sh, EDGE_PAD:EDGE_PAD + sw]
-        painted = self.smoother(cv2.merge((out[2], out[1], out[0])), small)  # CHW RGB -> HWC BGR, 0..1
+        painted = cv2.merge((out[2], out[1], out[0]))  # CHW RGB -> HWC BGR, 0..1
+        if smoother is not None:
+            painted = smoother(painted, small)
         styled = cv2.convertScaleAbs(painted, alpha=255.0)  # saturates to uint8
         # bicubic keeps 15-25% more of the strokes than bilinear (models/README.md) for ~0.2 ms at 640x360
         return cv2.resize(styled, (w, h), interpolation=cv2.INTER_CUBIC) if scaled else styled

@@ -1,31 +1,33 @@
 """The composite arithmetic of every mode, on known arrays (networks replaced by known functions)."""
+import cv2
 import numpy as np
 import pytest
 
 from realtime import composite
 from realtime.config import Settings
-from realtime.pipeline import Pipeline
+from realtime.pipeline import EDGE, Pipeline
 
 H, W = 36, 64
 
 
 class Known:
-    """Stands in for a network session: returns a fixed array (the composite is what is tested here)."""
+    """Stands in for a network: returns a fixed array (the composite is what is tested here)."""
 
     def __init__(self, value):
         self.value = value
 
-    def __call__(self, frame):
+    def __call__(self, frame, smoother=None):
         return self.value
 
 
-def make(mode, person, styled_value=200, strength=1.0, background=None):
-    s = Settings(mode=mode, strength=strength, feather=0, mask_smoothing=0.0, background="x" if background is not None
-                 else None).validate()
-    seg = Known(np.full((H // 4, W // 4), person, np.float32))
-    sty = Known(np.full((H, W, 3), styled_value, np.uint8))
-    p = Pipeline(s, seg, sty, background)
-    p.settings.mask_threshold = None
+def make(mode, person, styled_value=200, strength=1.0, background=None, plate=True):
+    s = Settings(mode=mode, strength=strength, feather=0, mask_smoothing=0.0, plate=plate,
+                 background="x" if background is not None else None).validate()
+    p = Pipeline(s, live=False)
+    p.segmenter = Known(np.full((H // 4, W // 4), person, np.float32))
+    p.stylizer = p.plate_stylizer = Known(np.full((H, W, 3), styled_value, np.uint8))
+    p.picture = background
+    p.set_mode(mode)
     return p
 
 
@@ -33,13 +35,15 @@ FRAME = np.full((H, W, 3), 100, np.uint8)
 
 
 def person_weight(p):
-    return float(composite.refine_mask(np.full((2, 2), p, np.float32), 4, feather=0)[0, 0])
+    soft = composite.soften(np.full((2, 2), p, np.float32), 4, feather=0)
+    return float(composite.guided_upsample(soft, FRAME, edge=EDGE)[0, 0])
 
 
+@pytest.mark.parametrize("plate", [True, False])
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
-def test_style_background(p):
+def test_style_background(p, plate):
     w = person_weight(p)
-    out = make("style-background", p).process(FRAME)
+    out = make("style-background", p, plate=plate).process(FRAME)
     assert out.shape == FRAME.shape and out.dtype == np.uint8
     assert np.allclose(out, 200 * (1 - w) + 100 * w, atol=1)
 
@@ -66,31 +70,32 @@ def test_replace_and_mask_and_none():
     assert np.allclose(make("replace", 0.0, background=bg).process(FRAME), 7, atol=1)
     assert np.allclose(make("replace", 1.0, background=bg).process(FRAME), 100, atol=1)
     m = make("mask", 1.0).process(FRAME)
-    assert m.shape == FRAME.shape and np.all(m == 255)
+    assert m.shape == FRAME.shape[:2] and np.all(m == 255)  # one channel
     assert np.all(make("mask", 0.0).process(FRAME) == 0)
     assert np.array_equal(make("none", 0.0).process(FRAME), FRAME)
 
 
-def test_blur_keeps_the_person_and_blurs_the_rest():
+@pytest.mark.parametrize("plate", [True, False])
+def test_blur_keeps_the_person_and_blurs_the_rest(plate):
     frame = np.zeros((H, W, 3), np.uint8)
     frame[:, ::2] = 255  # stripes: blur turns them grey
-    out_bg = make("blur", 0.0).process(frame)
+    out_bg = make("blur", 0.0, plate=plate).process(frame)
     assert out_bg.std() < frame.std() / 4
-    assert np.array_equal(make("blur", 1.0).process(frame), frame)
+    assert np.array_equal(make("blur", 1.0, plate=plate).process(frame), frame)
 
 
 def test_soft_mask_sharpens_around_half_and_threshold_is_hard():
     m = np.array([[0.3, 0.5, 0.7]], np.float32)
-    soft = composite.refine_mask(m, 3, feather=0)
+    soft = composite.soften(m, 3, feather=0)
     assert soft[0, 0] < 0.3 and abs(soft[0, 1] - 0.5) < 1e-3 and soft[0, 2] > 0.7
-    hard = composite.refine_mask(m, 3, feather=0, threshold=0.6)
+    hard = composite.soften(m, 3, feather=0, threshold=0.6)
     assert hard.tolist() == [[0.0, 0.0, 1.0]]
 
 
 def test_feather_softens_edges():
     m = np.zeros((16, 16), np.float32)
     m[:, 8:] = 1
-    f = composite.upscale(composite.refine_mask(m, 64, feather=6), (64, 64))
+    f = cv2.resize(composite.soften(m, 64, feather=6), (64, 64), interpolation=cv2.INTER_LINEAR)
     row = f[32]
     assert row[0] < 0.01 and row[-1] > 0.99
     assert 0.05 < row[30] < 0.95  # a gradual ramp at the edge

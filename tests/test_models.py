@@ -4,8 +4,9 @@ import pytest
 from conftest import onnx_model
 
 from realtime.errors import RealtimeError
-from realtime.inference import open_session, provider_chain
+from realtime.inference import open_session
 from realtime.models import list_styles, person_model, read_info, resolve_style
+from realtime.providers import provider_chain
 
 SHIPPED_STYLES = {"udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"}
 
@@ -85,12 +86,34 @@ def test_a_renamed_style_file_is_listed_under_the_name_that_resolves(tmp_path, m
 
 def test_no_gpu_means_cpu_only_chain():
     # this machine (and CI) has no NVIDIA driver: CUDA/TensorRT must not even be asked for
-    from realtime.inference import nvidia_driver_present
+    from realtime.nvidia import driver_present
 
-    if nvidia_driver_present():
+    if driver_present():
         pytest.skip("an NVIDIA driver is present")
-    assert provider_chain("auto") == ["CPUExecutionProvider"]
-    assert provider_chain("tensorrt") == ["CPUExecutionProvider"]
+    assert [p.ort_name for p in provider_chain("auto")] == ["CPUExecutionProvider"]
+    assert [p.ort_name for p in provider_chain("tensorrt")] == ["CPUExecutionProvider"]
+
+
+def test_a_provider_outside_nvidias_is_one_table_entry(monkeypatch):
+    """With a faked list of what ONNX Runtime offers: a listed non-NVIDIA provider is chosen when asked for, and a
+    new entry in the table is chosen by --device auto, a --device choice, and an accelerator."""
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from realtime import providers
+    from realtime.config import Settings
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["OpenVINOExecutionProvider", "CPUExecutionProvider"])
+    assert [p.device for p in provider_chain("openvino")] == ["openvino", "cpu"]
+    assert [p.device for p in provider_chain("auto")] == ["cpu"]  # OpenVINO is asked for by name only
+    new = providers.Provider("npu", "NpuExecutionProvider", accelerator=True)
+    monkeypatch.setattr(providers, "PROVIDERS", [new, *providers.PROVIDERS])
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["NpuExecutionProvider", "CPUExecutionProvider"])
+    assert [p.device for p in provider_chain("auto")] == ["npu", "cpu"]
+    assert "npu" in providers.devices() and Settings(device="npu").validate().device == "npu"
+    assert providers.is_accelerator("NpuExecutionProvider") and not providers.is_accelerator("CPUExecutionProvider")
+    assert dataclasses.replace(new, accelerator=False).accelerator is False
 
 
 def test_gpu_fallbacks_name_the_fix(monkeypatch):
@@ -99,9 +122,9 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
 
     import onnxruntime as ort
 
-    from realtime import inference
+    from realtime import inference, nvidia
 
-    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(nvidia, "driver_present", lambda: True)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     version = importlib.metadata.version
     for gpu_package, expected in ((True, "--force-reinstall --no-deps onnxruntime-gpu"),
@@ -118,8 +141,8 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
         assert len(lines) == 1 and expected in lines[0] and "running on the CPU" in lines[0]
     # the provider is offered but cannot start (here: this ONNX Runtime has no CUDA build): CUDA libraries named
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    monkeypatch.setattr(inference, "preload_cuda_libraries", lambda: [])
-    monkeypatch.setattr(inference, "cuda_build", lambda: "13")
+    monkeypatch.setattr(nvidia, "preload_cuda_libraries", lambda: [])
+    monkeypatch.setattr(nvidia, "cuda_build", lambda: "13")
     inference._said.clear()
     lines = []
     with pytest.warns(UserWarning):  # ONNX Runtime's own, only because this test pretends CUDA is available
@@ -131,16 +154,16 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
 def test_doctor_cuda_line(monkeypatch):
     import onnxruntime as ort
 
-    from realtime import doctor, inference
+    from realtime import nvidia
 
-    monkeypatch.setattr(inference, "cuda_build", lambda: "13")
-    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: False)
-    monkeypatch.setattr(inference, "gpu_package_problem", lambda: "this onnxruntime is the CPU-only package: ...")
-    assert doctor.cuda_status() == "no NVIDIA driver, so not tried (onnxruntime-gpu built for CUDA 13)"
-    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: True)
-    assert doctor.cuda_status().startswith("not usable: this onnxruntime is the CPU-only package")
-    monkeypatch.setattr(inference, "gpu_package_problem", lambda: None)
-    monkeypatch.setattr(inference, "preload_cuda_libraries", lambda: [])
+    monkeypatch.setattr(nvidia, "cuda_build", lambda: "13")
+    monkeypatch.setattr(nvidia, "driver_present", lambda: False)
+    monkeypatch.setattr(nvidia, "gpu_package_problem", lambda: "this onnxruntime is the CPU-only package: ...")
+    assert nvidia.cuda_status() == "no NVIDIA driver, so not tried (onnxruntime-gpu built for CUDA 13)"
+    monkeypatch.setattr(nvidia, "driver_present", lambda: True)
+    assert nvidia.cuda_status().startswith("not usable: this onnxruntime is the CPU-only package")
+    monkeypatch.setattr(nvidia, "gpu_package_problem", lambda: None)
+    monkeypatch.setattr(nvidia, "preload_cuda_libraries", lambda: [])
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     loads = {"libcudart.so.13", "libcublas.so.13"}
 
@@ -148,12 +171,12 @@ def test_doctor_cuda_line(monkeypatch):
         if name not in loads:
             raise OSError(f"{name}: cannot open shared object file")
 
-    monkeypatch.setattr(doctor.sys, "platform", "linux")
-    monkeypatch.setattr(doctor.ctypes, "CDLL", cdll)
-    line = doctor.cuda_status()
+    monkeypatch.setattr(nvidia.sys, "platform", "linux")
+    monkeypatch.setattr(nvidia.ctypes, "CDLL", cdll)
+    line = nvidia.cuda_status()
     assert line.startswith("onnxruntime-gpu built for CUDA 13; libraries missing: libcudnn.so.9 (pip install")
     loads.add("libcudnn.so.9")
-    assert doctor.cuda_status() == "onnxruntime-gpu built for CUDA 13; libraries load"
+    assert nvidia.cuda_status() == "onnxruntime-gpu built for CUDA 13; libraries load"
 
 
 def test_cuda_libraries_from_pip_wheels_are_preloaded_quietly(monkeypatch, tmp_path, capsys):
@@ -161,7 +184,7 @@ def test_cuda_libraries_from_pip_wheels_are_preloaded_quietly(monkeypatch, tmp_p
     libraries that failed returned once; without those wheels it is not called at all."""
     import onnxruntime as ort
 
-    from realtime import inference
+    from realtime import nvidia
 
     calls = []
 
@@ -172,14 +195,14 @@ def test_cuda_libraries_from_pip_wheels_are_preloaded_quietly(monkeypatch, tmp_p
         print("Please follow https://onnxruntime.ai/docs/install/#cuda-and-cudnn to install CUDA.")
 
     monkeypatch.setattr(ort, "preload_dlls", fake_preload, raising=False)
-    monkeypatch.setattr(inference, "_preload_failed", None)
+    monkeypatch.setattr(nvidia, "_preload_failed", None)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert inference.preload_cuda_libraries() == []  # no nvidia wheels installed: not called
+    assert nvidia.preload_cuda_libraries() == []  # no nvidia wheels installed: not called
     assert calls == []
     (tmp_path / "nvidia").mkdir()  # a namespace package, as NVIDIA's wheels install
-    monkeypatch.setattr(inference, "_preload_failed", None)
-    assert inference.preload_cuda_libraries() == ["libcudart.so.13"]
-    assert inference.preload_cuda_libraries() == ["libcudart.so.13"] and calls == [1]  # once per process
+    monkeypatch.setattr(nvidia, "_preload_failed", None)
+    assert nvidia.preload_cuda_libraries() == ["libcudart.so.13"]
+    assert nvidia.preload_cuda_libraries() == ["libcudart.so.13"] and calls == [1]  # once per process
     assert capsys.readouterr().out == ""
 
 
@@ -188,22 +211,22 @@ def test_cuda_build_read_from_the_gpu_package(monkeypatch):
 
     import onnxruntime as ort
 
-    from realtime import inference
+    from realtime import nvidia
 
     monkeypatch.setattr(ort, "cuda_version", "", raising=False)
     for requires, major in ((["nvidia-cuda-runtime~=13.0; extra == \"cuda\""], "13"),
                             (["nvidia-cuda-runtime-cu12~=12.0; extra == \"cuda\""], "12"), ([], "")):
         monkeypatch.setattr(importlib.metadata, "requires", lambda name, r=requires: r)
-        assert inference.cuda_build() == major
+        assert nvidia.cuda_build() == major
     monkeypatch.setattr(ort, "cuda_version", "13.0", raising=False)
-    assert inference.cuda_build() == "13"
+    assert nvidia.cuda_build() == "13"
 
 
 def test_person_net_on_a_gpu_defaults_to_flip():
     from realtime.segment import PersonSegmenter
 
-    class GpuSession:  # only the provider matters for the defaults
-        provider = "CUDAExecutionProvider"
+    class GpuSession:  # only where it runs matters for the defaults
+        accelerated = True
 
     seg = PersonSegmenter(GpuSession())
     assert (seg.long_side, seg.flip) == (256, True)
@@ -212,9 +235,9 @@ def test_person_net_on_a_gpu_defaults_to_flip():
 
 
 def test_cuda_request_without_gpu_says_so_in_one_line():
-    from realtime.inference import nvidia_driver_present
+    from realtime.nvidia import driver_present
 
-    if nvidia_driver_present():
+    if driver_present():
         pytest.skip("an NVIDIA driver is present")
     from realtime import inference
 
@@ -276,7 +299,7 @@ def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     from realtime.stylize import EDGE_PAD, Stylizer
 
     class Echo:  # a "network" that paints what it sees
-        provider = "CPUExecutionProvider"
+        accelerated = False
 
         def run(self, blob):
             self.seen = blob
@@ -301,7 +324,7 @@ def test_stylizer_enlarges_the_painting_without_blurring_its_strokes_away():
     from realtime.stylize import EDGE_PAD, Stylizer
 
     class Echo:
-        provider = "CPUExecutionProvider"
+        accelerated = False
 
         def run(self, blob):
             return blob

@@ -59,9 +59,10 @@ def test_camera_lost_then_back_resumes_within_2s_and_keeps_the_sink_fed():
     class Identity:
         settings = type("S", (), {"mode": "none", "style": "x", "strength": 1.0})()
         timings = type("T", (), {"stages": {}})()
-        providers: dict = {}
+        accelerated = False
+        painter_stats = None
 
-        def process(self, img):
+        def process(self, img, t=None):
             return img
 
     sink = Sink()

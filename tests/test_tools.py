@@ -33,7 +33,10 @@ def test_bench_json_schema(tmp_path):
                 "peak_rss_mb"):
         assert key in row
     assert set(row["latency_ms"]) == {"p50", "p95", "p99"}
-    assert {"preprocess", "segment", "stylize", "composite", "sink"} <= set(row["stages_ms"])
+    assert {"preprocess", "segment", "mask", "plate", "composite", "sink"} <= set(row["stages_ms"])
+    assert row["mode"] == "style-background" and set(row["painter"]) == {"repaints", "ms_per_repaint",
+                                                                         "repaints_per_s"}
+    assert row["painter"]["ms_per_repaint"] > 0 and 0 < row["cpu_cores"] <= 2.5
     assert row["frames"] == 20 and row["fps"] > 0
     assert "| 320x180 |" in md.read_text()
 

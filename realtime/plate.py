@@ -1,0 +1,284 @@
+"""The background plate: the scene as it would look without the person, and its painting.
+
+A webcam's background barely changes during a call, so it is painted once, well, and repainted only when it
+changes: the person never enters the painting, and quality no longer competes with the frame budget.
+
+``BackgroundPlate`` keeps the plate at the painter's resolution. Per frame it takes the pixels that the person
+mask (grown by a margin) says are background: a pixel seen for the first time is taken as it is, one seen
+before follows the camera with a short exponential average (noise averages out, a real change is followed
+within about a second). Pixels the person has always covered are filled from their surroundings by
+push-pull (never from the person's colours). When most of the visible background changes at once for a few
+frames (the camera moved, the exposure jumped) the plate starts over.
+
+``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
+when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. On a CPU it
+paints on its own thread, so the live path never waits for it; ``render`` paints synchronously so a file
+renders the same picture every time.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
+CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
+CUT_LEVEL = 30  # ... and is evidence of a scene cut when it moved this much
+
+
+def plate_size(w: int, h: int, cap: int) -> tuple[int, int]:
+    """The plate's (and painting's) size for a w x h output: the output itself, up to ``cap`` on the longer side."""
+    s = min(1.0, cap / max(w, h))
+    return max(16, round(w * s)), max(16, round(h * s))
+
+
+def push_pull_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill where ``known`` (float32 0..1) is 0 with a smooth guess from the known pixels around (push-pull).
+
+    The known pixels are averaged down an image pyramid, weighted by ``known``; coming back up, each level keeps
+    what it knows and takes the coarser level's guess where it knows nothing."""
+    levels = [(image * known[..., None], known)]
+    while min(levels[-1][1].shape[:2]) > 4:
+        c, k = levels[-1]
+        levels.append((cv2.pyrDown(c), cv2.pyrDown(k)))
+    c, k = levels[-1]
+    mean = c.reshape(-1, 3).sum(0) / max(float(k.sum()), 1e-6)
+    fill = np.where(k[..., None] > 1e-6, c / np.maximum(k, 1e-6)[..., None], mean).astype(np.float32)
+    for c, k in reversed(levels[:-1]):
+        up = cv2.pyrUp(fill, dstsize=(k.shape[1], k.shape[0]))
+        have = np.minimum(k * 4.0, 1.0)  # a pixel a quarter known is known enough at this level
+        fill = (c / np.maximum(k, 1e-6)[..., None]) * have[..., None] + up * (1.0 - have)[..., None]
+    return np.where(known[..., None] >= 1.0, image, fill)
+
+
+class BackgroundPlate:
+    """The scene without the person, at plate resolution (see the module's docstring)."""
+
+    def __init__(self, margin: int = 3, follow: float = 0.1, cut_share: float = 0.5, cut_frames: int = 4) -> None:
+        self.margin = margin  # pixels the person mask is grown by before a pixel counts as background
+        self.follow = follow  # per-frame weight of the camera in a seen pixel
+        self.cut_share = cut_share  # share of the visible background that must change for a scene cut
+        self.cut_frames = cut_frames  # ... in this many frames running
+        self.reset()
+
+    def reset(self) -> None:
+        self.image: np.ndarray | None = None  # float32 HxWx3 BGR
+        self.seen: np.ndarray | None = None  # uint8 HxW, 255 where background has been observed
+        self.restarts = 0
+        self._cut_run = 0
+
+    def background(self, person: np.ndarray) -> np.ndarray:
+        """uint8 mask of the pixels that are background with confidence: the person grown by the margin, inverted."""
+        near = (person > 0.02).astype(np.uint8)
+        if self.margin > 0:
+            k = 2 * self.margin + 1
+            near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        return cv2.compare(near, 0, cv2.CMP_EQ)
+
+    def update(self, frame: np.ndarray, person: np.ndarray) -> None:
+        """Take one frame (uint8 BGR at plate size) and its person weight (float32, same size)."""
+        bg = self.background(person)
+        fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
+        if fresh or self._scene_cut(frame, bg):
+            self.restarts += not fresh
+            self.image = frame.astype(np.float32)
+            self.seen = bg
+            return
+        new = cv2.bitwise_and(bg, cv2.bitwise_not(self.seen))
+        cv2.accumulateWeighted(frame, self.image, self.follow, mask=cv2.bitwise_and(bg, self.seen))
+        if cv2.countNonZero(new):
+            np.copyto(self.image, frame, where=new[..., None].astype(bool), casting="unsafe")
+            cv2.bitwise_or(self.seen, bg, dst=self.seen)
+
+    def _scene_cut(self, frame: np.ndarray, bg: np.ndarray) -> bool:
+        small = _check_size(frame.shape[1], frame.shape[0])
+        now = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), small, interpolation=cv2.INTER_AREA)
+        was = cv2.resize(cv2.cvtColor(self.image.astype(np.uint8), cv2.COLOR_BGR2GRAY), small,
+                         interpolation=cv2.INTER_AREA)
+        both = cv2.resize(cv2.bitwise_and(bg, self.seen), small, interpolation=cv2.INTER_NEAREST)
+        visible = cv2.countNonZero(both)
+        moved = cv2.countNonZero(cv2.bitwise_and(cv2.compare(cv2.absdiff(now, was), CUT_LEVEL, cv2.CMP_GT), both))
+        self._cut_run = self._cut_run + 1 if visible and moved > self.cut_share * visible else 0
+        if self._cut_run >= self.cut_frames:
+            self._cut_run = 0
+            return True
+        return False
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (plate, seen) for a painter to fill and paint while the live path goes on."""
+        return self.image.copy(), self.seen.copy()
+
+    def filled(self) -> np.ndarray:
+        """The plate as uint8 BGR with never-seen pixels filled from their surroundings."""
+        return fill(*self.snapshot())
+
+
+def fill(image: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    known = seen.astype(np.float32) * (1 / 255)
+    if cv2.countNonZero(seen) == seen.size:
+        return cv2.convertScaleAbs(image)
+    return cv2.convertScaleAbs(push_pull_fill(image, known))
+
+
+def _check_size(w: int, h: int) -> tuple[int, int]:
+    s = min(1.0, CHECK_WIDTH / w)
+    return max(8, round(w * s)), max(8, round(h * s))
+
+
+@dataclass
+class PainterStats:
+    repaints: int = 0
+    paint_ms: float = 0.0  # total painting time
+    last_done: float | None = None  # time (the caller's clock) the newest painting was published
+
+    @property
+    def ms_per_repaint(self) -> float:
+        return self.paint_ms / self.repaints if self.repaints else 0.0
+
+
+class Painter:
+    """Turns the plate into the background layer with ``paint`` (uint8 BGR plate -> uint8 BGR layer, same size).
+
+    ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
+    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
+    were seen for the first time), at most every ``interval`` seconds; a new painting replaces the old one
+    over ``fade`` frames.
+    """
+
+    def __init__(self, paint: Callable[[np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
+                 interval: float = 0.5, fade: int = 8, nice: int = 5) -> None:
+        self.paint, self.threaded = paint, threaded
+        self.repaint, self.interval, self.fade, self.nice = repaint, interval, fade, nice
+        self._cond = threading.Condition()
+        self._job: tuple[np.ndarray, np.ndarray, int] | None = None
+        self._result: tuple[np.ndarray, int] | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # --- state --------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the painting (a new stream, style or scene)."""
+        with self._cond:
+            self._job = self._result = None
+            self._epoch = getattr(self, "_epoch", 0) + 1
+        self.shown: np.ndarray | None = None  # the layer now composed, at output size
+        self._old: np.ndarray | None = None  # the layer fading out
+        self._new: np.ndarray | None = None  # the layer fading in
+        self._faded = 0
+        self._ref: np.ndarray | None = None  # the plate (small luma) the newest painting was made from
+        self._ref_seen: np.ndarray | None = None
+        self._asked_t: float | None = None
+        self.stats = PainterStats()
+
+    def set_paint(self, paint: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A new style: paint with it from now on, and repaint at once."""
+        with self._cond:
+            self.paint = paint
+        self._ref = None
+
+    # --- per frame ----------------------------------------------------------------------------------
+    def update(self, plate: BackgroundPlate, size: tuple[int, int], t: float) -> np.ndarray:
+        """The background layer for this frame (uint8 BGR at ``size``); asks for a repaint when the plate changed.
+
+        ``t``: the frame's time in seconds (the capture clock live, the frame index / fps in a file)."""
+        if self._needs_repaint(plate, t):
+            self._asked_t = t
+            image, seen = plate.snapshot()
+            if self.threaded and self.shown is not None:
+                self._submit(image, seen)
+            else:  # synchronous, and the very first painting: usable from the first frame
+                self._publish(self._paint(image, seen), size, t, instant=self.shown is None)
+        if self.threaded:
+            with self._cond:
+                result, self._result = self._result, None
+            if result is not None and result[1] == self._epoch:
+                self._publish(result[0], size, t, instant=False)
+        return self._step(size)
+
+    def _needs_repaint(self, plate: BackgroundPlate, t: float) -> bool:
+        small = _check_size(plate.image.shape[1], plate.image.shape[0])
+        luma = cv2.resize(cv2.cvtColor(plate.image.astype(np.uint8), cv2.COLOR_BGR2GRAY), small,
+                          interpolation=cv2.INTER_AREA)
+        seen = cv2.resize(plate.seen, small, interpolation=cv2.INTER_NEAREST)
+        if self._ref is None or self._ref.shape != luma.shape:
+            first = True
+        else:
+            if self._asked_t is not None and t - self._asked_t < self.interval:
+                return False
+            if self.threaded and self._busy:
+                return False
+            changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT),
+                                     cv2.bitwise_xor(seen, self._ref_seen))
+            first = cv2.countNonZero(changed) > self.repaint * changed.size
+        if first:
+            self._ref, self._ref_seen = luma, seen
+        return first
+
+    def _paint(self, image: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.paint(fill(image, seen))
+        self.stats.paint_ms += (time.perf_counter() - t0) * 1000
+        self.stats.repaints += 1
+        return out
+
+    def _publish(self, painted: np.ndarray, size: tuple[int, int], t: float, instant: bool) -> None:
+        if painted.shape[1::-1] != size:
+            painted = cv2.resize(painted, size, interpolation=cv2.INTER_CUBIC)
+        self.stats.last_done = t
+        if instant or self.fade <= 1 or self.shown is None:
+            self.shown, self._old, self._new = painted, None, None
+            return
+        self._old, self._new, self._faded = self.shown, painted, 0
+
+    def _step(self, size: tuple[int, int]) -> np.ndarray:
+        if self._new is not None:
+            self._faded += 1
+            a = self._faded / self.fade
+            if a >= 1:
+                self.shown, self._old, self._new = self._new, None, None
+            else:
+                self.shown = cv2.addWeighted(self._new, a, self._old, 1.0 - a, 0)
+        return self.shown
+
+    # --- the worker ---------------------------------------------------------------------------------
+    def _submit(self, image: np.ndarray, seen: np.ndarray) -> None:
+        with self._cond:
+            self._job = (image, seen, self._epoch)
+            self._busy = True
+            self._cond.notify_all()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="painter", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        if self.nice and hasattr(os, "setpriority"):  # on Linux a thread's nice value is its own
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError:
+                pass
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._job is not None or self._closed)
+                if self._closed:
+                    return
+                (image, seen, epoch), self._job = self._job, None
+            painted = self._paint(image, seen)
+            with self._cond:
+                self._result = (painted, epoch)
+                self._busy = False
+
+    def close(self) -> None:
+        """Stop the worker (it finishes the painting it is on: one network run)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            self._thread = None
