@@ -7,6 +7,9 @@ mild sensor noise in the clip and in its empty-room twin. On the second half of 
 - far: the same >= 48 px away from the person (the painting of the room changed because of the person);
 - inside: mean |luma difference| between the output and the input inside the person eroded by 5 px;
 - person colours in the plate: the share of the person's pixels whose colour is found in the plate there.
+And on the data folder's real webcam clips:
+- flicker: mean |change of the output| / mean |change of the input| between consecutive frames, over the
+  background (pixels the pipeline's own matte calls background, 8 px away from the person, in both frames).
 
     python -m export.evaluate_plate --json docs/plate_eval.json --picture docs/plate.png
 """
@@ -24,6 +27,7 @@ from export.catalog import DATA_ROOT
 
 FRAMES, FPS, SWAY = 90, 30.0, 12
 SIZE = (640, 360)
+CASTS = ((3, 5), (20, 40), (60, 90), (110, 150))  # (room, cut-out) pairs: several people in several rooms
 
 
 @dataclass
@@ -111,18 +115,80 @@ def person_in_plate(clip: Clip, plate: np.ndarray) -> float:
     return float((same_as_person & ~same_as_room)[core].mean())
 
 
-def evaluate(settings, clips: dict[str, Clip]) -> dict[str, dict[str, float]]:
+def webcam_clips(data: Path = DATA_ROOT, count: int = 15, frames: int = 60) -> dict[str, list[np.ndarray]]:
+    out = {}
+    for path in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:count]:
+        cap, got = cv2.VideoCapture(str(path)), []
+        while len(got) < frames:
+            ok, f = cap.read()
+            if not ok:
+                break
+            got.append(f)
+        cap.release()
+        out[path.stem] = got
+    return out
+
+
+def flicker(outputs: list[np.ndarray], frames: list[np.ndarray], mattes: list[np.ndarray]) -> float:
+    """Output change over input change between consecutive frames, on the background of both."""
+    near = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))
+    num = den = 0.0
+    for i in range(1, len(frames)):
+        bg = cv2.dilate(cv2.bitwise_or(mattes[i], mattes[i - 1]), near) < 16
+        num += float(np.abs(outputs[i].astype(np.int16) - outputs[i - 1])[bg].sum())
+        den += float(np.abs(frames[i].astype(np.int16) - frames[i - 1])[bg].sum())
+    return num / max(den, 1.0)
+
+
+def evaluate_flicker(settings, clips: dict[str, list[np.ndarray]], live: bool = False) -> dict[str, float]:
+    """Flicker per webcam clip; ``live``: as the camera path runs (painter on its thread, frames at 30 fps)."""
+    import dataclasses
+    import time
+
+    from realtime.pipeline import Pipeline
+
+    pipeline = Pipeline.from_settings(settings, log=lambda m: None, live=live)
+    matter = Pipeline.from_settings(dataclasses.replace(settings, mode="mask"), log=lambda m: None, live=False)
+    try:
+        out = {}
+        for name, frames in clips.items():
+            pipeline.reset()
+            outputs = []
+            for i, f in enumerate(frames):
+                t0 = time.perf_counter()
+                outputs.append(pipeline.process(f, i / FPS))
+                if live:  # a camera's pace, so the painter's thread gets the time it would have
+                    time.sleep(max(0.0, 1 / FPS - (time.perf_counter() - t0)))
+            out[name] = round(flicker(outputs, frames, run(matter, frames)), 3)
+        return out
+    finally:
+        pipeline.close()
+        matter.close()
+
+
+def build_clips(data: Path = DATA_ROOT, casts=CASTS) -> dict[str, list[Clip]]:
+    """Every kind of clip ("walk", "sway") with every (room, person) pair."""
+    return {kind: [build_clip(kind, data, room, person) for room, person in casts] for kind in ("walk", "sway")}
+
+
+def evaluate(settings, clips: dict[str, list[Clip]]) -> dict[str, dict[str, float]]:
+    """The figures per kind of clip, averaged over its clips (the person's colours: the worst clip)."""
     from realtime.pipeline import Pipeline
 
     pipeline = Pipeline.from_settings(settings, log=lambda m: None, live=False)
     try:
         out = {}
-        for name, clip in clips.items():
-            ref = run(pipeline, clip.empty)
-            res = measure(clip, run(pipeline, clip.frames), ref)
-            if pipeline.state.plate.image is not None:
-                res["person_in_plate"] = round(person_in_plate(clip, pipeline.state.plate.filled()), 4)
-            out[name] = res
+        for kind, group in clips.items():
+            rows = []
+            for clip in group:
+                ref = run(pipeline, clip.empty)
+                res = measure(clip, run(pipeline, clip.frames), ref)
+                if pipeline.state.plate.image is not None:
+                    res["person_in_plate"] = person_in_plate(clip, pipeline.state.plate.filled())
+                rows.append(res)
+            out[kind] = {k: round(float(np.mean([r[k] for r in rows])), 2) for k in ("ring", "far", "inside")}
+            if "person_in_plate" in rows[0]:
+                out[kind]["person_in_plate"] = round(max(r["person_in_plate"] for r in rows), 4)
         return out
     finally:
         pipeline.close()
@@ -153,18 +219,25 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--picture", type=Path)
     ap.add_argument("--no-plate", action="store_true", help="the whole frame painted / blurred, as before the plate")
+    ap.add_argument("--flicker", type=int, default=15, help="webcam clips to measure flicker on (0: none)")
+    ap.add_argument("--live", action="store_true", help="flicker as the camera path runs it (in real time)")
     args = ap.parse_args()
-    clips = {k: build_clip(k, args.data) for k in ("walk", "sway")}
+    clips = build_clips(args.data)
+    webcam = webcam_clips(args.data, args.flicker) if args.flicker else {}
     report = {}
     for mode in args.modes.split(","):
         settings = Settings(mode=mode, style=args.style, device="cpu", threads=2, plate=not args.no_plate)
         report[mode] = evaluate(settings, clips)
+        if webcam:
+            per_clip = evaluate_flicker(settings, webcam, args.live)
+            report[mode]["flicker"] = {"mean": round(float(np.mean(list(per_clip.values()))), 3),
+                                       "worst": max(per_clip.values()), "clips": per_clip}
         print(mode, json.dumps(report[mode]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.picture:
         picture([("before: whole frame painted", Settings(style=args.style, device="cpu", plate=False)),
-                 ("plate", Settings(style=args.style, device="cpu"))], clips["sway"], args.picture)
+                 ("plate", Settings(style=args.style, device="cpu"))], clips["sway"][0], args.picture)
 
 
 if __name__ == "__main__":

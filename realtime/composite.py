@@ -55,7 +55,8 @@ GUIDE_WIDTH = 320  # the guided filter's working width: edges follow the frame, 
 
 def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: float = 1e-3,
                     edge: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """A low-resolution person weight to the frame's size, its edges following the frame's own edges.
+    """A low-resolution person weight (float32 0..1) to a uint8 weight (255 = person) at the frame's size, its
+    edges following the frame's own edges.
 
     A fast guided filter (He et al. 2015): the local linear model ``mask ~ a * luma + b`` is fitted with box
     filters at about ``GUIDE_WIDTH`` pixels wide and applied to the full-resolution luma. ``edge`` (lo, hi)
@@ -77,24 +78,26 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
     lo, hi = edge
     if (lo, hi) != (0.0, 1.0):  # the remap folded into the same multiply-add
         a, b = a / (hi - lo), (b - lo) / (hi - lo)
-    q = cv2.multiply(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), gray, dtype=cv2.CV_32F, scale=1 / 255)
-    q += cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(q, 0.0, 1.0, out=q)
+    q = cv2.multiply(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), gray, dtype=cv2.CV_32F)
+    q += cv2.resize(b * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.convertScaleAbs(cv2.max(q, 0.0, dst=q))  # negatives to 0 first: convertScaleAbs takes |q|
 
 
 def scaled(person: np.ndarray, strength: float, invert: bool = False) -> np.ndarray:
-    """The blend weight of the top layer: ``person * strength`` or ``(1 - person) * strength``."""
+    """The uint8 blend weight of the top layer: ``person * strength`` or ``(255 - person) * strength``."""
     if invert:
-        return cv2.addWeighted(person, -strength, person, 0.0, strength)
-    return person * strength if strength != 1.0 else person
+        return cv2.convertScaleAbs(person, alpha=-strength, beta=255 * strength)
+    return person if strength >= 1.0 else cv2.convertScaleAbs(person, alpha=strength)
 
 
 def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.ndarray:
-    """``top * weight + base * (1 - weight)`` for uint8 BGR images; ``weight`` HxW float32 or a scalar."""
+    """``top * weight + base * (1 - weight)`` for uint8 BGR images; ``weight`` a uint8 HxW map (255 = all
+    ``top``) or a scalar 0..1. All uint8 OpenCV arithmetic (a float blend costs 2-3x as much)."""
     if np.isscalar(weight):
         w = float(weight)
         return top if w >= 1 else base.copy() if w <= 0 else cv2.addWeighted(top, w, base, 1 - w, 0)
-    return cv2.blendLinear(top, base, weight, 1.0 - weight)
+    w3 = cv2.merge((weight, weight, weight))
+    return cv2.add(cv2.multiply(top, w3, scale=1 / 255), cv2.multiply(base, cv2.bitwise_not(w3), scale=1 / 255))
 
 
 def blur_background(frame: np.ndarray, ksize: int = 21) -> np.ndarray:
@@ -117,5 +120,5 @@ def fit_background(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def mask_to_gray(person: np.ndarray) -> np.ndarray:
-    """Person weight 0..1 -> uint8 matte (0 background, 255 person)."""
-    return cv2.convertScaleAbs(person, alpha=255.0)
+    """Person weight -> uint8 matte (0 background, 255 person)."""
+    return person if person.dtype == np.uint8 else cv2.convertScaleAbs(person, alpha=255.0)

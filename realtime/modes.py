@@ -52,6 +52,10 @@ class Mode:
     background: str | None = None  # "paint" or "blur": the background plate, so treated; "picture": --background
     inverse: str | None = None  # the `i` key's partner
     channels: int = 3  # of the output: 3 (BGR) or 1 (a matte)
+    # where the soft edge of the person lies (the mask's 0..1 remapped from lo..hi, see composite.guided_upsample):
+    # a painted room differs from the person's own colours, so its edge sits inside the outline (no fringe);
+    # a blurred room is close to the real one, so the edge can keep more of the person
+    edge: tuple[float, float] = (0.3, 0.7)
 
     @property
     def needs_style(self) -> bool:
@@ -64,7 +68,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("style-person", "you painted, the room as it is", _style_person, mask=True, paint_frame=True,
          inverse="style-background"),
     Mode("style-all", "the whole frame painted", _style_all, paint_frame=True),
-    Mode("blur", "the room blurred", _over_background, mask=True, background="blur"),
+    Mode("blur", "the room blurred", _over_background, mask=True, background="blur", edge=(0.2, 0.6)),
     Mode("replace", "the room replaced by --background IMAGE", _over_background, mask=True, background="picture"),
     Mode("mask", "the person matte (one channel, 255 = person)", _matte, mask=True, channels=1),
     Mode("none", "the camera frame unchanged", _none),

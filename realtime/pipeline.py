@@ -21,7 +21,6 @@ from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
 STYLE_WARMUP = (1, 3, 180, 320)
-EDGE = (0.3, 0.7)  # the soft edge of the person mostly inside the outline: no fringe, thin limbs kept
 
 
 @dataclass
@@ -228,10 +227,10 @@ class Pipeline:
             raw = self.segmenter(frame)
             t0 = tim.add("segment", t0)
             soft = composite.soften(self.state.mask(raw), w, s.feather, s.mask_threshold)
-            person = composite.guided_upsample(soft, frame, edge=EDGE if s.feather_inside else (0.0, 1.0))
+            person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
             t0 = tim.add("mask", t0)
         if self._uses_plate(mode):
-            background = self._plate_layer(frame, person, t)
+            background, person = self._plate_layer(frame, person, t)
             t0 = tim.add("plate", t0)
         elif mode.background == "picture":
             if self._picture_fit is None or self._picture_fit.shape[:2] != (h, w):
@@ -247,14 +246,20 @@ class Pipeline:
         tim.add("composite", t0)
         return out
 
-    def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> np.ndarray:
+    def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The background layer, and the person weight with what the plate shows the network missed."""
         h, w = frame.shape[:2]
         size = plate_size(w, h, self.settings.plate_size if self.live else max(w, h))
+        small, small_person = frame, person
         if size != (w, h):
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
-        self.state.plate.update(frame, person)
-        return self.painter.update(self.state.plate, (w, h), t)
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            small_person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
+        plate = self.state.plate
+        more = plate.foreground(small, small_person)
+        plate.update(small, more)
+        if more is not small_person:
+            person = cv2.max(person, more if size == (w, h) else cv2.resize(more, (w, h)))
+        return self.painter.update(plate, (w, h), t), person
 
     def describe(self, frame_size: tuple[int, int]) -> str:
         """One line: what runs where, at which resolution."""

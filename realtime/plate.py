@@ -28,7 +28,7 @@ import numpy as np
 
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
-CUT_LEVEL = 30  # ... and is evidence of a scene cut when it moved this much
+CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
 
 
 def plate_size(w: int, h: int, cap: int) -> tuple[int, int]:
@@ -37,12 +37,18 @@ def plate_size(w: int, h: int, cap: int) -> tuple[int, int]:
     return max(16, round(w * s)), max(16, round(h * s))
 
 
+FILL_STEP = 4  # the fill is smooth: it is computed at 1/4 of the plate's size
+
+
 def push_pull_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill where ``known`` (float32 0..1) is 0 with a smooth guess from the known pixels around (push-pull).
 
     The known pixels are averaged down an image pyramid, weighted by ``known``; coming back up, each level keeps
     what it knows and takes the coarser level's guess where it knows nothing."""
-    levels = [(image * known[..., None], known)]
+    h, w = known.shape
+    size = (max(1, w // FILL_STEP), max(1, h // FILL_STEP))
+    levels = [(cv2.resize(image * known[..., None], size, interpolation=cv2.INTER_AREA),
+               cv2.resize(known, size, interpolation=cv2.INTER_AREA))]
     while min(levels[-1][1].shape[:2]) > 4:
         c, k = levels[-1]
         levels.append((cv2.pyrDown(c), cv2.pyrDown(k)))
@@ -53,13 +59,14 @@ def push_pull_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
         up = cv2.pyrUp(fill, dstsize=(k.shape[1], k.shape[0]))
         have = np.minimum(k * 4.0, 1.0)  # a pixel a quarter known is known enough at this level
         fill = (c / np.maximum(k, 1e-6)[..., None]) * have[..., None] + up * (1.0 - have)[..., None]
+    fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.where(known[..., None] >= 1.0, image, fill)
 
 
 class BackgroundPlate:
     """The scene without the person, at plate resolution (see the module's docstring)."""
 
-    def __init__(self, margin: int = 3, follow: float = 0.1, cut_share: float = 0.5, cut_frames: int = 4) -> None:
+    def __init__(self, margin: int = 3, follow: float = 0.1, cut_share: float = 0.35, cut_frames: int = 4) -> None:
         self.margin = margin  # pixels the person mask is grown by before a pixel counts as background
         self.follow = follow  # per-frame weight of the camera in a seen pixel
         self.cut_share = cut_share  # share of the visible background that must change for a scene cut
@@ -69,40 +76,57 @@ class BackgroundPlate:
     def reset(self) -> None:
         self.image: np.ndarray | None = None  # float32 HxWx3 BGR
         self.seen: np.ndarray | None = None  # uint8 HxW, 255 where background has been observed
+        self.luma: np.ndarray | None = None  # float32, the plate's luma at CHECK_WIDTH, kept alongside
+        self.seen_small: np.ndarray | None = None  # uint8, ``seen`` at CHECK_WIDTH
         self.restarts = 0
         self._cut_run = 0
 
     def background(self, person: np.ndarray) -> np.ndarray:
-        """uint8 mask of the pixels that are background with confidence: the person grown by the margin, inverted."""
-        near = (person > 0.02).astype(np.uint8)
+        """uint8 mask of the pixels that are background with confidence: the person (a uint8 weight) grown by the
+        margin, inverted."""
+        near = cv2.compare(person, 5, cv2.CMP_GT)
         if self.margin > 0:
             k = 2 * self.margin + 1
             near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         return cv2.compare(near, 0, cv2.CMP_EQ)
 
-    def update(self, frame: np.ndarray, person: np.ndarray) -> None:
-        """Take one frame (uint8 BGR at plate size) and its person weight (float32, same size)."""
-        bg = self.background(person)
-        fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
-        if fresh or self._scene_cut(frame, bg):
-            self.restarts += not fresh
-            self.image = frame.astype(np.float32)
-            self.seen = bg
-            return
-        new = cv2.bitwise_and(bg, cv2.bitwise_not(self.seen))
-        cv2.accumulateWeighted(frame, self.image, self.follow, mask=cv2.bitwise_and(bg, self.seen))
-        if cv2.countNonZero(new):
-            np.copyto(self.image, frame, where=new[..., None].astype(bool), casting="unsafe")
-            cv2.bitwise_or(self.seen, bg, dst=self.seen)
+    def foreground(self, frame: np.ndarray, person: np.ndarray, near: int = 24, level: float = 30) -> np.ndarray:
+        """The person weight (uint8) with what the person network missed added: pixels within ``near`` pixels of
+        the person that differ clearly from the background seen there (a bag, a hand, a sleeve)."""
+        if self.image is None or self.image.shape[:2] != frame.shape[:2]:
+            return person
+        diff = cv2.absdiff(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32),
+                           cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
+        k = 2 * near + 1
+        around = cv2.dilate(cv2.compare(person, 127, cv2.CMP_GT),
+                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), cv2.bitwise_and(around, self.seen))
+        missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
+        return cv2.max(person, missed)
 
-    def _scene_cut(self, frame: np.ndarray, bg: np.ndarray) -> bool:
+    def update(self, frame: np.ndarray, person: np.ndarray) -> None:
+        """Take one frame (uint8 BGR at plate size) and its person weight (uint8, same size)."""
+        bg = self.background(person)
         small = _check_size(frame.shape[1], frame.shape[0])
-        now = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), small, interpolation=cv2.INTER_AREA)
-        was = cv2.resize(cv2.cvtColor(self.image.astype(np.uint8), cv2.COLOR_BGR2GRAY), small,
-                         interpolation=cv2.INTER_AREA)
-        both = cv2.resize(cv2.bitwise_and(bg, self.seen), small, interpolation=cv2.INTER_NEAREST)
+        luma = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), small, interpolation=cv2.INTER_AREA)
+        bg_small = cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST)
+        fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
+        cut = not fresh and self._scene_cut(luma, bg_small)
+        if fresh or cut:
+            self.restarts += cut
+            self.image, self.seen = frame.astype(np.float32), bg
+            self.luma, self.seen_small = luma.astype(np.float32), bg_small
+            return
+        if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
+            return
+        _follow(self.image, frame, bg, self.seen, self.follow)
+        _follow(self.luma, luma, bg_small, self.seen_small, self.follow)
+
+    def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray) -> bool:
+        both = cv2.bitwise_and(bg_small, self.seen_small)
         visible = cv2.countNonZero(both)
-        moved = cv2.countNonZero(cv2.bitwise_and(cv2.compare(cv2.absdiff(now, was), CUT_LEVEL, cv2.CMP_GT), both))
+        diff = cv2.absdiff(luma.astype(np.float32), self.luma)
+        moved = cv2.countNonZero(cv2.bitwise_and(cv2.compare(diff, CUT_LEVEL, cv2.CMP_GT), both))
         self._cut_run = self._cut_run + 1 if visible and moved > self.cut_share * visible else 0
         if self._cut_run >= self.cut_frames:
             self._cut_run = 0
@@ -123,6 +147,16 @@ def fill(image: np.ndarray, seen: np.ndarray) -> np.ndarray:
     if cv2.countNonZero(seen) == seen.size:
         return cv2.convertScaleAbs(image)
     return cv2.convertScaleAbs(push_pull_fill(image, known))
+
+
+def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarray, rate: float) -> None:
+    """In place: seen background pixels follow the frame by ``rate``; background seen for the first time is taken
+    as it is (and marked seen)."""
+    cv2.accumulateWeighted(frame, plate, rate, mask=cv2.bitwise_and(bg, seen))
+    new = cv2.bitwise_and(bg, cv2.bitwise_not(seen))
+    if cv2.countNonZero(new):
+        cv2.copyTo(frame.astype(np.float32), new, plate)
+        cv2.bitwise_or(seen, bg, dst=seen)
 
 
 def _check_size(w: int, h: int) -> tuple[int, int]:
@@ -203,23 +237,18 @@ class Painter:
         return self._step(size)
 
     def _needs_repaint(self, plate: BackgroundPlate, t: float) -> bool:
-        small = _check_size(plate.image.shape[1], plate.image.shape[0])
-        luma = cv2.resize(cv2.cvtColor(plate.image.astype(np.uint8), cv2.COLOR_BGR2GRAY), small,
-                          interpolation=cv2.INTER_AREA)
-        seen = cv2.resize(plate.seen, small, interpolation=cv2.INTER_NEAREST)
-        if self._ref is None or self._ref.shape != luma.shape:
-            first = True
-        else:
+        luma, seen = plate.luma, plate.seen_small
+        if self._ref is not None and self._ref.shape == luma.shape:
             if self._asked_t is not None and t - self._asked_t < self.interval:
                 return False
             if self.threaded and self._busy:
                 return False
             changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT),
                                      cv2.bitwise_xor(seen, self._ref_seen))
-            first = cv2.countNonZero(changed) > self.repaint * changed.size
-        if first:
-            self._ref, self._ref_seen = luma, seen
-        return first
+            if cv2.countNonZero(changed) <= self.repaint * changed.size:
+                return False
+        self._ref, self._ref_seen = luma.copy(), seen.copy()
+        return True
 
     def _paint(self, image: np.ndarray, seen: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()

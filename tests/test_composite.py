@@ -5,7 +5,8 @@ import pytest
 
 from realtime import composite
 from realtime.config import Settings
-from realtime.pipeline import EDGE, Pipeline
+from realtime.modes import MODES
+from realtime.pipeline import Pipeline
 
 H, W = 36, 64
 
@@ -34,9 +35,9 @@ def make(mode, person, styled_value=200, strength=1.0, background=None, plate=Tr
 FRAME = np.full((H, W, 3), 100, np.uint8)
 
 
-def person_weight(p):
+def person_weight(p, mode="style-background"):
     soft = composite.soften(np.full((2, 2), p, np.float32), 4, feather=0)
-    return float(composite.guided_upsample(soft, FRAME, edge=EDGE)[0, 0])
+    return float(composite.guided_upsample(soft, FRAME, edge=MODES[mode].edge)[0, 0]) / 255
 
 
 @pytest.mark.parametrize("plate", [True, False])
@@ -50,7 +51,7 @@ def test_style_background(p, plate):
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
 def test_style_person_is_the_inverse(p):
-    w = person_weight(p)
+    w = person_weight(p, "style-person")
     out = make("style-person", p).process(FRAME)
     assert np.allclose(out, 200 * w + 100 * (1 - w), atol=1)
 
@@ -146,6 +147,7 @@ def test_fit_background_covers_and_crops():
 def test_blend_uint8_matches_float_reference():
     rng = np.random.default_rng(0)
     a, b = (rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2))
-    w = rng.random((H, W), dtype=np.float32)
-    ref = a * w[..., None] + b * (1 - w[..., None])
+    w = rng.integers(0, 256, (H, W), dtype=np.uint8)
+    f = w.astype(np.float32)[..., None] / 255
+    ref = a * f + b * (1 - f)
     assert np.abs(composite.blend(a, b, w).astype(np.float32) - ref).max() <= 1.0

@@ -1,0 +1,224 @@
+"""The background plate (#23): it takes the room and never the person, follows real changes, starts over when
+the camera moves, is painted off the live path, and keeps the person's surroundings clean."""
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED, needs_shared
+
+from realtime.config import Settings
+from realtime.pipeline import Pipeline
+from realtime.plate import BackgroundPlate, Painter, fill, push_pull_fill
+
+H, W = 120, 160
+PERSON_COLOUR = (20, 200, 40)  # a colour the room never has
+
+
+def room(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(60, 200, (6, 8, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
+
+
+def person_at(x: int) -> np.ndarray:
+    m = np.zeros((H, W), np.uint8)
+    m[30:, x:x + 40] = 255
+    return m
+
+
+def with_person(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = frame.copy()
+    out[mask > 0] = PERSON_COLOUR
+    return out
+
+
+def test_plate_takes_the_room_and_never_the_person():
+    bg, plate = room(), BackgroundPlate(margin=2)
+    for x in (40, 45, 50, 45, 40):  # the person sways: what they uncover is seen, [50, 80) never is
+        m = person_at(x)
+        plate.update(with_person(bg, m), m)
+    filled = plate.filled()
+    like_person = np.all(np.abs(filled.astype(int) - PERSON_COLOUR) < 40, axis=2)
+    room_like_person = np.all(np.abs(bg.astype(int) - PERSON_COLOUR) < 40, axis=2)
+    assert not (like_person & ~room_like_person).any()
+    seen = plate.seen > 0
+    assert np.abs(filled.astype(int) - bg)[seen].max() <= 1  # the room as the camera saw it
+    assert seen[40:, :38].all() and seen[40:, 92:].all()
+    assert not seen[40:, 52:78].any()  # always covered (with the margin): never seen, filled from around
+    lo, hi = bg.reshape(-1, 3).min(0), bg.reshape(-1, 3).max(0)
+    assert np.all((filled[40:, 52:78] >= lo) & (filled[40:, 52:78] <= hi))
+
+
+def test_push_pull_fill_keeps_known_pixels_and_fills_smoothly_between_them():
+    img = np.zeros((64, 64, 3), np.float32)
+    img[:, :32], img[:, 32:] = 50, 150
+    known = np.ones((64, 64), np.float32)
+    known[16:48, 24:40] = 0
+    out = push_pull_fill(img, known)
+    assert np.array_equal(out[known > 0], img[known > 0])
+    hole = out[16:48, 24:40, 0]
+    assert 50 <= hole.min() and hole.max() <= 150 and hole[:, 0].mean() < hole[:, -1].mean()
+
+
+def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camera_moves():
+    bg, plate = room(), BackgroundPlate()
+    m = person_at(60)
+    for _ in range(10):
+        plate.update(with_person(bg, m), m)
+    door = bg.copy()
+    door[10:60, 5:40] = (30, 30, 30)  # a door opens behind, away from the person
+    for _ in range(30):  # one second at 30 fps
+        plate.update(with_person(door, m), m)
+    assert np.abs(plate.filled().astype(int) - door)[10:60, 5:40].max() <= 12
+    assert plate.restarts == 0  # a local change is followed, not a restart
+    moved = np.roll(room(1), 40, axis=1)  # the camera turned: everything changed at once
+    for frames in range(1, 16):  # half a second
+        plate.update(with_person(moved, m), m)
+        if plate.restarts:
+            break
+    assert plate.restarts == 1 and frames <= 15
+    assert np.abs(plate.filled().astype(int) - moved)[plate.seen > 0].max() <= 1
+
+
+class Blocking:
+    """A paint function that holds until released, as a slow painter would."""
+
+    def __init__(self) -> None:
+        self.go, self.calls = threading.Event(), 0
+
+    def __call__(self, plate: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls > 1:
+            self.go.wait(10)
+        return np.full_like(plate, 10 * self.calls)
+
+
+def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
+    bg, plate = room(), BackgroundPlate()
+    paint = Blocking()
+    painter = Painter(paint, threaded=True, repaint=0.01, interval=0.0, fade=4)
+    m = person_at(20)
+    plate.update(with_person(bg, m), m)
+    first = painter.update(plate, (W, H), 0.0)
+    assert np.all(first == 10)  # the first painting is made at once: usable from the first frame
+    m = person_at(100)  # the person moved: a repaint is asked for, and the painter blocks in it
+    done = []
+
+    def frames():
+        for i in range(20):
+            plate.update(with_person(bg, m), m)
+            done.append(painter.update(plate, (W, H), 0.1 + i / 30).copy())
+
+    t = threading.Thread(target=frames)
+    t.start()
+    t.join(5)
+    assert len(done) == 20 and all(np.all(f == 10) for f in done)  # every frame served, the old painting kept
+    paint.go.set()
+    steps = []
+    for i in range(200):
+        layer = painter.update(plate, (W, H), 1 + i / 30)
+        steps.append(int(layer[0, 0, 0]))
+        if steps[-1] == 20:
+            break
+        time.sleep(0.01)
+    assert steps[-1] == 20 and max(np.diff([10, *steps])) <= 10 / 4 + 1  # faded in over 4 frames, no jump
+    t0 = time.perf_counter()
+    painter.close()
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_plate_is_repainted_only_when_it_changed():
+    bg, plate = room(), BackgroundPlate()
+    calls = []
+    painter = Painter(lambda p: calls.append(1) or p, threaded=False, repaint=0.01, interval=0.0, fade=1)
+    m = person_at(60)
+    for i in range(20):  # a still scene, a still person: painted once
+        plate.update(with_person(bg, m), m)
+        painter.update(plate, (W, H), i / 30)
+    assert len(calls) == 1
+    lamp = bg.copy()
+    lamp[5:40, 110:150] = 250  # a lamp is switched on
+    for i in range(20, 60):
+        plate.update(with_person(lamp, m), m)
+        painter.update(plate, (W, H), i / 30)
+    assert len(calls) >= 2  # repainted as the plate follows the light (each frame here: in step, no interval)
+    lit = len(calls)
+    for i in range(60, 90):
+        plate.update(with_person(lamp, m), m)
+        painter.update(plate, (W, H), i / 30)
+    assert len(calls) == lit == painter.stats.repaints  # then it rests
+
+
+def _known_pipeline(mode: str, **kw) -> Pipeline:
+    """A pipeline whose person net sees the PERSON_COLOUR pixels and whose style net inverts the picture."""
+    class Person:
+        def __call__(self, frame):
+            return (np.all(frame == PERSON_COLOUR, axis=2)).astype(np.float32)
+
+    class Invert:
+        def __call__(self, frame, smoother=None):
+            return 255 - frame
+
+    p = Pipeline(Settings(mode=mode, feather=0, mask_smoothing=0.0, **kw), live=False)
+    p.segmenter, p.stylizer, p.plate_stylizer = Person(), Invert(), Invert()
+    p.set_mode(mode)
+    return p
+
+
+def test_style_background_paints_the_plate_so_the_person_leaves_no_ghost():
+    """The painting is of the room without the person: around the person the output is the painted room."""
+    bg = room()
+    p = _known_pipeline("style-background")
+    for x in (10, 30, 50, 70, 90, 110):
+        m = person_at(x)
+        out = p.process(with_person(bg, m))
+    ring = (cv2.dilate(m, np.ones((21, 21), np.uint8)) > 0) & (cv2.dilate(m, np.ones((7, 7), np.uint8)) == 0)
+    assert np.abs(out.astype(int) - (255 - bg))[ring].mean() <= 2
+    inside = cv2.erode(m, np.ones((11, 11), np.uint8)) > 0
+    assert np.all(out[inside] == PERSON_COLOUR)
+    old = _known_pipeline("style-background", plate=False).process(with_person(bg, m))
+    assert np.abs(old.astype(int) - (255 - bg))[ring].mean() > 20  # without the plate the painting had the person
+
+
+def test_the_state_is_reset_with_the_mode_and_by_reset():
+    p = _known_pipeline("style-background")
+    p.process(with_person(room(), person_at(40)))
+    assert p.state.plate.image is not None and p.painter.shown is not None
+    p.set_mode("blur")
+    assert p.state.plate.image is None and p.painter.shown is None
+    p.process(room())
+    p.reset()
+    assert p.state.plate.image is None and p.state.mask.state is None
+
+
+# --- on the data folder's clips (person known exactly) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def plate_clips():
+    from export.evaluate_plate import build_clip
+
+    return {k: build_clip(k, SHARED) for k in ("walk", "sway")}
+
+
+@needs_shared("segmentation/cutouts")
+@pytest.mark.parametrize("mode, ring, far, inside", [("style-background", (4.0, 8.0), 1.5, (4.45, 2.16)),
+                                                     ("blur", (3.0, 4.0), 1.5, (3.9, 2.25))])
+def test_no_ghost_around_the_person(plate_clips, mode, ring, far, inside):
+    """Ring 3-20 px outside the person and far from them, against the same pipeline on the empty room (#23)."""
+    from export.evaluate_plate import evaluate
+
+    got = evaluate(Settings(mode=mode, device="cpu", threads=2), plate_clips)
+    for (kind, figures), ring_max, inside_max in zip(got.items(), ring, inside, strict=True):
+        assert figures["ring"] <= ring_max and figures["far"] <= far, (kind, figures)
+        assert figures["person_in_plate"] <= 0.005, (kind, figures)  # the person's colours are not in the plate
+        # the person as they are: no worse than the whole frame painted or blurred (walk / sway, measured with
+        # the same clips and the plate off; blur's walk 3.81 with a little room for the host's float rounding)
+        assert figures["inside"] <= inside_max, (kind, figures)
+
+
+@needs_shared("video/webcam_clips")
+def test_the_painted_background_holds_still_on_webcam_clips():
+    from export.evaluate_plate import evaluate_flicker, webcam_clips
+
+    got = evaluate_flicker(Settings(device="cpu", threads=2), webcam_clips(SHARED, count=3, frames=45))
+    assert max(got.values()) <= 0.2, got
