@@ -68,7 +68,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("style-person", "you painted, the room as it is", _style_person, mask=True, paint_frame=True,
          inverse="style-background"),
     Mode("style-all", "the whole frame painted", _style_all, paint_frame=True),
-    Mode("blur", "the room blurred", _over_background, mask=True, background="blur", edge=(0.2, 0.6)),
+    Mode("blur", "the room blurred", _over_background, mask=True, background="blur", edge=(0.4, 0.8)),
     Mode("replace", "the room replaced by --background IMAGE", _over_background, mask=True, background="picture"),
     Mode("mask", "the person matte (one channel, 255 = person)", _matte, mask=True, channels=1),
     Mode("none", "the camera frame unchanged", _none),

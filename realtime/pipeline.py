@@ -15,7 +15,7 @@ from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
 from realtime.models import person_model, resolve_style
-from realtime.plate import BackgroundPlate, Painter, PainterStats, plate_size
+from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
 from realtime.segment import DEFAULT_SIZE, PersonSegmenter
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
@@ -155,9 +155,9 @@ class Pipeline:
     def _plate_paint(self, mode: modes.Mode):
         if mode.background == "blur":
             strength = self.settings.blur_strength
-            return lambda plate: composite.blur_background(plate, strength)
+            return lambda image, seen: blurred(image, seen, strength)
         stylizer = self.plate_stylizer
-        return lambda plate: stylizer(plate)
+        return lambda image, seen: stylizer(fill(image, seen))
 
     # --- control ----------------------------------------------------------------------------------------
     def set_mode(self, name: str) -> None:

@@ -87,11 +87,11 @@ class Blocking:
     def __init__(self) -> None:
         self.go, self.calls = threading.Event(), 0
 
-    def __call__(self, plate: np.ndarray) -> np.ndarray:
+    def __call__(self, plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self.calls > 1:
             self.go.wait(10)
-        return np.full_like(plate, 10 * self.calls)
+        return np.full(plate.shape, 10 * self.calls, np.uint8)
 
 
 def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
@@ -131,7 +131,8 @@ def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
 def test_the_plate_is_repainted_only_when_it_changed():
     bg, plate = room(), BackgroundPlate()
     calls = []
-    painter = Painter(lambda p: calls.append(1) or p, threaded=False, repaint=0.01, interval=0.0, fade=1)
+    painter = Painter(lambda p, seen: calls.append(1) or fill(p, seen), threaded=False, repaint=0.01, interval=0.0,
+                      fade=1)
     m = person_at(60)
     for i in range(20):  # a still scene, a still person: painted once
         plate.update(with_person(bg, m), m)
