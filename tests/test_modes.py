@@ -1,0 +1,100 @@
+"""The modes table drives the CLI's choices, config validation, the live loop's keys and the pipeline (#22)."""
+import threading
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from realtime import modes, providers
+from realtime.config import Settings
+from realtime.errors import RealtimeError
+from realtime.live import LiveLoop
+from realtime.pipeline import Pipeline
+
+
+def test_cli_lists_the_modes_and_devices_from_their_tables():
+    r = run_cli("preview", "--help", env={"COLUMNS": "200"})
+    assert r.returncode == 0
+    for name in (*modes.NAMES, *providers.devices()):
+        assert name in r.stdout, name
+    r = run_cli("render", "x.png", "-o", "y.png", "--mode", "watercolour")
+    assert r.returncode == 2 and "watercolour" in r.stderr
+
+
+def test_config_validation_reads_the_table():
+    for name in modes.NAMES:
+        Settings(mode=name, background="b.png").validate()
+    with pytest.raises(RealtimeError, match="unknown mode 'sketch'; choose one of: style-background"):
+        Settings(mode="sketch").validate()
+    picture = [m.name for m in modes.MODES.values() if m.background == "picture"]
+    with pytest.raises(RealtimeError, match="needs --background"):
+        Settings(mode=picture[0]).validate()
+
+
+class OnCpu:
+    accelerated = False
+
+
+class Person:
+    session = OnCpu()
+
+    def __call__(self, frame):
+        return np.full((frame.shape[0] // 4, frame.shape[1] // 4), 0.9, np.float32)
+
+
+class Paint:
+    session = OnCpu()
+
+    def __call__(self, frame, smoother=None):
+        return 255 - frame
+
+
+class NoSource:
+    dropped = 0
+
+
+def live(mode="style-background", background=None) -> LiveLoop:
+    p = Pipeline(Settings(mode=mode, background=background), live=False)
+    p.segmenter, p.stylizer, p.plate_stylizer = Person(), Paint(), Paint()
+    p.picture = None if background is None else np.zeros((8, 8, 3), np.uint8)
+    p.set_mode(mode)
+    return LiveLoop(p, NoSource(), stop=threading.Event())
+
+
+def test_m_cycles_through_the_table_and_skips_what_it_cannot_show():
+    loop = live()
+    seen = [loop.pipeline.mode.name]
+    for _ in range(len(modes.NAMES) - 1):  # all but the picture mode, and back to the first
+        loop.handle_key("m")
+        seen.append(loop.pipeline.mode.name)
+    assert seen[0] == seen[-1] and "replace" not in seen  # no --background: the picture mode is skipped
+    assert set(seen) == set(modes.NAMES) - {"replace"}
+    with_picture = live(background="b.png")
+    names = []
+    for _ in range(len(modes.NAMES)):
+        with_picture.handle_key("m")
+        names.append(with_picture.pipeline.mode.name)
+    assert set(names) == set(modes.NAMES)
+
+
+def test_keys_change_the_pipeline_through_its_methods_and_reset_its_state():
+    loop = live()
+    p = loop.pipeline
+    p.process(np.full((32, 48, 3), 90, np.uint8))
+    assert p.state.mask.state is not None
+    loop.handle_key("i")
+    assert p.mode.name == "style-person" and p.state.mask.state is None  # a new mode starts clean
+    loop.handle_key("i")
+    assert p.mode.name == "style-background"
+    loop.handle_key("-")
+    loop.handle_key("-")
+    assert p.settings.strength == 0.8
+    for _ in range(20):
+        loop.handle_key("+")
+    assert p.settings.strength == 1.0
+
+
+def test_mask_mode_is_one_channel_and_goes_out_as_colour():
+    p = live("mask").pipeline
+    out = p.process(np.full((32, 48, 3), 90, np.uint8))
+    assert out.shape == (32, 48) and modes.MODES["mask"].channels == 1
