@@ -48,7 +48,9 @@ def gpu_package_problem() -> str | None:
     """Why this ONNX Runtime cannot use an NVIDIA GPU whatever the machine has, with the fix; None if it can."""
     import onnxruntime as ort
 
-    if "CUDAExecutionProvider" in ort.get_available_providers():
+    from realtime.providers import by_device
+
+    if by_device("cuda").ort_name in ort.get_available_providers():
         return None
     try:
         importlib.metadata.version("onnxruntime-gpu")
