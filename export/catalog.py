@@ -1,4 +1,4 @@
-"""Where the training data and the shipped weights live, and the paintings the shipped styles imitate.
+"""Where the training data lives, and the paintings the shipped styles imitate.
 (No torch here, so the evaluation commands run in a runtime-only environment too.)"""
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 DATA_ROOT = Path(os.environ.get("REALTIME_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
 
 PAINTINGS = {  # the public-domain paintings in shared/data/styles (see SOURCES.md): title, artist, year
     "udnie": ("Udnie (Young American Girl, The Dance)", "Francis Picabia", "1913"),

@@ -1,4 +1,4 @@
-"""Helpers shared by the training commands: data root, seeding, threads, checkpoints."""
+"""Helpers shared by the training commands: data root, seeding, threads, image tensors, checkpoints."""
 from __future__ import annotations
 
 import random
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.catalog import DATA_ROOT, WEIGHTS_DIR  # noqa: F401 - re-exported for the training commands
+from export.catalog import DATA_ROOT  # noqa: F401 - re-exported for the training commands
 
 
 def setup(seed: int, threads: int | None) -> torch.device:
@@ -18,6 +18,13 @@ def setup(seed: int, threads: int | None) -> torch.device:
     if threads:
         torch.set_num_threads(threads)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+    """uint8 BGR images (N x H x W x 3, or a list of H x W x 3) -> float32 RGB N x 3 x H x W in 0..1: what the
+    networks take (the ONNX contract in models/README.md), while OpenCV reads and writes BGR bytes."""
+    batch = np.asarray(images)
+    return torch.from_numpy(np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2))).float() / 255
 
 
 def save_checkpoint(path: Path, **state: object) -> None:

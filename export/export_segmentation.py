@@ -1,7 +1,9 @@
-"""Export a trained person U-Net checkpoint to ONNX (+ fp16 twin) with metadata and a parity check.
+"""Export a trained person U-Net checkpoint to ONNX (+ fp16 twin) with metadata and a parity check, by default
+beside the checkpoint (person.onnx); the shipped model is models/weights/person.onnx.
 
     python -m export.export_segmentation runs/segmentation/best.pt
     python -m export.export_segmentation runs/segmentation6/best.pt --head split   # convert a full head
+    python -m export.export_segmentation runs/segmentation6/best.pt --out models/weights/person.onnx   # ship it
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint
+from export.common import DATA_ROOT, load_checkpoint, to_tensor
 from export.onnx_export import export, to_fp16
 from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet, split_head
 
@@ -49,18 +51,19 @@ def _real_inputs() -> list[np.ndarray]:
     frames = []
     for p in sorted((DATA_ROOT / "segmentation" / "portraits" / "images").glob("*.jpg"))[:3]:
         img = cv2.resize(cv2.imread(str(p)), (256, 144))
-        frames.append(np.ascontiguousarray(img[None, ..., ::-1].transpose(0, 3, 1, 2)).astype(np.float32) / 255)
+        frames.append(to_tensor(img[None]).numpy())
     return frames
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("checkpoint", type=Path)
-    ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="ONNX file (default: person.onnx beside the checkpoint; to ship: models/weights/person.onnx)")
     ap.add_argument("--head", choices=("full", "split"), default=None,
                     help="split: convert a checkpoint's full head to the faster split head")
     args = ap.parse_args()
-    export_best(args.checkpoint, args.out, head=args.head)
+    export_best(args.checkpoint, args.out or args.checkpoint.parent / "person.onnx", head=args.head)
 
 
 if __name__ == "__main__":

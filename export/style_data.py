@@ -1,12 +1,16 @@
-"""Content crops for style distillation, and the teacher's paintings of them (cached on disk)."""
+"""What the style nets train on: content crops, the teacher's paintings of them (cached on disk), real video frame
+pairs, and the random batches cropped from them at each step."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from export.common import to_tensor
 from export.teacher import SIZE, Teacher
 
 # (folder under the data root, share of the crops): webcam-like indoor scenes matter most
@@ -68,6 +72,18 @@ def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count
     return content, target
 
 
+def plain_crops(sources: list[tuple[list[Path], float]], count: int, seed: int) -> np.ndarray:
+    """``count`` random crops (uint8 BGR N x 256 x 256 x 3) with no painting: the perceptual loss needs none."""
+    rng = np.random.default_rng(seed)
+    files = [f for fs, _ in sources for f in fs]
+    out = []
+    while len(out) < count:
+        img = cv2.imread(str(files[rng.integers(len(files))]))
+        if img is not None:
+            out.append(cv2.resize(random_crop(img, rng), (STORE, STORE), interpolation=cv2.INTER_AREA))
+    return np.stack(out)
+
+
 # Real video for the still-scene term: never the webcam clips, which are the flicker evaluation set.
 VIDEO_FOLDERS = ("video/corridor", "video/head_pose")
 VIDEO_HEIGHT = 240  # a 480p webcam at the runtime's CPU style scale (0.5)
@@ -112,3 +128,44 @@ def video_pairs(files: list[Path], count: int, seed: int, height: int = VIDEO_HE
         x = rng.integers(frames[t].shape[1] - width + 1)
         out[i] = [frames[t][:, x:x + width], frames[t + 1][:, x:x + width]]
     return out
+
+
+def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batch: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """``batch`` random images cropped alike (one place for the whole batch) from ``content`` and ``target``."""
+    idx = rng.integers(len(content), size=batch)
+    s = content.shape[1]
+    y, x = rng.integers(s - size + 1), rng.integers(s - size + 1)
+    c = content[idx, y:y + size, x:x + size]
+    return c, (target[idx, y:y + size, x:x + size] if target is not None else None)
+
+
+def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """``batch`` frame pairs cropped alike (random place, random mirror): first frames, then second frames."""
+    idx = rng.integers(len(video), size=batch)
+    h, w = video.shape[2:4]
+    y, x = rng.integers(h - size + 1), rng.integers(w - size + 1)
+    crops = video[idx, :, y:y + size, x:x + size]
+    if rng.random() < 0.5:
+        crops = crops[:, :, :, ::-1]
+    return np.concatenate([crops[:, 0], crops[:, 1]])
+
+
+@dataclass
+class StyleData:
+    """The style net's training images, uint8 BGR: content crops, the teacher's paintings of them (None for the
+    perceptual loss) and consecutive video frame pairs for the still-scene term (None without it)."""
+
+    content: np.ndarray
+    target: np.ndarray | None = None
+    video: np.ndarray | None = None
+
+    def sample(self, size: int, batch: int, rng: np.random.Generator, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]:
+        """One step's tensors on ``device``: ``batch`` content crops of ``size`` px, their paintings, and
+        ``batch // 2`` video frame pairs as (first frames, second frames)."""
+        content, target = sample_batch(self.content, self.target, size, batch, rng)
+        still = None
+        if self.video is not None:
+            still = to_tensor(sample_video(self.video, size, batch // 2, rng)).to(device).chunk(2)
+        return to_tensor(content).to(device), None if target is None else to_tensor(target).to(device), still

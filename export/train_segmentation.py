@@ -1,6 +1,8 @@
-"""Train the person U-Net on ../shared/data/segmentation and export it to models/weights/person.onnx.
+"""Train the person U-Net on ../shared/data/segmentation and export it to ONNX, by default beside its checkpoints
+in the run folder (runs/segmentation/person.onnx); the shipped model is models/weights/person.onnx.
 
     python -m export.train_segmentation --epochs 30 --steps 150
+    python -m export.train_segmentation --epochs 30 --steps 150 --out models/weights/person.onnx   # to ship it
 """
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from export.common import DATA_ROOT, WEIGHTS_DIR, load_checkpoint, save_checkpoint, setup
+from export.common import DATA_ROOT, load_checkpoint, save_checkpoint, setup, to_tensor
+from export.export_segmentation import export_best
 from export.losses import stability_loss
+from export.predictor_weights import load_predictor
 from export.seg_data import (
     Augmenter,
+    Sample,
     check_share,
     iou_dice,
     letterbox,
@@ -32,6 +37,80 @@ from models.unet import UNet
 EVAL_SIZE = (256, 256)  # validation images are letterboxed into this (the runtime feeds 256x144 frames)
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=150, help="optimiser steps per epoch")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, nargs=2, default=(224, 160), metavar=("W", "H"))
+    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--portrait", type=float, default=0.0,
+                    help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
+    ap.add_argument("--portrait-share", type=float, default=None,
+                    help="chance a photo comes from the portraits subset (default: its share of the photos, ~0.22)")
+    ap.add_argument("--base", type=int, default=8, help="decoder width (and encoder width for --encoder unet)")
+    ap.add_argument("--encoder", choices=("unet", "mobilenet"), default="unet",
+                    help="mobilenet: MobileNetV2 blocks starting from the style predictor's pretrained weights")
+    ap.add_argument("--blocks", type=int, default=10, help="MobileNetV2 blocks in the encoder (7-13)")
+    ap.add_argument("--encoder-lr", type=float, default=0.25,
+                    help="the pretrained encoder's learning rate as a share of --lr")
+    ap.add_argument("--residual", type=int, nargs=2, default=(0, 0), metavar=("AT8", "AT16"),
+                    help="extra inverted-residual blocks at stride 8 and 16")
+    ap.add_argument("--head", choices=("full", "split"), default="split",
+                    help="split: the last conv's feature part at stride 2 (a third faster on CPU); full: as runs 1-6")
+    ap.add_argument("--stability", type=float, default=0.0,
+                    help="weight of a steadiness term: the mask of a noisy, brighter or 16 px shifted frame should "
+                         "be the same mask, shifted")
+    ap.add_argument("--lovasz", type=float, default=0.0,
+                    help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--run", type=Path, default=Path("runs/segmentation"), help="checkpoint folder")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="ONNX file (default RUN/person.onnx; to ship it, models/weights/person.onnx)")
+    return ap
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; --portrait-share is checked here, before the photos load, with the Augmenter's own rule."""
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.portrait_share is not None:
+        try:
+            check_share(args.portrait_share)
+        except ValueError as e:
+            ap.error(f"--portrait-share: {e}")
+    args.out = args.out or args.run / "person.onnx"
+    return args
+
+
+# --- data ---------------------------------------------------------------------------------------------
+def build_data(args: argparse.Namespace) -> tuple[Augmenter, list[Sample]]:
+    """The augmenter over the training photos, cut-outs and rooms, and the held-out photos at full size."""
+    seg, bgs = args.data / "segmentation", args.data / "backgrounds"
+    val_names = validation_names()
+    pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
+    train_set = [s for s in pairs if s.name not in val_names]
+    val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
+    aug = Augmenter(train_set, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed,
+                    args.portrait_share)
+    return aug, val
+
+
+def sample_batch(aug: Augmenter, batch: int, size: tuple[int, int], portrait: float,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` augmented (image, mask) pairs as tensors, W x H ``size`` or, with chance ``portrait``, upright."""
+    size = size[::-1] if aug.rng.random() < portrait else size
+    pairs = [aug(tuple(size)) for _ in range(batch)]
+    x = to_tensor([p[0] for p in pairs]).to(device, memory_format=torch.channels_last)
+    y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32) / 255.0).to(device)
+    return x, y
+
+
+# --- losses -------------------------------------------------------------------------------------------
 def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p = torch.sigmoid(logits)
     inter = (p * target).sum((1, 2, 3))
@@ -61,6 +140,41 @@ def boundary_weight(target: torch.Tensor) -> torch.Tensor:
     return 1.0 + 2.0 * edge
 
 
+class SegmentationLoss:
+    """BCE (3x near the outline) + Dice, plus the Lovasz hinge and the steadiness term when they are weighted."""
+
+    def __init__(self, lovasz: float = 0.0, stability: float = 0.0, seed: int = 0) -> None:
+        self.lovasz, self.stability = lovasz, stability
+        self.gen = torch.Generator().manual_seed(seed)  # the steadiness term's perturbations
+
+    def __call__(self, model: UNet, x: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y)) + dice_loss(logits, y)
+        if self.lovasz:
+            loss = loss + self.lovasz * lovasz_hinge(logits, y)
+        if self.stability:
+            loss = loss + self.stability * stability_loss(model, x, torch.sigmoid(logits), self.gen, margin=32,
+                                                          stride=16)
+        return loss
+
+
+# --- model and training -------------------------------------------------------------------------------
+def build_model(args: argparse.Namespace, device: torch.device) -> UNet:
+    """The U-Net the flags describe, from the style predictor's weights (a fresh mobilenet encoder) or --init's.
+    ``ValueError`` for a combination of flags it does not take."""
+    model = UNet(base=args.base, residual=tuple(args.residual), head=args.head, encoder=args.encoder,
+                 blocks=args.blocks)
+    if args.encoder == "mobilenet" and not args.init and not args.resume:
+        load_predictor(model.encoder)
+        print("encoder: MobileNetV2 from the style predictor's pretrained weights")
+    if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
+        try:
+            model.load_shallower(load_checkpoint(args.init)["model"])
+        except ValueError as e:
+            sys.exit(f"--init {args.init}: {e}")
+    # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
+    return model.to(device, memory_format=torch.channels_last)
+
+
 def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
     """One optimiser group, or two when the encoder is pretrained: its weights move at ``encoder_share`` of
     ``lr`` (a fresh decoder's large early gradients would otherwise wash out what it learned)."""
@@ -71,10 +185,48 @@ def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
             {"params": list(model.encoder.parameters()), "lr": lr * encoder_share}]
 
 
-def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """BGR uint8 HxWx3 list -> RGB float N x 3 x H x W in 0..1."""
-    arr = np.stack(images)[..., ::-1].astype(np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLoss, *, epochs: int, steps: int,
+          batch: int, size: tuple[int, int], portrait: float, lr: float, encoder_lr: float, seed: int,
+          checkpoint_dir: Path, resume: bool = False) -> tuple[float, list[dict]]:
+    """AdamW on a one-cycle cosine schedule, ``epochs`` x ``steps`` steps, scored on ``val`` after each epoch.
+    Writes ``checkpoint_dir``/last.pt (``resume`` continues from it) and best.pt (best mean mIoU); returns that
+    best score and the per-epoch history."""
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW(param_groups(model, lr, encoder_lr), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups],
+                                                total_steps=epochs * steps, pct_start=0.05, anneal_strategy="cos")
+    start, best, history = 0, -1.0, []
+    ckpt = checkpoint_dir / "last.pt"
+    if resume and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, best, history = state["epoch"], state["best"], state["history"]
+        aug.rng = np.random.default_rng(seed + start)
+        print(f"resumed at epoch {start}")
+    for epoch in range(start, epochs):
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", leave=False)
+        for _ in bar:
+            x, y = sample_batch(aug, batch, size, portrait, device)
+            loss = losses(model, x, model.forward_logits(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        metrics = evaluate(model, val, device)
+        score = float(np.mean([m["miou"] for m in metrics.values()]))
+        history.append({"epoch": epoch + 1, "loss": round(loss.item(), 4), **metrics})
+        print(f"epoch {epoch + 1}: loss {loss.item():.3f} " +
+              " ".join(f"{k} mIoU {m['miou']:.4f} dice {m['dice']:.4f}" for k, m in metrics.items()), flush=True)
+        if score > best:
+            best = score
+            save_checkpoint(checkpoint_dir / "best.pt", model=model.state_dict(), config=model.config,
+                            metrics=metrics)
+        save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                        epoch=epoch + 1, best=best, history=history)
+    return best, history
 
 
 @torch.no_grad()
@@ -96,125 +248,32 @@ def evaluate(model: UNet, samples: list, device: torch.device) -> dict[str, dict
     return {k: dict(zip(keys, np.mean(v, axis=0).round(4).tolist(), strict=True)) for k, v in scores.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DATA_ROOT)
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=150, help="optimiser steps per epoch")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, nargs=2, default=(224, 160), metavar=("W", "H"))
-    ap.add_argument("--lr", type=float, default=4e-3)
-    ap.add_argument("--portrait", type=float, default=0.0,
-                    help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
-    ap.add_argument("--portrait-share", type=float, default=None,
-                    help="chance a photo comes from the portraits subset (default: its share of the photos, ~0.22)")
-    ap.add_argument("--base", type=int, default=8, help="decoder width (and encoder width for --encoder unet)")
-    ap.add_argument("--encoder", choices=("unet", "mobilenet"), default="unet",
-                    help="mobilenet: MobileNetV2 blocks starting from the style predictor's pretrained weights")
-    ap.add_argument("--blocks", type=int, default=10, help="MobileNetV2 blocks in the encoder (7-13)")
-    ap.add_argument("--encoder-lr", type=float, default=0.25,
-                    help="the pretrained encoder's learning rate as a share of --lr")
-    ap.add_argument("--residual", type=int, nargs=2, default=(0, 0), metavar=("AT8", "AT16"),
-                    help="extra inverted-residual blocks at stride 8 and 16")
-    ap.add_argument("--head", choices=("full", "split"), default="split",
-                    help="split: the last conv's feature part at stride 2 (a third faster on CPU); full: as runs 1-6")
-    ap.add_argument("--stability", type=float, default=0.0,
-                    help="weight of a steadiness term: the mask of a noisy, brighter or 16 px shifted frame should "
-                         "be the same mask, shifted")
-    ap.add_argument("--lovasz", type=float, default=0.0,
-                    help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--run", type=Path, default=Path("runs/segmentation"))
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
-    ap.add_argument("--out", type=Path, default=WEIGHTS_DIR / "person.onnx")
-    args = ap.parse_args()
-    if args.portrait_share is not None:  # checked before the photos load, with the Augmenter's own rule
-        try:
-            check_share(args.portrait_share)
-        except ValueError as e:
-            ap.error(f"--portrait-share: {e}")
-
-    device = setup(args.seed, args.threads)
-    gen = torch.Generator().manual_seed(args.seed)  # the steadiness term's perturbations
-    seg, bgs = args.data / "segmentation", args.data / "backgrounds"
-    val_names = validation_names()
-    pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
-    train = [s for s in pairs if s.name not in val_names]
-    val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
-    aug = Augmenter(train, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed,
-                    args.portrait_share)
-    print(f"train {len(train)} photos + cut-outs, validation {len(val)} photos, device {device}")
-
-    try:
-        model = UNet(base=args.base, residual=tuple(args.residual), head=args.head, encoder=args.encoder,
-                     blocks=args.blocks)
-    except ValueError as e:
-        ap.error(str(e))
-    if args.encoder == "mobilenet" and not args.init and not args.resume:
-        from export.predictor_weights import load_predictor
-        load_predictor(model.encoder)
-        print("encoder: MobileNetV2 from the style predictor's pretrained weights")
-    if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
-        try:
-            model.load_shallower(load_checkpoint(args.init)["model"])
-        except ValueError as e:
-            sys.exit(f"--init {args.init}: {e}")
-    # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
-    model = model.to(device, memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(param_groups(model, args.lr, args.encoder_lr), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups],
-                                                total_steps=args.epochs * args.steps, pct_start=0.05,
-                                                anneal_strategy="cos")
-    start, best, history = 0, -1.0, []
-    ckpt = args.run / "last.pt"
-    if args.resume and ckpt.exists():
-        state = load_checkpoint(ckpt)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start, best, history = state["epoch"], state["best"], state["history"]
-        aug.rng = np.random.default_rng(args.seed + start)
-        print(f"resumed at epoch {start}")
-    t0 = time.time()
-    for epoch in range(start, args.epochs):
-        bar = tqdm(range(args.steps), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
-        for _ in bar:
-            size = args.size[::-1] if aug.rng.random() < args.portrait else args.size
-            batch = [aug(tuple(size)) for _ in range(args.batch)]
-            x = to_tensor([b[0] for b in batch]).to(device, memory_format=torch.channels_last)
-            y = torch.from_numpy(np.stack([b[1] for b in batch])[:, None].astype(np.float32) / 255.0).to(device)
-            logits = model.forward_logits(x)
-            bce = F.binary_cross_entropy_with_logits(logits, y, weight=boundary_weight(y))
-            loss = bce + dice_loss(logits, y)
-            if args.lovasz:
-                loss = loss + args.lovasz * lovasz_hinge(logits, y)
-            if args.stability:
-                loss = loss + args.stability * stability_loss(model, x, torch.sigmoid(logits), gen, margin=32,
-                                                              stride=16)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        metrics = evaluate(model, val, device)
-        score = float(np.mean([m["miou"] for m in metrics.values()]))
-        history.append({"epoch": epoch + 1, "loss": round(loss.item(), 4), **metrics})
-        print(f"epoch {epoch + 1}: loss {loss.item():.3f} " +
-              " ".join(f"{k} mIoU {m['miou']:.4f} dice {m['dice']:.4f}" for k, m in metrics.items()), flush=True)
-        if score > best:
-            best = score
-            save_checkpoint(args.run / "best.pt", model=model.state_dict(), config=model.config, metrics=metrics)
-        save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
-                        epoch=epoch + 1, best=best, history=history)
-    wall = time.time() - t0
-    print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
-    from export.export_segmentation import export_best
-    extra = {"train_command": "python -m export.train_segmentation " + " ".join(sys.argv[1:]),
+# --- export -------------------------------------------------------------------------------------------
+def export_onnx(args: argparse.Namespace, argv: list[str], history: list[dict], wall: float) -> None:
+    """The best checkpoint to ``args.out`` (+ fp16 twin), its metadata saying how it was trained."""
+    extra = {"train_command": "python -m export.train_segmentation " + " ".join(argv),
              "train_minutes_this_run": round(wall / 60, 1), "epochs": args.epochs, "steps_per_epoch": args.steps,
              "batch": args.batch, "train_size": list(args.size), "history": history}
     export_best(args.run / "best.pt", args.out, extra=extra)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = setup(args.seed, args.threads)
+    aug, val = build_data(args)
+    print(f"train {len(aug.pairs)} photos + cut-outs, validation {len(val)} photos, device {device}")
+    try:
+        model = build_model(args, device)
+    except ValueError as e:
+        parser().error(str(e))
+    losses = SegmentationLoss(args.lovasz, args.stability, args.seed)
+    t0 = time.time()
+    best, history = train(model, aug, val, losses, epochs=args.epochs, steps=args.steps, batch=args.batch,
+                          size=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
+                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume)
+    wall = time.time() - t0
+    print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
+    export_onnx(args, sys.argv[1:] if argv is None else argv, history, wall)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Training and export code (needs torch: the `train` extra). Real networks, small sizes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -491,6 +492,32 @@ def test_train_style_vgg_command_end_to_end(tmp_path):
     train_style.main(["--style-image", str(painting), "--name", "mine", "--content", str(photos),
                       "--vgg-weights", str(tmp_path / "vgg.pth"), "--steps", "3", "--batch", "2", "--size", "64",
                       "--pairs", "4", "--run", str(tmp_path / "run"), "--out", str(out), "--resume"])
+
+
+def test_to_tensor_turns_bgr_bytes_into_rgb_nchw():
+    """The one conversion every training command feeds its networks with: an array or a list of images."""
+    from export.common import to_tensor
+
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[..., 0], img[..., 2] = 255, 51  # blue 1.0, red 0.2 (OpenCV's BGR order)
+    x = to_tensor(img[None])
+    assert x.shape == (1, 3, 2, 3) and x.dtype == torch.float32 and x.is_contiguous()
+    assert x[0, :, 0, 0].tolist() == pytest.approx([0.2, 0.0, 1.0])
+    assert torch.equal(to_tensor([img, img]), torch.cat([x, x]))
+
+
+def test_training_commands_write_outside_the_shipped_weights_by_default(monkeypatch, tmp_path):
+    """A style goes to the user's styles folder, a person model beside its run's checkpoints: shipping a model
+    into models/weights takes an explicit --out."""
+    from export import train_segmentation, train_style
+
+    monkeypatch.setenv("REALTIME_STYLES", str(tmp_path / "styles"))
+    args = train_style.parse_args(["--style-image", "p.jpg", "--name", "mine"])
+    assert args.out == tmp_path / "styles" / "mine.onnx" and args.run == Path("runs/style/mine-fast")
+    assert train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--arch", "full"]).out.name == \
+        "mine-full.onnx"
+    assert train_segmentation.parse_args([]).out == Path("runs/segmentation/person.onnx")
+    assert train_segmentation.parse_args(["--run", "runs/x"]).out == Path("runs/x/person.onnx")
 
 
 def test_checkpoints_load_without_unpickling_code(tmp_path):
