@@ -285,7 +285,9 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                             f"{style_scales!r}") from None
     results = []
     for w, h in size_list:
-        pool, decode_ms = video_frames(source, w, h) if source else (synthetic_frames(w, h), 0.0)
+        # paced like a camera, the whole stretch of video is played (repaints follow what the room does)
+        pool, decode_ms = video_frames(source, w, h, max(POOL, frames if paced else 0)) if source else (
+            synthetic_frames(w, h), 0.0)
         for style_name, scale in [(s, c) for s in (style or "udnie").split(",") for c in scales]:
             settings = Settings(style=style_name, style_scale=scale, device=device or "auto", threads=threads,
                                 **({"mode": mode} if mode else {})).validate()

@@ -99,7 +99,9 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
         log(pipeline.describe((w, h)))
         loop = LiveLoop(pipeline, source, sink, window, log=log, stop=stop)
         loop.run()
-        log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects")
+        painter = pipeline.painter_stats
+        log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects"
+            + (f", {painter.repaints} plate repaints ({painter.ms_per_repaint:.0f} ms each)" if painter else ""))
     finally:
         source.close()
         pipeline.close()

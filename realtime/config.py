@@ -37,10 +37,11 @@ class Settings:
     mask_threshold: float | None = None
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
     mask_size: int | None = None  # person net input, longer side; None: 256
+    mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
     feather: int = 3  # mask blur radius in pixels at output size
     feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)
-    plate_size: int = 1280  # the plate is painted at the output size up to this many pixels on the longer side
+    plate_size: int = 640  # the plate is painted at the output size up to this many pixels on the longer side
     plate_repaint: float = 0.01  # repaint the plate when this share of it changed
     plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
@@ -77,6 +78,8 @@ class Settings:
             raise RealtimeError(f"mask_size must be a multiple of 16 from 64 to 1024, got {self.mask_size}")
         if self.feather < 0 or self.feather > 100:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
+        if not 1 <= self.mask_every <= 4:
+            raise RealtimeError(f"mask_every must be between 1 and 4, got {self.mask_every}")
         if not 640 <= self.plate_size <= 7680:
             raise RealtimeError(f"plate_size must be between 640 and 7680, got {self.plate_size}")
         if not 0.0 <= self.plate_repaint <= 1.0:

@@ -119,7 +119,8 @@ class Pipeline:
     def _load(self, mode: modes.Mode) -> None:
         s = self.settings
         if mode.mask and self.segmenter is None:
-            session = open_session(person_model(), "person-segmentation", s.device, s.threads, log=self.log)
+            # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
+            session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1, log=self.log)
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
@@ -224,9 +225,11 @@ class Pipeline:
         mode, s = self.mode, self.settings
         person = painted = background = None
         if mode.mask:
-            raw = self.segmenter(frame)
-            t0 = tim.add("segment", t0)
-            soft = composite.soften(self.state.mask(raw), w, s.feather, s.mask_threshold)
+            if self.state.mask.state is None or (self._frames - 1) % s.mask_every == 0:
+                self.state.mask(self.segmenter(frame))
+                t0 = tim.add("segment", t0)
+            # between the person net's runs its last answer is reused; the edges still follow this frame
+            soft = composite.soften(self.state.mask.state, w, s.feather, s.mask_threshold)
             person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
             t0 = tim.add("mask", t0)
         if self._uses_plate(mode):
@@ -249,7 +252,7 @@ class Pipeline:
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed."""
         h, w = frame.shape[:2]
-        size = plate_size(w, h, self.settings.plate_size if self.live else max(w, h))
+        size = self._plate_size(w, h)
         small, small_person = frame, person
         if size != (w, h):
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
@@ -261,6 +264,10 @@ class Pipeline:
             person = cv2.max(person, more if size == (w, h) else cv2.resize(more, (w, h)))
         return self.painter.update(plate, (w, h), t), person
 
+    def _plate_size(self, w: int, h: int) -> tuple[int, int]:
+        """Full size in render and on a GPU; live on a CPU, up to ``plate_size`` (the painter's time grows with it)."""
+        return plate_size(w, h, self.settings.plate_size if self.live and not self.accelerated else max(w, h))
+
     def describe(self, frame_size: tuple[int, int]) -> str:
         """One line: what runs where, at which resolution."""
         w, h = frame_size
@@ -271,7 +278,7 @@ class Pipeline:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
             parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on {self.stylizer.session.device}")
         if self._uses_plate(self.mode):
-            pw, ph = plate_size(w, h, self.settings.plate_size if self.live else max(w, h))
+            pw, ph = self._plate_size(w, h)
             sess = self.plate_stylizer.session if self.plate_stylizer else None
             what = f"painted by {sess.path.stem} on {sess.device}" if self.mode.background == "paint" else "blurred"
             how = "on its own thread" if self.painter.threaded else "in step"
