@@ -141,6 +141,16 @@ def _note_once(log, message: str) -> None:
         log(message)
 
 
+_run_options: list = []  # one ort.RunOptions for every session, so that stop_runs ends whichever one is running
+
+
+def stop_runs(stop: bool = True) -> None:
+    """End the network running now, and refuse new runs (``stop``), or allow them again: a stop must not wait
+    for a run of seconds (ONNX Runtime's ``RunOptions.terminate``)."""
+    for options in _run_options:
+        options.terminate = stop
+
+
 @dataclass
 class Session:
     """An ONNX Runtime session with the provider it really got."""
@@ -150,15 +160,16 @@ class Session:
     provider: str
     input_name: str
     output_name: str
+    run_options: object = None  # an ort.RunOptions (see stop_runs)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run on one NCHW float32 array; returns the single output."""
         if self.provider == CPU:
-            return self.sess.run([self.output_name], {self.input_name: x})[0]
+            return self.sess.run([self.output_name], {self.input_name: x}, self.run_options)[0]
         binding = self.sess.io_binding()  # one upload, one download; ORT allocates the output on the GPU
         binding.bind_cpu_input(self.input_name, x)
         binding.bind_output(self.output_name, "cuda")
-        self.sess.run_with_iobinding(binding)
+        self.sess.run_with_iobinding(binding, self.run_options)
         return binding.copy_outputs_to_cpu()[0]
 
     def warm_up(self, shape: tuple[int, int, int, int]) -> None:
@@ -203,7 +214,9 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
         why = gpu_package_problem() if nvidia_driver_present() else None
         _note_once(log, f"note: {device} requested but " + (why or "no usable NVIDIA GPU/driver was found")
                    + "; running on the CPU")
-    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
+    if not _run_options:
+        _run_options.append(ort.RunOptions())
+    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _run_options[0])
     if warmup_shape:
         s.warm_up(warmup_shape)
     return s
