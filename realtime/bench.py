@@ -24,9 +24,9 @@ import numpy as np
 
 from realtime.config import Settings
 from realtime.errors import RealtimeError
-from realtime.pipeline import Pipeline
+from realtime.pipeline import MAX_SIDE, Pipeline
 from realtime.providers import short
-from realtime.sinks import VirtualCameraSink
+from realtime.sinks import VirtualCameraSink, write_file
 from realtime.source import LiveSource, open_capture
 
 CAMERA_FPS = 120.0  # the simulated camera outpaces the pipeline, so the pipeline is what is measured
@@ -281,8 +281,14 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
         size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
         scales = [None if s == "auto" else float(s) for s in style_scales.split(",") if s]
     except ValueError:
-        raise RealtimeError(f"--sizes takes WxH[,WxH...] and --style-scale numbers, got {sizes!r} / "
-                            f"{style_scales!r}") from None
+        size_list = []
+    if not size_list or any(len(s) != 2 or not 16 <= min(s) <= max(s) <= MAX_SIDE for s in size_list):
+        raise RealtimeError(f"--sizes takes WxH[,WxH...] with sides from 16 to {MAX_SIDE} and --style-scale "
+                            f"numbers, got {sizes!r} / {style_scales!r}")
+    if not 1 <= frames <= 100_000:
+        raise RealtimeError(f"--frames must be between 1 and 100000, got {frames}")
+    if paced is not None and not 1 <= paced <= 240:
+        raise RealtimeError(f"--paced must be between 1 and 240 fps, got {paced}")
     results = []
     for w, h in size_list:
         # paced like a camera, the whole stretch of video is played (repaints follow what the room does)
@@ -318,9 +324,9 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
               else " ".join(sys.argv), "results": results}
     print_table(results)
     if json_path:
-        json_path.write_text(json.dumps(report, indent=2))
+        write_file(json_path, json.dumps(report, indent=2).encode())
     if markdown:
-        markdown.write_text(markdown_table(results))
+        write_file(markdown, markdown_table(results).encode())
     if plot:
         plot_results(results, plot)
     return results

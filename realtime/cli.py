@@ -1,31 +1,30 @@
 """The `realtime` command: preview, camera, render, styles, doctor, bench."""
 from __future__ import annotations
 
-import enum
 import os
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from realtime import modes, providers
-from realtime.config import Settings, build_settings
-from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError
+from realtime.config import VCAM_FORMATS, Settings, build_settings
+from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError, signal_exit
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Real-time webcam style filter: paint the background like a painting, keep the person.")
 
-SIGNAL_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: 128 + signal.SIGTERM}
+# SIGHUP: the terminal was closed; stopped like SIGTERM (exits 128 + the signal's number)
+STOP_SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
 
 Source = Annotated[str | None, typer.Option("--source", help="camera index, video file, image, folder or URL")]
 Style = Annotated[str | None, typer.Option("--style", help="style name (see `realtime styles`) or path.onnx")]
-# choices come from their one table each; typer lists them in --help
-ModeChoice = enum.Enum("ModeChoice", {n: n for n in modes.NAMES}, type=str)
-DeviceChoice = enum.Enum("DeviceChoice", {n: n for n in providers.devices()}, type=str)
-Mode = Annotated[ModeChoice | None, typer.Option("--mode", case_sensitive=False, help=modes.help_text())]
+# choices come from their one table each; --help lists them
+Mode = Annotated[Literal[modes.NAMES] | None, typer.Option("--mode", case_sensitive=False, help=modes.help_text())]
 Background = Annotated[str | None, typer.Option(
     "--background", help="the picture to put behind you (for the mode that replaces the room)")]
 Strength = Annotated[float | None, typer.Option("--strength", help="style strength 0..1")]
@@ -35,10 +34,10 @@ Fps = Annotated[float | None, typer.Option("--fps", help="capture frame rate ask
 StyleScale = Annotated[float | None, typer.Option(
     "--style-scale", help="style resolution relative to the output, 0.1..1 (lower = faster); default auto: "
                           "about 320x180 on a CPU, full resolution on a GPU")]
-Device = Annotated[DeviceChoice | None, typer.Option(
+Device = Annotated[Literal[providers.devices()] | None, typer.Option(
     "--device", case_sensitive=False, help="where the networks run; auto takes the best that really loads")]
 Mirror = Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="flip horizontally")]
-Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per network")]
+Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per network (1 to 4 per core)")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML file with the same keys; flags win")]
 
 
@@ -55,24 +54,60 @@ def _run(fn) -> None:
         got.append(signum)
         stop.set()
 
-    old = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT}
+    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    end_watch = _end_networks_on_signal()
     try:
         fn(stop)
-    except RealtimeError as exc:
-        log(f"error: {exc}")
-        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only on request
-        if os.environ.get("REALTIME_DEBUG"):
+        if got:  # a step the stop cut short (a network ended by inference.stop_runs): the signal's exit below
+            pass
+        elif isinstance(exc, RealtimeError):
+            log(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        elif os.environ.get("REALTIME_DEBUG"):
             raise
-        log(f"error: unexpected {type(exc).__name__}: {exc} (set REALTIME_DEBUG=1 for details)")
-        raise typer.Exit(EXIT_ERROR) from None
+        else:
+            log(f"error: unexpected {type(exc).__name__}: {exc} (set REALTIME_DEBUG=1 for details)")
+            raise typer.Exit(EXIT_ERROR) from None
     finally:
+        end_watch()
         for s, h in old.items():
             signal.signal(s, h)
     if got:
-        raise typer.Exit(SIGNAL_EXIT[got[0]])
+        raise typer.Exit(signal_exit(got[0]))
+
+
+def _end_networks_on_signal():
+    """Python runs signal handlers between bytecodes, so a network running for seconds would hold a stop up:
+    a thread woken by the signal itself (``signal.set_wakeup_fd``) ends it through ONNX Runtime's
+    ``RunOptions.terminate`` (``inference.stop_runs``). Returns the function that undoes this."""
+    if os.name != "posix":
+        return lambda: None
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while signums := os.read(r, 16):
+            inference = sys.modules.get("realtime.inference")  # not loaded: no network is running
+            if inference is not None and any(s in STOP_SIGNALS for s in signums):
+                inference.stop_runs()
+
+    thread = threading.Thread(target=watch, name="stop-watch", daemon=True)
+    thread.start()
+
+    def undo() -> None:
+        signal.set_wakeup_fd(old_fd)
+        os.close(w)  # the watcher reads EOF and ends
+        thread.join(1.0)
+        os.close(r)
+        inference = sys.modules.get("realtime.inference")
+        if inference is not None:
+            inference.stop_runs(False)
+
+    return undo
 
 
 def _settings(config, **cli) -> Settings:
@@ -89,6 +124,10 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
     source = open_live(settings.source, settings.width, settings.height, settings.fps, mirror=settings.mirror)
     sink = None
     try:
+        if window:
+            from realtime.window import check_display, on_x_connection_lost
+
+            check_display()  # no display: one line and the no-device exit, not Qt aborting the process
         first = source.read(timeout=5.0)
         if first is None:
             raise RealtimeError(f"source {settings.source} delivered no frame within 5 s")
@@ -98,10 +137,16 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
             log(f"virtual camera: {sink.device}")
         log(pipeline.describe((w, h)))
         loop = LiveLoop(pipeline, source, sink, window, log=log, stop=stop)
+
+        def summary() -> None:
+            painter = pipeline.painter_stats
+            log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects"
+                + (f", {painter.repaints} plate repaints ({painter.ms_per_repaint:.0f} ms each)" if painter else ""))
+
+        if window:  # the window's X connection broken (xkill, X server gone): Qt exits; still end as normal
+            on_x_connection_lost(summary)
         loop.run()
-        painter = pipeline.painter_stats
-        log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects"
-            + (f", {painter.repaints} plate repaints ({painter.ms_per_repaint:.0f} ms each)" if painter else ""))
+        summary()
     finally:
         source.close()
         pipeline.close()
@@ -126,8 +171,8 @@ def camera(source: Source = None, style: Style = None, mode: Mode = None, backgr
            style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
            config: Config = None,
            vcam_device: Annotated[str | None, typer.Option("--vcam-device", help="e.g. /dev/video10")] = None,
-           vcam_format: Annotated[str | None, typer.Option(
-               "--vcam-format", help="BGR|RGB|I420|NV12|YUYV|UYVY")] = None,
+           vcam_format: Annotated[Literal[VCAM_FORMATS] | None, typer.Option(
+               "--vcam-format", case_sensitive=False, help="pixel format sent")] = None,
            vcam_backend: Annotated[str | None, typer.Option(
                "--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture (default: any)")] = None,
            show: Annotated[bool, typer.Option("--preview", help="also show a preview window")] = False) -> None:
@@ -147,18 +192,17 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
 
     def body(stop: threading.Event) -> None:
         from realtime.pipeline import Pipeline
+        from realtime.render import check_paths
         from realtime.render import render as do_render
-        from realtime.source import source_kind
 
         settings = _settings(config, source=input, **opts)
-        if source_kind(input) not in ("camera", "url") and not Path(input).exists():
-            raise RealtimeError(f"source not found: {input}")
+        check_paths(input, output)  # before the models load
         pipeline = Pipeline.from_settings(settings, log, live=False)
         try:
-            n = do_render(pipeline, input, output, stop, quiet)
+            n = do_render(pipeline, input, output, stop, quiet, log)
         finally:
             pipeline.close()
-        log(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
+        log(f"wrote {output} ({n} frame{'s' if n != 1 else ''})" if n else f"stopped; {output} not written")
 
     _run(body)
 
@@ -211,14 +255,38 @@ def bench(
     from realtime.bench import main as bench_main
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
-                                 device=device.value if device else None, peers=peers, json_path=json_path,
-                                 markdown=markdown, plot=plot, stop=stop, threads=threads, log=log,
-                                 mode=mode.value if mode else None, paced=paced))
+                                 device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
+                                 stop=stop, threads=threads, log=log, mode=mode, paced=paced))
 
 
 def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:
-    return {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in ("config",) + drop}
+    return {k: v for k, v in values.items() if k not in ("config",) + drop}
 
 
-def main() -> None:
-    app()
+def main(args: list[str] | None = None) -> None:
+    """The `realtime` command. A usage error (what the parser rejects) is two lines and exit 2, not a box."""
+    args = sys.argv[1:] if args is None else args
+    try:
+        code = app(args=args or ["--help"], prog_name="realtime", standalone_mode=False) or 0
+    except typer.TyperException as exc:  # click's errors: UsageError and the like
+        log(f"error: {' '.join(exc.format_message().split())}")
+        ctx = getattr(exc, "ctx", None)
+        log(f"(see `{ctx.command_path if ctx else 'realtime'} --help`)")
+        code = exc.exit_code
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+    except Exception:  # REALTIME_DEBUG=1's traceback, then the exit below where it matters
+        if not _exit_hooked():
+            raise
+        traceback.print_exc()
+        code = EXIT_ERROR
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _exit_hooked():  # the preview window's C exit hook must not run after Python has shut down
+        os._exit(code)
+    sys.exit(code)
+
+
+def _exit_hooked() -> bool:
+    window = sys.modules.get("realtime.window")
+    return window is not None and window.exit_hooked()

@@ -5,6 +5,7 @@ Precedence: built-in defaults < ``--config FILE`` < command-line flags.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -14,6 +15,8 @@ from realtime import modes, providers
 from realtime.errors import RealtimeError
 
 VCAM_FORMATS = ("BGR", "RGB", "I420", "NV12", "YUYV", "UYVY")
+# ONNX Runtime threads per network: more than a few per core only adds contention (and 100000 exhausts the OS)
+MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 
 @dataclass
@@ -51,9 +54,10 @@ class Settings:
 
     def validate(self) -> Settings:
         """Raise RealtimeError for any out-of-range value; return self."""
+        self.mode = _choice("mode", self.mode, modes.NAMES)
         mode = modes.get(self.mode)
-        if self.device not in providers.devices():
-            raise RealtimeError(f"unknown device {self.device!r}; choose one of: {', '.join(providers.devices())}")
+        self.device = _choice("device", self.device, providers.devices())
+        self.vcam_format = _choice("--vcam-format", self.vcam_format, VCAM_FORMATS)
         if not 0.0 <= self.strength <= 1.0:
             raise RealtimeError(f"--strength must be between 0 and 1, got {self.strength}")
         if self.style_scale is not None and not 0.1 <= self.style_scale <= 1.0:
@@ -69,9 +73,6 @@ class Settings:
                 raise RealtimeError(f"--{name} must be between 16 and 7680, got {v}")
         if self.fps is not None and not 0 < self.fps <= 240:
             raise RealtimeError(f"--fps must be between 0 and 240, got {self.fps}")
-        if self.vcam_format.upper() not in VCAM_FORMATS:
-            raise RealtimeError(f"unknown --vcam-format {self.vcam_format!r}; choose one of: {', '.join(VCAM_FORMATS)}")
-        self.vcam_format = self.vcam_format.upper()
         if mode.background == "picture" and not self.background:
             raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
         if self.mask_size is not None and (not 64 <= self.mask_size <= 1024 or self.mask_size % 16):
@@ -86,7 +87,19 @@ class Settings:
             raise RealtimeError(f"plate_repaint must be between 0 and 1, got {self.plate_repaint}")
         if not 0 <= self.plate_margin <= 32:
             raise RealtimeError(f"plate_margin must be between 0 and 32, got {self.plate_margin}")
+        if not 1 <= self.blur_strength <= 99:  # a kernel size; 100001 took minutes for one image
+            raise RealtimeError(f"blur-strength must be between 1 and 99, got {self.blur_strength}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise RealtimeError(f"--threads must be between 1 and {MAX_THREADS} (4 per CPU core), got {self.threads}")
         return self
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` as spelt in ``choices``, whatever its case; RealtimeError when it is none of them."""
+    found = next((c for c in choices if c.lower() == str(value).lower()), None)
+    if found is None:
+        raise RealtimeError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+    return found
 
 
 def _names() -> dict[str, dataclasses.Field]:

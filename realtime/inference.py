@@ -46,6 +46,16 @@ def cpu_session(model: Path | bytes, threads: int | None = None, optimize: bool 
     return ort.InferenceSession(src, session_options(threads, optimize), providers=providers.cpu_only())
 
 
+_run_options: list = []  # one ort.RunOptions for every session, so that stop_runs ends whichever one is running
+
+
+def stop_runs(stop: bool = True) -> None:
+    """End the network running now, and refuse new runs (``stop``), or allow them again: a stop must not wait
+    for a run of seconds (ONNX Runtime's ``RunOptions.terminate``)."""
+    for options in _run_options:
+        options.terminate = stop
+
+
 @dataclass
 class Session:
     """An ONNX Runtime session with the provider it really got."""
@@ -55,7 +65,7 @@ class Session:
     provider: str
     input_name: str
     output_name: str
-    run_options: object = field(default=None, repr=False)
+    run_options: object = field(default=None, repr=False)  # an ort.RunOptions (see stop_runs)
 
     @property
     def accelerated(self) -> bool:
@@ -115,7 +125,9 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     elif device not in (providers.AUTO, "cpu") and providers.is_cpu(got):
         _note_once(log, f"note: {device} requested but {providers.by_device(device).why_unavailable()}; "
                         "running on the CPU")
-    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name)
+    if not _run_options:
+        _run_options.append(ort.RunOptions())
+    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _run_options[0])
     if warmup_shape:
         s.warm_up(warmup_shape)
     return s

@@ -15,6 +15,7 @@ from realtime.models import list_styles
 from realtime.pipeline import Pipeline
 from realtime.sinks import write_image
 from realtime.source import LiveSource
+from realtime.window import PreviewWindow
 
 WINDOW = "realtime"
 LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
@@ -45,11 +46,12 @@ class LiveLoop:
         self.last_out: np.ndarray | None = None
         self.size: tuple[int, int] | None = None
         self.quit_by_user = False
+        self._win: PreviewWindow | None = None
 
     def run(self) -> None:
         last_frame_t = time.perf_counter()
         if self.window:
-            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+            self._win = PreviewWindow(WINDOW)
         try:
             while not self.stop.is_set():
                 frame = self.source.read(timeout=0.1)
@@ -75,9 +77,8 @@ class LiveLoop:
                 if self.window:
                     self._keys()
         finally:
-            if self.window:
-                cv2.destroyWindow(WINDOW)
-                cv2.waitKey(1)
+            if self._win is not None:
+                self._win.close()
 
     @property
     def fps(self) -> float:
@@ -89,7 +90,7 @@ class LiveLoop:
             self.vcam.send(out)
         if self.window:
             shown = draw_hud(out, self._hud_lines()) if hud and self.show_hud else out
-            cv2.imshow(WINDOW, shown)
+            self._win.show(shown)
 
     def _hud_lines(self) -> list[str]:
         s = self.pipeline.settings
@@ -114,8 +115,8 @@ class LiveLoop:
         return f"plate: age {age:.1f} s  {rate:.1f} repaints/s  {stats.ms_per_repaint:.0f} ms each"
 
     def _keys(self) -> None:
-        key = cv2.waitKey(1) & 0xFF
-        if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+        key = self._win.key()
+        if self._win.gone:  # closed by the user or the window manager, or destroyed
             self.quit_by_user = True
             self.stop.set()
             return

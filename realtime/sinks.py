@@ -1,7 +1,11 @@
 """Where filtered frames go: a virtual camera (pyvirtualcam), a preview window, video and image files."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -59,9 +63,12 @@ class VirtualCameraSink:
             raise RealtimeError(f"{fmt} needs an even frame size, got {width}x{height} "
                                 "(use --vcam-format BGR or an even --width/--height)")
         self.fmt = fmt
-        if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
-            known = ", ".join(pyvirtualcam.camera.BACKENDS) or "none on this system"
-            raise RealtimeError(f"unknown virtual camera backend {backend!r} (available: {known})", EXIT_NO_DEVICE)
+        if backend is not None:  # names as registered, whatever case they are given in
+            known = {b.lower(): b for b in pyvirtualcam.camera.BACKENDS}
+            if backend.lower() not in known:
+                raise RealtimeError(f"unknown virtual camera backend {backend!r} (available: "
+                                    f"{', '.join(known.values()) or 'none on this system'})", EXIT_NO_DEVICE)
+            backend = known[backend.lower()]
         try:
             self.cam = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat[fmt], device=device,
                                            backend=backend)
@@ -92,24 +99,116 @@ def _vcam_error(text: str, device: str | None) -> str:
     return f"no virtual camera device found; {vcam_fix_hint()}, then try again (details: `realtime doctor`)"
 
 
+def os_reason(exc: OSError) -> str:
+    """The OS's reason a write failed, in words ("disk full" for no space or no quota left)."""
+    return "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or str(exc)
+
+
+class AtomicFile:
+    """A file that appears at ``path`` only once it is complete: written to a temporary file beside it (same
+    folder, so the move is atomic; same extension, so OpenCV picks the same format) and moved over ``path`` by
+    ``commit``. ``discard``, an error, Ctrl-C or a kill before ``commit`` leave whatever was at ``path``
+    as it was (a kill leaves the hidden ``.NAME.partial-*`` file behind).
+    """
+
+    def __init__(self, path: Path) -> None:
+        check_writable(path)
+        self.path = path
+        self.target = Path(os.path.realpath(path))  # through a symlink, not over it
+        self.tmp = self.target.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
+        with self._reasons(discard=False):  # created here, so that a refusal is the OS's own reason
+            self.tmp.open("xb").close()
+
+    @contextlib.contextmanager
+    def _reasons(self, discard: bool = True):
+        """OSError -> RealtimeError with the OS's reason (the temporary file removed)."""
+        try:
+            yield
+        except OSError as exc:
+            if discard:
+                self.discard()
+            raise RealtimeError(f"cannot write {self.path}: {os_reason(exc)}") from None
+
+    def write_bytes(self, data: bytes) -> None:
+        with self._reasons(), self.tmp.open("wb") as f:
+            f.write(data)
+
+    def commit(self) -> None:
+        with self._reasons():
+            os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` now (a probe write: "disk full", the OS's reason), or None."""
+    probe = folder / f".realtime-probe-{secrets.token_hex(4)}"
+    try:
+        with probe.open("xb") as f:
+            f.write(bytes(65536))
+            f.flush()
+            os.fsync(f.fileno())
+        return None
+    except OSError as exc:
+        return os_reason(exc)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 class VideoFileSink:
-    """Writes frames to a video file (mp4/avi/mkv) at a fixed size and fps; finalised on close."""
+    """Writes frames to a video file (mp4/avi/mkv) at a fixed size and fps.
+
+    The file appears at ``path`` on ``close`` only if it holds every frame sent (read back to check: OpenCV's
+    writer does not report failed writes, a full disk included); with no frame sent, nothing is written. As a
+    context manager, an exception discards the file instead."""
 
     CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
     def __init__(self, path: Path, width: int, height: int, fps: float, color: bool = True) -> None:
-        check_writable(path)
         fourcc = cv2.VideoWriter_fourcc(*self.CODECS.get(path.suffix.lower(), "mp4v"))
         self.path = path
-        self.writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height), color)
+        self.file = AtomicFile(path)
+        self.frames = 0
+        self.writer = cv2.VideoWriter(str(self.file.tmp), fourcc, fps, (width, height), color)
         if not self.writer.isOpened():
-            raise RealtimeError(f"cannot write video {path} (unsupported extension? use .mp4, .avi or .mkv)")
+            self.file.discard()
+            raise RealtimeError(f"cannot write video {path}: no video writer for {path.suffix or 'no extension'} "
+                                "(use .mp4, .avi or .mkv)")
 
     def send(self, frame: np.ndarray) -> None:
+        if shutil.disk_usage(self.file.tmp.parent).free == 0:  # stop at once, not after the whole render
+            self.discard()
+            raise RealtimeError(f"cannot write {self.path}: disk full; nothing was written")
         self.writer.write(frame)
+        self.frames += 1
 
     def close(self) -> None:
         self.writer.release()
+        if not self.frames:
+            self.file.discard()
+            return
+        back = cv2.VideoCapture(str(self.file.tmp))
+        got = int(back.get(cv2.CAP_PROP_FRAME_COUNT)) if back.isOpened() else -1
+        back.release()
+        if got != self.frames:
+            why = write_problem(self.path.parent) or f"the file holds {max(got, 0)} of {self.frames} frames"
+            self.file.discard()
+            raise RealtimeError(f"cannot write {self.path}: {why}; nothing was written")
+        self.file.commit()
+
+    def discard(self) -> None:
+        self.writer.release()
+        self.file.discard()
+
+    def __enter__(self) -> VideoFileSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def check_writable(path: Path) -> None:
@@ -124,11 +223,19 @@ def check_writable(path: Path) -> None:
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
-    """Write an image file; RealtimeError when it cannot be written."""
-    check_writable(path)
-    try:
-        ok = cv2.imwrite(str(path), image)
+    """Write an image file atomically (see ``AtomicFile``); RealtimeError with the reason when it cannot be."""
+    try:  # encoded in memory, so that a failed write is the OS's error, not a codec's message on stderr
+        ok, data = cv2.imencode(path.suffix, image)
     except cv2.error:
         ok = False
     if not ok:
-        raise RealtimeError(f"cannot write image {path} (unsupported extension? use .png or .jpg)")
+        raise RealtimeError(f"cannot write image {path}: no image encoder for {path.suffix or 'no extension'} "
+                            "(use .png or .jpg)")
+    write_file(path, data.tobytes())
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see ``AtomicFile``); RealtimeError with the OS's reason."""
+    f = AtomicFile(path)
+    f.write_bytes(data)
+    f.commit()

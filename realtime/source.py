@@ -7,6 +7,7 @@ reopened with backoff while the caller keeps its output fed.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ class Frame:
 
 def source_kind(spec: str) -> str:
     """'camera', 'url', 'image', 'folder' or 'video' for a --source value."""
-    if spec.isdigit():
+    if spec.isdigit() or is_device_path(spec):
         return "camera"
     if "://" in spec:
         return "url"
@@ -45,13 +46,23 @@ def source_kind(spec: str) -> str:
     return "video"
 
 
+def is_device_path(spec: str) -> bool:
+    """A camera named by its device file (``/dev/video0``, the name Linux guides use), there or not."""
+    if spec.startswith("/dev/video"):
+        return True
+    try:
+        return stat.S_ISCHR(os.stat(spec).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def open_capture(spec: str, width: int | None = None, height: int | None = None,
                  fps: float | None = None) -> cv2.VideoCapture:
     """Open a camera index, video file or URL; RealtimeError with a clear reason when it cannot be used."""
     kind = source_kind(spec)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    if kind == "camera":
-        cap = cv2.VideoCapture(int(spec))
+    if kind == "camera":  # a device file through V4L2, the backend that opens one by name
+        cap = cv2.VideoCapture(int(spec)) if spec.isdigit() else cv2.VideoCapture(spec, cv2.CAP_V4L2)
         if not cap.isOpened():
             raise RealtimeError(f"camera {spec} not found (run `realtime doctor` to list cameras)", EXIT_NO_DEVICE)
         _configure_camera(cap, spec, width, height, fps)
@@ -91,8 +102,10 @@ def video_info(cap: cv2.VideoCapture) -> tuple[int, int, float, int]:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    """Image files in ``folder``, sorted by name; hidden ones (macOS's ``._*``, a killed render's partial files)
+    are not pictures of the folder."""
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_EXTS and p.is_file() and not p.name.startswith("."))
 
 
 class LiveSource:

@@ -46,6 +46,11 @@ def test_missing_config(tmp_path):
     ("style_scale", 0.0, "--style-scale"),
     ("vcam_format", "MJPG", "unknown --vcam-format"),
     ("width", 3, "--width"),
+    ("threads", 0, "--threads must be between 1 and"),
+    ("threads", 100000, "--threads must be between 1 and"),
+    ("blur_strength", -5, "blur-strength must be between 1 and 99"),
+    ("blur_strength", 100001, "blur-strength must be between 1 and 99"),
+    ("fps", float("nan"), "--fps"),
 ])
 def test_out_of_range(field, value, msg):
     with pytest.raises(RealtimeError, match=msg):
@@ -55,3 +60,11 @@ def test_out_of_range(field, value, msg):
 def test_replace_needs_background():
     with pytest.raises(RealtimeError, match="needs --background"):
         Settings(mode="replace").validate()
+
+
+def test_choices_from_a_config_file_are_case_insensitive(tmp_path):
+    """Issue #25 item 9: choices are accepted whatever their case, and kept as spelt in the lists."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('mode = "BLUR"\ndevice = "CPU"\nvcam-format = "i420"\n')
+    s = build_settings(cfg, {})
+    assert (s.mode, s.device, s.vcam_format) == ("blur", "cpu", "I420")

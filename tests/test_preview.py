@@ -65,8 +65,10 @@ def wait_for_picture(env: dict, timeout: float = 20) -> bool:
             return False
 
 
-def test_preview_shows_frames_and_quits_on_q(tmp_path):
-    # 30 s of video: the preview must still be running when the keys arrive, even on a loaded machine
+@contextlib.contextmanager
+def preview_showing(tmp_path):
+    """`realtime preview` under Xvfb, once its window shows a picture: (process, window id, environment)."""
+    # 30 s of video: the preview must still be running when the test acts, even on a loaded machine
     clip = write_video(tmp_path / "clip.mp4", synthetic_frames(750, 320, 180), 25)
     with xvfb() as display:
         env = {**os.environ, "DISPLAY": display}
@@ -75,15 +77,73 @@ def test_preview_shows_frames_and_quits_on_q(tmp_path):
         try:
             win = wait_for_window(display)
             assert wait_for_picture(env), "the window shows no picture"
-            subprocess.run(["xdotool", "windowactivate", "--sync", win], env=env, capture_output=True)
-            subprocess.run(["xdotool", "key", "--window", win, "f", "m", "i", "plus", "n"], env=env)
-            time.sleep(0.5)
-            assert p.poll() is None, "hotkeys must not end the preview"
-            subprocess.run(["xdotool", "key", "--window", win, "q"], env=env)
-            rc = p.wait(timeout=10)
+            yield p, win, env
         finally:
             if p.poll() is None:
                 p.kill()
-        err = p.stderr.read()
-        assert rc == 0, err
-        assert "Traceback" not in err
+
+
+def test_preview_shows_frames_and_quits_on_q(tmp_path):
+    with preview_showing(tmp_path) as (p, win, env):
+        subprocess.run(["xdotool", "windowactivate", "--sync", win], env=env, capture_output=True)
+        subprocess.run(["xdotool", "key", "--window", win, "f", "m", "i", "plus", "n"], env=env)
+        time.sleep(0.5)
+        assert p.poll() is None, "hotkeys must not end the preview"
+        subprocess.run(["xdotool", "key", "--window", win, "q"], env=env)
+        rc = p.wait(timeout=10)
+    err = p.stderr.read()
+    assert rc == 0, err
+    assert "Traceback" not in err
+
+def send_wm_delete(display: str, window: str) -> None:
+    """What a window manager's close button does: a WM_DELETE_WINDOW client message to the window (libX11)."""
+    import ctypes
+
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("pad", ctypes.c_long * 24)]
+
+    d = x11.XOpenDisplay(display.encode())
+    assert d, f"cannot open display {display}"
+    ev = ClientMessage(type=33, window=int(window), format=32)  # 33: ClientMessage
+    ev.message_type = x11.XInternAtom(d, b"WM_PROTOCOLS", 0)
+    ev.data[0] = x11.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+    assert x11.XSendEvent(d, int(window), 0, 0, ctypes.byref(ev))
+    x11.XCloseDisplay(d)  # flushes
+
+
+@pytest.mark.parametrize("how", ["close-button", "destroyed", "connection-killed"])
+def test_preview_window_gone_ends_cleanly(tmp_path, how):
+    """Issue #25 item 7: the window manager's close button (WM_DELETE_WINDOW), a window destroyed by another client
+    and a killed X connection all end the preview with exit 0 and its normal summary."""
+    with preview_showing(tmp_path) as (p, win, env):
+        if how == "close-button":
+            send_wm_delete(env["DISPLAY"], win)
+        else:  # windowclose: XDestroyWindow; windowkill: XKillClient, which closes the client's connection
+            subprocess.run(["xdotool", "windowclose" if how == "destroyed" else "windowkill", win], env=env)
+        rc = p.wait(timeout=10)
+    err = p.stderr.read()
+    assert rc == 0, err
+    assert "Traceback" not in err and "error:" not in err and "guiReceiver" not in err, err
+    assert err.strip().splitlines()[-1].endswith("reconnects"), err  # the summary line
+    # (a killed connection leaves Qt's own line before it: "The X11 connection broke (error 1). ...")
+
+
+def test_preview_without_display_is_one_line_no_device(clip):
+    """Issue #25 item 8: no display is the "no device" exit with one line, not Qt's abort (134)."""
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    r = subprocess.run([sys.executable, "-m", "realtime", "preview", "--source", str(clip)], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: no display for the preview window: DISPLAY is not set (use `realtime camera` or `realtime render` "
+        "without one)"]

@@ -1,8 +1,10 @@
 """`realtime render` end to end as a real subprocess: video, image, folder, mask mode, webcam clips."""
+import os
+
 import cv2
 import numpy as np
 import pytest
-from conftest import WEBCAM_CLIPS, needs_shared, read_video, run_cli, synthetic_frames
+from conftest import WEBCAM_CLIPS, needs_shared, read_video, run_cli, synthetic_frames, write_video
 
 
 def test_render_video_same_size_fps_and_count(clip, tmp_path):
@@ -71,6 +73,127 @@ def test_webcam_clip_background_painted_person_natural(name, tmp_path):
     assert np.mean(bg_diff) > 25, "background should be clearly painted"
     assert np.mean(person_diff) < 12, "person should be left natural"
     assert np.mean(bg_diff) > 3 * np.mean(person_diff)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 200 KB tmpfs (root only; skips with the reason elsewhere)."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'}); "
+                    "test_failed_writes_leave_no_file covers the same logic")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("name", ["o.mp4", "o.avi", "o.png"])
+def test_full_disk_is_an_error_and_leaves_no_file(tmp_path, small_disk, name):
+    """Issue #25 item 2: a full disk was "wrote 87 frames" (exit 0) and an mp4 no player opens."""
+    frames = [cv2.resize(f, (640, 360)) + np.random.default_rng(i).integers(0, 40, (360, 640, 3), dtype=np.uint8)
+              for i, f in enumerate(synthetic_frames(60, 320, 180))]  # noise: more than 200 KB however encoded
+    if name.endswith(".png"):
+        src = tmp_path / "in.png"
+        cv2.imwrite(str(src), cv2.resize(frames[0], (1280, 720)))
+    else:
+        src = write_video(tmp_path / "in.mkv", frames)
+    r = run_cli("render", str(src), "-o", str(small_disk / name), "-q", "--mode", "style-all")
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "disk full" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert list(small_disk.iterdir()) == []  # no file that claims to be complete, no temporary either
+
+
+def test_failed_writes_leave_no_file(tmp_path, monkeypatch, clip):
+    """Issue #25 item 2 without a small disk: a writer whose writes are lost (what OpenCV's does on a full disk)
+    and a file system that refuses the bytes (ENOSPC) both raise and leave the earlier file as it was."""
+    import errno
+    from pathlib import Path
+
+    from realtime import sinks
+    from realtime.errors import RealtimeError
+
+    target = tmp_path / "o.mp4"
+    target.write_bytes(b"earlier render")
+
+    class LosingWriter:  # cv2.VideoWriter's API; every frame lost
+        def __init__(self, path, *args):
+            Path(path).write_bytes(b"\0" * 257)
+
+        def isOpened(self):
+            return True
+
+        def write(self, frame):
+            pass
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(sinks.cv2, "VideoWriter", LosingWriter)
+    sink = sinks.VideoFileSink(target, 320, 180, 25)
+    sink.send(np.zeros((180, 320, 3), np.uint8))
+    with pytest.raises(RealtimeError, match="the file holds 0 of 1 frames; nothing was written"):
+        sink.close()
+    monkeypatch.undo()
+
+    class FullDisk:  # a file on a full disk
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    png = tmp_path / "o.png"
+    png.write_bytes(b"earlier picture")
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, mode="r", *a, **k: FullDisk() if mode == "wb"
+                        else real_open(self, mode, *a, **k))
+    with pytest.raises(RealtimeError, match=r"cannot write .*o.png: disk full"):
+        sinks.write_image(png, np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.undo()
+    assert target.read_bytes() == b"earlier render" and png.read_bytes() == b"earlier picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "o.png"]
+
+
+def test_folder_with_a_corrupt_image_does_the_rest(tmp_path):
+    """Issue #25 item 4: a corrupt image stopped the folder; now it is skipped with a warning, the rest are done,
+    and the exit is 1 naming it."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, f in enumerate(synthetic_frames(4, 96, 64)):
+        cv2.imwrite(str(src / f"{i}.png"), f)
+    (src / "1.png").write_bytes(b"not a png")
+    cv2.imwrite(str(src / "2.png"), np.zeros((1, 1, 3), np.uint8))  # readable, too small to filter
+    (src / "._0.png").write_bytes(b"macOS metadata")  # hidden: not one of the folder's pictures
+    r = run_cli("render", str(src), "-o", str(tmp_path / "out"), "--mode", "style-all", "-q")
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("warning: skipped 1.png") and lines[1].startswith("warning: skipped 2.png"), lines
+    assert lines[-1].startswith("error: skipped 2 of 4 images") and "1.png, 2.png" in lines[-1], lines
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "3.png"]
+
+
+def test_truncated_video_says_how_many_frames_it_had(tmp_path):
+    """Issue #25 item 4: a truncated video rendered 22 of 88 frames without a word."""
+    full = write_video(tmp_path / "full.mkv", synthetic_frames(88, 160, 96))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 4])
+    r = run_cli("render", str(cut), "-o", str(tmp_path / "o.mp4"), "-q", "--mode", "blur")
+    assert r.returncode == 1, r.stderr
+    n = len(read_video(tmp_path / "o.mp4")[0])
+    assert 0 < n < 88
+    assert r.stderr.strip().splitlines() == [
+        f"error: {cut} ended after {n} of the 88 frames its container announces (truncated or damaged?); "
+        f"{tmp_path / 'o.mp4'} has those {n}"]
 
 
 @pytest.mark.parametrize("mode", ["style-background", "style-all"])

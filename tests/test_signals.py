@@ -14,14 +14,28 @@ def long_clip(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("long") / "long.mp4", synthetic_frames(600, 320, 180) , 30)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def start_render(src, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "realtime", "render", str(src), "-o", str(out), "-q", *extra],
+                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_partial(out, size: int = 0, timeout: float = 60):
+    """The temporary file the render writes beside ``out``, once it holds ``size`` bytes."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = [p for p in out.parent.glob(f".{out.stem}.partial-*{out.suffix}") if p.stat().st_size >= size]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError("the render never started writing")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_render_stops_and_output_is_playable(long_clip, tmp_path, sig, code):
+    """SIGHUP (the terminal closed) is a stop like SIGTERM (issue #25 item 3: it left an unplayable mp4)."""
     out = tmp_path / "partial.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "realtime", "render", str(long_clip), "-o", str(out), "-q",
-                          "--style-scale", "0.25"], cwd=REPO, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and (not out.exists() or out.stat().st_size < 20000):
-        time.sleep(0.05)
+    p = start_render(long_clip, out, "--style-scale", "0.25")
+    wait_for_partial(out, 20000)
     assert p.poll() is None, "render finished before it could be interrupted"
     t0 = time.time()
     p.send_signal(sig)
@@ -31,6 +45,61 @@ def test_render_stops_and_output_is_playable(long_clip, tmp_path, sig, code):
     assert "Traceback" not in p.stderr.read()
     frames, _ = read_video(out)
     assert 0 < len(frames) < 600  # finalised and playable, partial
+    assert [p.name for p in tmp_path.iterdir()] == ["partial.mp4"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_render_keeps_the_earlier_file(long_clip, tmp_path, sig):
+    """Issue #25 item 3: Ctrl-C as the writing starts left a 257-byte mp4 in place of the earlier file, SIGKILL an
+    unplayable one; the output is written beside it and moved into place only once finalised."""
+    out = tmp_path / "o.mp4"
+    earlier = write_video(out, synthetic_frames(5, 64, 48)).read_bytes()
+    p = start_render(long_clip, out)
+    wait_for_partial(out)
+    p.send_signal(sig)
+    rc = p.wait(timeout=10)
+    assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL), p.stderr.read()
+    assert out.read_bytes() == earlier
+
+
+def slow_style(path, convs: int = 1200):
+    """A valid style model that takes seconds a frame: a chain of 3x3 convolutions (ONNX Runtime checks its
+    terminate flag between them)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    blur = np.repeat(np.eye(3, dtype=np.float32)[:, :, None, None], 9, axis=2).reshape(3, 3, 3, 3) / 9
+    names = ["image"] + [f"c{i}" for i in range(convs - 1)] + ["stylized"]
+    nodes = [helper.make_node("Conv", [names[i], "w"], [names[i + 1]], pads=[1, 1, 1, 1]) for i in range(convs)]
+    graph = helper.make_graph(
+        nodes, "slow", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("stylized", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [3, 3, 3, 3], blur.ravel().tolist())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_stop_ends_a_long_network_run_within_a_second(tmp_path):
+    """Issue #25 item 6: a stop waited for a step of minutes; a running network is ended (RunOptions.terminate)."""
+    import cv2
+    import numpy as np
+
+    img = tmp_path / "big.png"
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8))
+    out = tmp_path / "o.png"
+    p = start_render(img, out, "--style", str(slow_style(tmp_path / "slow.onnx")), "--style-scale", "1",
+                     "--mode", "style-all", "--threads", "2", "--device", "cpu")
+    time.sleep(5)  # models loaded (~1-2 s); the one frame takes ~20 s on 2 cores
+    assert p.poll() is None, "the frame was done before it could be interrupted"
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=30)
+    assert time.time() - t0 < 1.0
+    assert rc == 143, p.stderr.read()
+    assert not out.exists()
 
 
 def test_preview_stops_on_sigterm_within_a_second(long_clip):

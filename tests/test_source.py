@@ -1,4 +1,5 @@
 """Capture: latest frame wins, stale frames counted; a camera that fails mid-stream is reconnected."""
+import os
 import threading
 import time
 
@@ -121,4 +122,35 @@ def test_errors():
         open_capture("/no/such/file.mp4")
     with pytest.raises(RealtimeError, match="camera 9 not found") as e:
         open_capture("9")
-    assert e.value.exit_code == 2
+    assert e.value.exit_code == 3
+
+
+def test_camera_device_node_is_opened_as_a_camera(tmp_path):
+    """Issue #25 item 9: `--source /dev/video0` was "source not found", even for an existing device node; a device
+    file is opened as a camera and fails as a camera index does (exit 3)."""
+    import stat
+
+    from realtime.source import source_kind
+
+    node = tmp_path / "video0"
+    try:
+        os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(81, 0))  # video4linux's major number, no driver behind it
+    except OSError as exc:
+        pytest.skip(f"cannot make a device node here ({exc.strerror}); "
+                    "test_missing_video_device_is_a_camera_error covers the same path")
+    assert source_kind(str(node)) == "camera"
+    with pytest.raises(RealtimeError, match=f"camera {node} not found") as e:
+        open_capture(str(node))
+    assert e.value.exit_code == 3
+
+
+def test_missing_video_device_is_a_camera_error():
+    """The same for a /dev/video path that is not there (the stand-in where no node can be made)."""
+    from conftest import run_cli
+
+    if os.path.exists("/dev/video9"):
+        pytest.skip("this machine has a /dev/video9")
+    r = run_cli("camera", "--source", "/dev/video9")
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: camera /dev/video9 not found (run `realtime doctor` to list cameras)"]

@@ -92,7 +92,7 @@ def test_missing_device_error_is_real(clip):
     if glob.glob("/dev/video*"):
         pytest.skip("this machine has video devices")
     r = run_cli("camera", "--source", str(clip))
-    assert r.returncode == 2
+    assert r.returncode == 3
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert LINUX_FIX in lines[0] and "realtime doctor" in lines[0]
