@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.errors import RealtimeError
+from realtime.models import first_line
+
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
@@ -208,6 +211,7 @@ class Painter:
         self._result: tuple[np.ndarray, int] | None = None
         self._busy = False
         self._closed = False
+        self._failure: Exception | None = None
         self._thread: threading.Thread | None = None
         self.reset()
 
@@ -246,7 +250,10 @@ class Painter:
                 self._publish(self._paint(image, seen), size, t, instant=self.shown is None)
         if self.threaded:
             with self._cond:
-                result, self._result = self._result, None
+                result, self._result, failure = self._result, None, self._failure
+            if failure is not None:  # said on the live path, once, as any failure of a step is
+                self._failure = None
+                raise RealtimeError(f"painting the background failed: {first_line(failure)}") from None
             if result is not None and result[1] == self._epoch:
                 self._publish(result[0], size, t, instant=False)
         return self._step(size)
@@ -313,7 +320,12 @@ class Painter:
                 if self._closed:
                     return
                 (image, seen, epoch), self._job = self._job, None
-            painted = self._paint(image, seen)
+            try:
+                painted = self._paint(image, seen)
+            except Exception as exc:  # noqa: BLE001 - e.g. the network ended by a stop (inference.stop_runs)
+                with self._cond:
+                    self._failure, self._busy = exc, False
+                return
             with self._cond:
                 self._result = (painted, epoch)
                 self._busy = False

@@ -235,3 +235,28 @@ def test_the_painted_background_holds_still_on_webcam_clips():
 
     got = evaluate_flicker(Settings(device="cpu", threads=2), webcam_clips(SHARED, count=3, frames=45))
     assert max(got.values()) <= 0.2, got
+
+
+def test_a_failing_painter_is_one_clear_error_on_the_live_path():
+    """A painting that fails on the painter's thread (a network ended by a stop, a broken model) is raised where
+    the frames are made, as a RealtimeError, not printed as a thread's traceback."""
+    from realtime.errors import RealtimeError
+
+    calls = []
+
+    def paint(plate, seen):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("Exiting due to terminate flag being set to true.")
+        return fill(plate, seen)
+
+    bg, plate = room(), BackgroundPlate()
+    painter = Painter(paint, threaded=True, interval=0.0)
+    plate.update(bg, person_at(20))
+    painter.update(plate, (W, H), 0.0)
+    plate.update(bg, person_at(100))
+    with pytest.raises(RealtimeError, match="painting the background failed: Exiting due to terminate"):
+        for i in range(200):
+            painter.update(plate, (W, H), 0.1 + i / 30)
+            time.sleep(0.01)
+    painter.close()
