@@ -229,7 +229,8 @@ def plot_results(results: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise RealtimeError("--plot needs matplotlib (pip install 'realtime-style[bench]')") from None
-    labels = [f"{r['width']}x{r['height']}\nscale {r['style_scale']}" for r in results]
+    labels = [f"{r['width']}x{r['height']}\n" + (f"scale {r['style_scale']}" if r["style_scale"] else r.get("mode", ""))
+              for r in results]
     stages = sorted({k for r in results for k in r["stages_ms"]})
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     bottom = np.zeros(len(results))
