@@ -116,17 +116,10 @@ def person_in_plate(clip: Clip, plate: np.ndarray) -> float:
 
 
 def webcam_clips(data: Path = DATA_ROOT, count: int = 15, frames: int = 60) -> dict[str, list[np.ndarray]]:
-    out = {}
-    for path in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:count]:
-        cap, got = cv2.VideoCapture(str(path)), []
-        while len(got) < frames:
-            ok, f = cap.read()
-            if not ok:
-                break
-            got.append(f)
-        cap.release()
-        out[path.stem] = got
-    return out
+    """The first ``frames`` frames of the first ``count`` webcam clips, by name."""
+    from export.evaluate_style import clip_frames
+
+    return {p.stem: clip_frames(p, frames) for p in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:count]}
 
 
 def flicker(outputs: list[np.ndarray], frames: list[np.ndarray], mattes: list[np.ndarray]) -> float:
