@@ -6,9 +6,11 @@ changes: the person never enters the painting, and quality no longer competes wi
 ``BackgroundPlate`` keeps the plate at the painter's resolution. Per frame it takes the pixels that the person
 mask (grown by a margin) says are background: a pixel seen for the first time is taken as it is, one seen
 before follows the camera with a short exponential average (noise averages out, a real change is followed
-within about a second). Pixels the person has always covered are filled from their surroundings by
-push-pull (never from the person's colours). When most of the visible background changes at once for a few
-frames (the camera moved, the exposure jumped) the plate starts over.
+within about a second). Near the person, pixels that differ clearly from the background already seen there
+are the person too (what the person network missed: a bag, a hand), so they stay out of the plate and in the
+picture (``foreground``). Pixels the person has always covered are filled from their surroundings by push-pull
+(never from the person's colours). When most of the visible background changes at once for a few frames (the
+camera moved, the exposure jumped) the plate starts over.
 
 ``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
 when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. On a CPU it
