@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT
+from realtime.modes import MODES
 
 FRAMES, FPS, SWAY = 90, 30.0, 12
 SIZE = (640, 360)
@@ -141,7 +142,8 @@ def evaluate_flicker(settings, clips: dict[str, list[np.ndarray]], live: bool = 
     from realtime.pipeline import Pipeline
 
     pipeline = Pipeline.from_settings(settings, log=lambda m: None, live=live)
-    matter = Pipeline.from_settings(dataclasses.replace(settings, mode="mask"), log=lambda m: None, live=False)
+    matte = next(m.name for m in MODES.values() if m.channels == 1)
+    matter = Pipeline.from_settings(dataclasses.replace(settings, mode=matte), log=lambda m: None, live=False)
     try:
         out = {}
         for name, frames in clips.items():
@@ -208,7 +210,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--style", default="udnie")
-    ap.add_argument("--modes", default="style-background,blur")
+    ap.add_argument("--modes", default=",".join(m.name for m in MODES.values() if m.background in ("paint", "blur")),
+                    help="the modes that work on the plate, by default")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--picture", type=Path)
     ap.add_argument("--no-plate", action="store_true", help="the whole frame painted / blurred, as before the plate")
