@@ -133,7 +133,7 @@ def measure(pipeline: Pipeline, frames: list[np.ndarray], count: int, stop: thre
                 break
             out = pipeline.process(frame.image, frame.t_capture)
             ts = time.perf_counter()
-            sink.send(out)
+            sink.send(out if out.ndim == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR))  # the matte, as live does
             stages.setdefault("sink", []).append((time.perf_counter() - ts) * 1000)
             lat.append((time.perf_counter() - frame.t_capture) * 1000)
             for k, v in pipeline.timings.stages.items():

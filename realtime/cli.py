@@ -34,7 +34,7 @@ Fps = Annotated[float | None, typer.Option("--fps", help="capture frame rate ask
 StyleScale = Annotated[float | None, typer.Option(
     "--style-scale", help="resolution of the per-frame painting (style-person, style-all, plate = false) relative "
                           "to the output, 0.1..1 (lower = faster); default auto: about 320x180 on a CPU live, full "
-                          "resolution on a GPU and in render. The background plate is painted at full size")]
+                          "resolution on a GPU and in render. The background plate: see plate-size")]
 Device = Annotated[Literal[providers.devices()] | None, typer.Option(
     "--device", case_sensitive=False, help="where the networks run; auto takes the best that really loads")]
 Mirror = Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="flip horizontally")]

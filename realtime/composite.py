@@ -118,7 +118,3 @@ def fit_background(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     y, x = (scaled.shape[0] - h) // 2, (scaled.shape[1] - w) // 2
     return np.ascontiguousarray(scaled[y:y + h, x:x + w])
 
-
-def mask_to_gray(person: np.ndarray) -> np.ndarray:
-    """Person weight -> uint8 matte (0 background, 255 person)."""
-    return person if person.dtype == np.uint8 else cv2.convertScaleAbs(person, alpha=255.0)

@@ -44,7 +44,8 @@ class Settings:
     feather: int = 3  # mask blur radius in pixels at output size
     feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)
-    plate_size: int = 640  # the plate is painted at the output size up to this many pixels on the longer side
+    plate_size: int = 640  # live on a CPU the plate is painted at the output size up to this many pixels on the
+    # longer side (render and a GPU: always the output size)
     plate_repaint: float = 0.01  # repaint the plate when this share of it changed
     plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution

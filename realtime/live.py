@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from realtime import modes
+from realtime.errors import RealtimeError
 from realtime.hud import draw_hud, lost_card
 from realtime.models import list_styles
 from realtime.pipeline import Pipeline
@@ -125,7 +126,14 @@ class LiveLoop:
         self.handle_key(chr(key) if key != 27 else "esc")
 
     def handle_key(self, key: str) -> None:
-        """Apply one hotkey (also used by tests)."""
+        """Apply one hotkey (also used by tests). A mode or style that cannot load is one line, and the call goes
+        on as it was."""
+        try:
+            self._apply_key(key)
+        except RealtimeError as exc:
+            self.log(f"error: {exc}")
+
+    def _apply_key(self, key: str) -> None:
         p = self.pipeline
         if key in ("q", "esc"):
             self.quit_by_user = True

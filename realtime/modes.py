@@ -16,7 +16,7 @@ class Layers:
     """What a mode composes from, all at the output size."""
 
     frame: np.ndarray  # uint8 BGR, the camera frame
-    person: np.ndarray | None  # float32 HxW, 1 = person
+    person: np.ndarray | None  # uint8 HxW, 255 = person
     painted: np.ndarray | None  # the frame painted by the style network (per-frame modes)
     background: np.ndarray | None  # the background layer: painted or blurred plate, or a replacement picture
     strength: float
@@ -35,7 +35,7 @@ def _style_all(x: Layers) -> np.ndarray:
 
 
 def _matte(x: Layers) -> np.ndarray:
-    return composite.mask_to_gray(x.person)
+    return x.person
 
 
 def _none(x: Layers) -> np.ndarray:

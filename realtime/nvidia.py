@@ -93,13 +93,6 @@ def cuda_help() -> str:
             + "; `realtime doctor` says what loads")
 
 
-def why_not() -> str:
-    """Why an NVIDIA provider that was asked for did not start, in one clause (for the fallback line)."""
-    if not driver_present():
-        return "no usable NVIDIA GPU/driver was found"
-    return gpu_package_problem() or cuda_help()
-
-
 def cuda_status() -> str:
     """Whether ONNX Runtime can use CUDA here: the package, the driver, the CUDA/cuDNN libraries it needs."""
     major = cuda_build()

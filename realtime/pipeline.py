@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import composite, modes
+from realtime import composite, modes, providers
 from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
@@ -66,8 +66,8 @@ def as_bgr(frame: object) -> np.ndarray:
 @dataclass
 class StreamState:
     """What a stream remembers between frames: the mask's and the painting's temporal smoothing, and the
-    background plate. Held by the pipeline and reset as one (a new image, mode or style), so no caller has
-    to know its parts."""
+    background plate. Held by the pipeline and reset as one (a new image, size or mode; a new style resets the
+    painting's smoothing and repaints the plate), so no caller has to know its parts."""
 
     mask: composite.MaskSmoother
     painting: PaintingSmoother
@@ -146,8 +146,12 @@ class Pipeline:
 
     @property
     def accelerated(self) -> bool:
-        """Any of its networks runs on a GPU (or another accelerator)."""
-        return any(x.session.accelerated for x in (self.segmenter, self.stylizer, self.plate_stylizer) if x)
+        """Its networks run on a GPU (or another accelerator): as the loaded sessions say, or, before any is
+        loaded (mode none), as the device's best provider would."""
+        loaded = [x.session for x in (self.segmenter, self.stylizer, self.plate_stylizer) if x]
+        if loaded:
+            return any(s.accelerated for s in loaded)
+        return providers.provider_chain(self.settings.device)[0].accelerator
 
     def _painter_threads(self) -> int | None:
         """Live on a CPU the painter gets one thread (at a lower priority): the live path keeps the rest."""
@@ -261,7 +265,7 @@ class Pipeline:
         more = plate.foreground(small, small_person)
         plate.update(small, more)
         if more is not small_person:
-            person = cv2.max(person, more if size == (w, h) else cv2.resize(more, (w, h)))
+            person = more if size == (w, h) else cv2.max(person, cv2.resize(more, (w, h)))
         return self.painter.update(plate, (w, h), t), person
 
     def _plate_size(self, w: int, h: int) -> tuple[int, int]:

@@ -13,9 +13,9 @@ picture (``foreground``). Pixels the person has always covered are filled from t
 camera moved, the exposure jumped) the plate starts over.
 
 ``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
-when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. On a CPU it
-paints on its own thread, so the live path never waits for it; ``render`` paints synchronously so a file
-renders the same picture every time.
+when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. Live on a CPU it
+paints on its own thread, so the live path never waits for it; on a GPU and in ``render`` it paints in step
+(``render``: a file renders the same picture every time).
 """
 from __future__ import annotations
 
@@ -147,10 +147,10 @@ class BackgroundPlate:
 
 
 def fill(image: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    known = seen.astype(np.float32) * (1 / 255)
+    """The plate as uint8 BGR, the never-seen pixels (``seen`` 0) guessed from their surroundings."""
     if cv2.countNonZero(seen) == seen.size:
         return cv2.convertScaleAbs(image)
-    return cv2.convertScaleAbs(push_pull_fill(image, known))
+    return cv2.convertScaleAbs(push_pull_fill(image, seen.astype(np.float32) * (1 / 255)))
 
 
 def blurred(image: np.ndarray, seen: np.ndarray, ksize: int = 21) -> np.ndarray:
@@ -200,8 +200,8 @@ class Painter:
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
     A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
-    were seen for the first time), at most every ``interval`` seconds; a new painting replaces the old one
-    over ``fade`` frames.
+    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once);
+    a new painting replaces the old one over ``fade`` frames.
     """
 
     def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
@@ -219,7 +219,7 @@ class Painter:
 
     # --- state --------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the painting (a new stream, style or scene)."""
+        """Forget the painting (a new stream or scene); the counts in ``stats`` go on."""
         with self._cond:
             self._job = self._result = None
             self._epoch = getattr(self, "_epoch", 0) + 1
@@ -230,12 +230,16 @@ class Painter:
         self._ref: np.ndarray | None = None  # the plate (small luma) the newest painting was made from
         self._ref_seen: np.ndarray | None = None
         self._asked_t: float | None = None
-        self.stats = PainterStats()
+        if not hasattr(self, "stats"):
+            self.stats = PainterStats()
 
     def set_paint(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        """A new style: paint with it from now on, and repaint at once."""
+        """A new style: paint with it from now on, and repaint at once (a painting in the old style still on its
+        way is dropped)."""
         with self._cond:
             self.paint = paint
+            self._epoch += 1
+            self._result = None
         self._ref = None
 
     # --- per frame ----------------------------------------------------------------------------------
@@ -326,11 +330,11 @@ class Painter:
                 painted = self._paint(image, seen)
             except Exception as exc:  # noqa: BLE001 - e.g. the network ended by a stop (inference.stop_runs)
                 with self._cond:
-                    self._failure, self._busy = exc, False
+                    self._failure, self._busy, self._thread = exc, False, None  # the next job starts a new thread
                 return
             with self._cond:
                 self._result = (painted, epoch)
-                self._busy = False
+                self._busy = self._job is not None
 
     def close(self) -> None:
         """Stop the worker (it finishes the painting it is on: one network run)."""

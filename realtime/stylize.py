@@ -59,7 +59,7 @@ class PaintingSmoother:
     keeps the weight ``smoothing * exp(-motion_gain * |change of the blurred input luma, 0..255|)``:
     where the camera sees only noise the strokes hold still, where something moves the new painting wins
     at once (no ghost trails). The input is compared with its own running average, so slow drifts are
-    followed too. A new style fades in over a few frames. Runs at the network's resolution (~0.5 ms)."""
+    followed too. Reset with the stream (a new style starts clean). Runs at the network's resolution (~0.5 ms)."""
 
     def __init__(self, smoothing: float = 0.8, motion_gain: float = 0.15) -> None:
         self.smoothing = smoothing

@@ -98,3 +98,17 @@ def test_mask_mode_is_one_channel_and_goes_out_as_colour():
     p = live("mask").pipeline
     out = p.process(np.full((32, 48, 3), 90, np.uint8))
     assert out.shape == (32, 48) and modes.MODES["mask"].channels == 1
+
+
+def test_a_mode_that_cannot_load_is_one_line_and_the_call_goes_on():
+    loop = live("mask")
+    said = []
+    loop.log = said.append
+    p = loop.pipeline
+    p.settings.style = "no_such_style"
+    p.stylizer = p.plate_stylizer = None  # the next painting mode must open the style, which does not exist
+    loop.handle_key("m")  # mask -> none
+    assert p.mode.name == "none" and not said
+    loop.handle_key("m")  # none -> style-background: cannot load
+    assert p.mode.name == "none" and len(said) == 1 and "unknown style 'no_such_style'" in said[0]
+    assert np.array_equal(p.process(np.full((8, 8, 3), 7, np.uint8)), np.full((8, 8, 3), 7, np.uint8))

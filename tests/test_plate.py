@@ -259,4 +259,11 @@ def test_a_failing_painter_is_one_clear_error_on_the_live_path():
         for i in range(200):
             painter.update(plate, (W, H), 0.1 + i / 30)
             time.sleep(0.01)
+    calls.clear()  # a caller that goes on: the next repaint starts a new worker and paints
+    painter.set_paint(lambda p, seen: np.full(p.shape, 77, np.uint8))
+    for i in range(200):
+        if painter.update(plate, (W, H), 10 + i / 30)[0, 0, 0] == 77:
+            break
+        time.sleep(0.01)
+    assert painter.shown[0, 0, 0] == 77
     painter.close()

@@ -41,6 +41,11 @@ def test_bench_json_schema(tmp_path):
     assert "| 320x180 |" in md.read_text()
 
 
+def test_bench_takes_every_mode_the_cli_offers():
+    r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--mode", "mask", timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
 def test_benchmark_script_is_the_same_command():
     import subprocess
     import sys
