@@ -9,3 +9,13 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``realtime.Filter``, loaded on first use (the command line does not need OpenCV's and ONNX Runtime's
+    import time before it parses its arguments)."""
+    if name == "Filter":
+        from realtime.api import Filter
+
+        return Filter
+    raise AttributeError(f"module 'realtime' has no attribute {name!r}")

@@ -15,8 +15,24 @@ from realtime import modes, providers
 from realtime.config import VCAM_FORMATS, Settings, build_settings
 from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError, signal_exit
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Real-time webcam style filter: paint the background like a painting, keep the person.")
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from realtime import __version__
+
+        print(f"realtime {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
+    """Real-time webcam style filter: paint the background like a painting, keep the person."""
+
 
 # SIGHUP: the terminal was closed; stopped like SIGTERM (exits 128 + the signal's number)
 STOP_SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]

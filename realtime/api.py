@@ -1,0 +1,51 @@
+"""The filter as a library, for programs that embed it (as rembg's ``remove()`` is).
+
+    from realtime import Filter
+
+    with Filter(style="udnie") as f:
+        out = f(frame)  # a BGR uint8 frame in, the filtered frame out (one channel in mask mode)
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from realtime import modes
+from realtime.config import Settings
+from realtime.pipeline import Pipeline
+
+
+class Filter:
+    """One stream's filter: ``Filter(style="udnie")(frame)`` returns the frame filtered.
+
+    A Filter remembers its stream between calls (the mask's and the painting's smoothing over time, the background
+    plate), so consecutive video frames come out steady and the room is painted once, not per frame. Call
+    ``reset()`` before a picture unrelated to the last one (another video, another photo); a frame of another size
+    starts over by itself. ``close()`` when done, or use it in a ``with`` block.
+
+    ``live=False`` (the default) paints in step with the frames at full resolution, so the same frames always give
+    the same pictures; ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own
+    (pass each frame's capture time as ``t``). Other keyword arguments are the config keys (``strength=0.8``,
+    ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.
+    """
+
+    def __init__(self, style: str = "udnie", mode: str = modes.DEFAULT, device: str = "auto", live: bool = False,
+                 **options) -> None:
+        settings = Settings(style=style, mode=mode, device=device, **options).validate()
+        self.pipeline = Pipeline.from_settings(settings, log=logging.getLogger("realtime").info, live=live)
+
+    def __call__(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
+        return self.pipeline.process(frame, t)
+
+    def reset(self) -> None:
+        self.pipeline.reset()
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+    def __enter__(self) -> Filter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,48 @@
+"""The Python API (`realtime.Filter`) and `realtime --version`."""
+import re
+
+import cv2
+import numpy as np
+from conftest import REPO, run_cli, synthetic_frames
+
+from realtime import Filter, __version__
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    block = re.search(r"## Use it from Python\n\n```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    frame = synthetic_frames(1, 240, 160)[0]
+    cv2.imwrite(str(tmp_path / "me.jpg"), frame)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block.group(1), "README.md", "exec"), {})
+    out = cv2.imread(str(tmp_path / "me-udnie.png"))
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() > 5  # something was painted
+
+
+def test_a_filter_is_one_stream_and_reset_forgets_it():
+    a, b = synthetic_frames(12, 160, 96)[::11]
+    with Filter(mode="style-all") as f:
+        first = f(a)
+        f(b)
+        carried = f(a)  # the painting's smoothing remembers b
+        f.reset()
+        again = f(a)
+    assert np.array_equal(first, again) and not np.array_equal(first, carried)
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"realtime {__version__}"
+
+
+def test_shell_completion_offers_the_modes_and_devices():
+    from realtime import modes, providers
+
+    def complete(words: str) -> list[str]:
+        r = run_cli(env={"_REALTIME_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                         "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))})
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert complete("realtime preview --mode ") == list(modes.NAMES)
+    assert set(complete("realtime camera --device ")) == set(providers.devices())
+    assert "--install-completion" in run_cli("--help").stdout
