@@ -63,7 +63,7 @@ def run_doctor(out=print) -> None:
     import onnxruntime as ort
 
     from realtime.inference import open_session
-    from realtime.models import list_styles, person_model, read_info
+    from realtime.models import checksum_status, list_styles, person_model, read_info
     from realtime.nvidia import cuda_status, driver_present
 
     out(f"system:        {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
@@ -87,4 +87,4 @@ def run_doctor(out=print) -> None:
         out(f"  {exc}")
         infos = list_styles()
     for info in infos:
-        out(f"  {info.name:28s} {info.size_mb:6.2f} MB  sha256 {info.sha256()[:16]}  {info.path}")
+        out(f"  {info.name:28s} {info.size_mb:6.2f} MB  checksum {checksum_status(info)}  {info.path}")

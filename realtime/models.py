@@ -10,6 +10,7 @@ from pathlib import Path
 from realtime.errors import RealtimeError
 
 PERSON_MODEL = "person.onnx"
+MANIFEST = "manifest.json"  # shipped beside the weights: file name -> sha256 (written by `python -m export.manifest`)
 STYLE_SUFFIX = ".onnx"
 CONTRACTS = {  # kind -> (input name, output name, output channels)
     "person-segmentation": ("image", "mask", 1),
@@ -135,6 +136,24 @@ def person_model() -> Path:
     if not p.is_file():
         raise RealtimeError(f"person model missing: {p} (reinstall the package)")
     return p
+
+
+def manifest(folder: Path | None = None) -> dict[str, str]:
+    """The shipped weights' expected checksums (empty when the folder has no manifest)."""
+    path = (folder or shipped_dir()) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def checksum_status(info: ModelInfo) -> str:
+    """"ok", "CHANGED ..." or "not shipped" for a model file against the manifest of its folder."""
+    expected = manifest(info.path.parent).get(info.path.name)
+    if expected is None:
+        return "not shipped (no checksum to check)"
+    got = info.sha256()
+    return "ok" if got == expected else f"CHANGED: sha256 {got[:16]}, shipped {expected[:16]} (reinstall the package)"
 
 
 def metadata_json(info: ModelInfo, key: str, default: object = None) -> object:

@@ -361,3 +361,29 @@ def test_stylizer_paints_the_frame_edges_like_the_inside():
     bare = np.abs(paint(frame, 0) - reference)[edge].mean()
     ours = np.abs(Stylizer(sess, scale=1.0)(frame).astype(np.float32) - reference)[edge].mean()
     assert ours < 0.75 * bare, (ours, bare)  # 0.15 measured with the shipped udnie (16 px margin)
+
+
+def test_the_manifest_holds_the_shipped_files_checksums():
+    """A retrained model shipped without `python -m export.manifest` fails here (doctor would call it changed)."""
+    from export.manifest import WEIGHTS, checksums
+    from realtime.models import manifest
+
+    assert manifest(WEIGHTS) == checksums() and "person.onnx" in checksums()
+
+
+def test_doctor_names_a_model_file_that_is_not_what_was_shipped(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from export.manifest import WEIGHTS
+    from realtime.models import MANIFEST, checksum_status, read_info
+
+    for name in ("person.onnx", "udnie.onnx"):
+        shutil.copy(WEIGHTS / name, tmp_path / name)
+    shipped = json.loads((WEIGHTS / MANIFEST).read_text())
+    (tmp_path / MANIFEST).write_text(json.dumps({"person.onnx": shipped["person.onnx"], "udnie.onnx": "0" * 64}))
+    monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))
+    assert checksum_status(read_info(tmp_path / "person.onnx")) == "ok"
+    assert checksum_status(read_info(tmp_path / "udnie.onnx")).startswith("CHANGED: sha256 ce4bce2a")
+    mine = onnx_model(tmp_path / "mine.onnx", "image", "stylized", 3)
+    assert checksum_status(read_info(mine)).startswith("not shipped")

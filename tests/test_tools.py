@@ -65,7 +65,9 @@ def test_wheel_carries_the_weights_and_works_from_any_directory(tmp_path):
     assert r.returncode == 0, r.stderr
     wheel = next(tmp_path.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"realtime/weights/person.onnx", "realtime/weights/udnie.onnx", "realtime/cli.py"} <= names
+    assert {"realtime/weights/person.onnx", "realtime/weights/udnie.onnx", "realtime/weights/manifest.json",
+            "realtime/cli.py"} <= names
+    assert not [n for n in names if n.endswith(".fp16.onnx")]  # the runtime never loads them
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     elsewhere = tmp_path / "elsewhere"
