@@ -225,6 +225,29 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
 
 
 @app.command()
+def config(config: Config = None) -> None:
+    """Print the default config file's path and the settings in effect (defaults, config files, REALTIME_OPT_*)."""
+    def body(_stop) -> None:
+        import dataclasses
+
+        from realtime.config import ENV_PREFIX
+        from realtime.paths import config_file
+
+        path = config_file()
+        print(f"# default config file: {path} ({'read' if path.is_file() else 'not there; create it to use it'})")
+        print(f"# precedence: defaults < that file < --config FILE < {ENV_PREFIX}<KEY> variables < flags")
+        settings = _settings(config)
+        for f in dataclasses.fields(settings):
+            value = getattr(settings, f.name)
+            if f.name != "extra" and value is not None:
+                shown = str(value).lower() if isinstance(value, bool) else value if isinstance(value, int | float) \
+                    else f'"{value}"'
+                print(f"{f.name.replace('_', '-')} = {shown}")
+
+    _run(body)
+
+
+@app.command()
 def styles() -> None:
     """List installed styles."""
     def body(_stop) -> None:

@@ -1,6 +1,8 @@
-"""Options shared by preview/camera/render/bench, and loading them from a TOML file.
+"""Options shared by preview/camera/render/bench, and where they come from.
 
-Precedence: built-in defaults < ``--config FILE`` < command-line flags.
+Precedence, lowest first: built-in defaults < the default config file (``realtime config`` prints its path) <
+``--config FILE`` < environment variables ``REALTIME_OPT_<KEY>`` (``REALTIME_OPT_STYLE=starry_night``,
+``REALTIME_OPT_MASK_SMOOTHING=0.7``) < command-line flags.
 """
 from __future__ import annotations
 
@@ -141,8 +143,42 @@ def _coerce(path: Path, key: str, value: Any, f: dataclasses.Field) -> Any:
     return str(value) if base == "str" else float(value) if base == "float" else value
 
 
-def build_settings(config: Path | None, cli: dict[str, Any]) -> Settings:
-    """Defaults, then the config file, then the command-line values that were given (not None)."""
-    values: dict[str, Any] = load_config(config) if config else {}
+ENV_PREFIX = "REALTIME_OPT_"  # not REALTIME_<KEY>: REALTIME_STYLES (the user styles folder) is another thing
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_options(environ: dict[str, str]) -> dict[str, Any]:
+    """The options set as ``REALTIME_OPT_<KEY>`` environment variables, typed; RealtimeError for a bad one."""
+    out: dict[str, Any] = {}
+    known = _names()
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX):].lower()
+        if name not in known:
+            raise RealtimeError(f"unknown option in environment variable {var}; the keys are those of a config file")
+        base = next((k for k in ("bool", "float", "int") if str(known[name].type).startswith(k)), "str")
+        try:
+            if base == "bool":
+                if raw.lower() not in _TRUE | _FALSE:
+                    raise ValueError
+                out[name] = raw.lower() in _TRUE
+            else:
+                out[name] = {"float": float, "int": int, "str": str}[base](raw)
+        except ValueError:
+            raise RealtimeError(f"environment variable {var} should be {base}, got {raw!r}") from None
+    return out
+
+
+def build_settings(config: Path | None, cli: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+    """Defaults < the default config file < ``config`` < ``REALTIME_OPT_*`` variables < the flags given (not None)."""
+    from realtime.paths import config_file
+
+    values: dict[str, Any] = {}
+    if config_file().is_file():
+        values.update(load_config(config_file()))
+    if config:
+        values.update(load_config(config))
+    values.update(env_options(os.environ if environ is None else environ))
     values.update({k: v for k, v in cli.items() if v is not None})
     return Settings(**values).validate()

@@ -13,6 +13,7 @@ from realtime import modes
 from realtime.errors import RealtimeError
 from realtime.hud import draw_hud, lost_card
 from realtime.models import list_styles
+from realtime.paths import snapshots_dir
 from realtime.pipeline import Pipeline
 from realtime.sinks import write_image
 from realtime.source import LiveSource
@@ -31,9 +32,9 @@ class LiveLoop:
     """
 
     def __init__(self, pipeline: Pipeline, source: LiveSource, vcam=None, window: bool = False,
-                 snapshot_dir: Path = Path("."), log=print, stop: threading.Event | None = None) -> None:
+                 snapshot_dir: Path | None = None, log=print, stop: threading.Event | None = None) -> None:
         self.pipeline, self.source, self.vcam, self.window = pipeline, source, vcam, window
-        self.snapshot_dir, self.log = snapshot_dir, log
+        self.snapshot_dir, self.log = snapshot_dir or snapshots_dir(), log
         self.stop = stop or threading.Event()
         self.show_hud = True
         # n/p cycle through the styles made for where the networks run (the full nets are for GPUs)
@@ -154,5 +155,9 @@ class LiveLoop:
             p.set_strength(p.settings.strength - 0.1)
         elif key == "s" and self.last_out is not None:
             path = self.snapshot_dir / time.strftime("realtime-%Y%m%d-%H%M%S.png")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RealtimeError(f"cannot save a snapshot in {path.parent}: {exc.strerror}") from None
             write_image(path, self.last_out)
             self.log(f"saved {path}")

@@ -38,8 +38,9 @@ def user_styles_dir() -> Path:
     env = os.environ.get("REALTIME_STYLES")
     if env:
         return Path(env)
-    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "realtime" / "styles"
+    from realtime.paths import data_dir
+
+    return data_dir() / "styles"
 
 
 @dataclass(frozen=True)

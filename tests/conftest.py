@@ -86,3 +86,11 @@ def onnx_model(path: Path, in_name: str, out_name: str, out_channels: int,
     helper.set_model_props(model, metadata or {})
     onnx.save(model, str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path_factory, monkeypatch):
+    """Every test sees no default config file and no REALTIME_OPT_* variables of the machine it runs on."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+    for var in [v for v in os.environ if v.startswith("REALTIME_OPT_")]:
+        monkeypatch.delenv(var)

@@ -1,4 +1,5 @@
 import pytest
+from conftest import run_cli
 
 from realtime.config import Settings, build_settings, load_config
 from realtime.errors import RealtimeError
@@ -68,3 +69,34 @@ def test_choices_from_a_config_file_are_case_insensitive(tmp_path):
     cfg.write_text('mode = "BLUR"\ndevice = "CPU"\nvcam-format = "i420"\n')
     s = build_settings(cfg, {})
     assert (s.mode, s.device, s.vcam_format) == ("blur", "cpu", "I420")
+
+
+def test_precedence_default_file_then_config_then_environment_then_flags(tmp_path, monkeypatch):
+    """Flags > REALTIME_OPT_* > --config FILE > the default config file > built-in defaults."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    from realtime.paths import config_file
+
+    default = config_file()
+    assert default == tmp_path / "xdg" / "realtime" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text('style = "the_scream"\nstrength = 0.5\nfeather = 5\nmirror = true\n')
+    given = tmp_path / "call.toml"
+    given.write_text("strength = 0.6\nfeather = 6\n")
+    env = {"REALTIME_OPT_FEATHER": "7", "REALTIME_OPT_MASK_SMOOTHING": "0.3", "REALTIME_OPT_PLATE": "off"}
+    s = build_settings(given, {"mask_smoothing": 0.2, "style": None}, env)
+    assert (s.style, s.strength, s.feather, s.mask_smoothing, s.mirror, s.plate) == (
+        "the_scream", 0.6, 7, 0.2, True, False)
+    assert build_settings(None, {}, {}).strength == 0.5  # the default file alone
+    with pytest.raises(RealtimeError, match="REALTIME_OPT_FEATHER should be int, got 'wide'"):
+        build_settings(None, {}, {"REALTIME_OPT_FEATHER": "wide"})
+    with pytest.raises(RealtimeError, match="unknown option in environment variable REALTIME_OPT_COLOUR"):
+        build_settings(None, {}, {"REALTIME_OPT_COLOUR": "red"})
+    assert build_settings(None, {}, {"REALTIME_STYLES": str(tmp_path)}).style == "the_scream"  # not an option
+
+
+def test_realtime_config_prints_the_file_and_the_settings(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "REALTIME_OPT_STRENGTH": "0.7"}
+    r = run_cli("config", env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"default config file: {tmp_path / 'realtime' / 'config.toml'} (not there" in r.stdout
+    assert "strength = 0.7" in r.stdout and 'mode = "style-background"' in r.stdout
