@@ -22,6 +22,35 @@ from realtime.window import PreviewWindow
 WINDOW = "realtime"
 LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
 KEYS_HELP = "n/p style  m mode  i invert  +/- strength  f overlay  s snapshot  q quit"
+MASK_KEYS = "[ ] feather  , . smoothing  t threshold  w save"
+THRESHOLDS = (None, 0.3, 0.5, 0.7)  # the `t` key's steps: soft, then ever harder cuts
+
+
+def save_mask_settings(settings) -> Path:
+    """Write the live-tuned mask keys into the default config file, keeping what else it holds."""
+    import json
+    import tomllib
+
+    from realtime.paths import config_file
+    from realtime.sinks import write_file
+
+    path = config_file()
+    try:
+        kept = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RealtimeError(f"cannot update {path}: {exc}") from None
+    tuned = {"feather": settings.feather, "mask-smoothing": settings.mask_smoothing,
+             "mask-threshold": settings.mask_threshold}
+    values = {k: v for k, v in kept.items() if k.replace("_", "-") not in tuned}
+    values.update({k: v for k, v in tuned.items() if v is not None})
+    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else v if isinstance(v, int | float) else json.dumps(v)}"
+             for k, v in values.items()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RealtimeError(f"cannot create {path.parent}: {exc.strerror}") from None
+    write_file(path, ("\n".join(lines) + "\n").encode())
+    return path
 
 
 class LiveLoop:
@@ -101,7 +130,10 @@ class LiveLoop:
         lines = [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}", f"ms: {stages}"]
         if (plate := self.plate_line()) is not None:
             lines.append(plate)
-        return lines + [f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}", KEYS_HELP]
+        cut = "soft" if s.mask_threshold is None else f"{s.mask_threshold:.1f}"
+        return lines + [f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}",
+                        f"mask: threshold {cut}  feather {s.feather}  smoothing {s.mask_smoothing:.1f}   {MASK_KEYS}",
+                        KEYS_HELP]
 
     def plate_line(self) -> str | None:
         """The plate's age and repaint rate, when the mode paints a plate."""
@@ -153,6 +185,17 @@ class LiveLoop:
             p.set_strength(p.settings.strength + 0.1)
         elif key in ("-", "_"):
             p.set_strength(p.settings.strength - 0.1)
+        elif key in ("[", "]"):
+            p.set_mask(feather=min(20, max(0, p.settings.feather + (1 if key == "]" else -1))))
+        elif key in (",", "."):
+            p.set_mask(mask_smoothing=min(0.9, max(0.0, round(p.settings.mask_smoothing + (0.1 if key == "." else -0.1),
+                                                                1))))
+        elif key == "t":
+            cur = p.settings.mask_threshold
+            p.set_mask(mask_threshold=THRESHOLDS[(THRESHOLDS.index(cur) + 1) % len(THRESHOLDS)
+                                                 if cur in THRESHOLDS else 0])
+        elif key == "w":
+            self.log(f"saved the mask settings to {save_mask_settings(p.settings)}")
         elif key == "s" and self.last_out is not None:
             path = self.snapshot_dir / time.strftime("realtime-%Y%m%d-%H%M%S.png")
             try:

@@ -186,6 +186,13 @@ class Pipeline:
     def set_strength(self, strength: float) -> None:
         self.settings.strength = min(1.0, max(0.0, round(strength, 2)))
 
+    def set_mask(self, **tuning) -> None:
+        """Tune the mask live: ``feather``, ``mask_smoothing``, ``mask_threshold`` (None: soft); checked like a
+        config file's values."""
+        tuned = dataclasses.replace(self.settings, **tuning).validate()
+        self.settings = tuned
+        self.state.mask.smoothing = tuned.mask_smoothing
+
     def reset(self) -> None:
         """Forget the stream: the next frame is treated as the first of an unrelated input."""
         self.state.reset()

@@ -112,3 +112,26 @@ def test_a_mode_that_cannot_load_is_one_line_and_the_call_goes_on():
     loop.handle_key("m")  # none -> style-background: cannot load
     assert p.mode.name == "none" and len(said) == 1 and "unknown style 'no_such_style'" in said[0]
     assert np.array_equal(p.process(np.full((8, 8, 3), 7, np.uint8)), np.full((8, 8, 3), 7, np.uint8))
+
+
+def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file():
+    from realtime.config import build_settings
+    from realtime.paths import config_file
+
+    config_file().parent.mkdir(parents=True)
+    config_file().write_text('style = "great_wave"\nfeather = 9\n')
+    loop = live()
+    said = []
+    loop.log = said.append
+    p = loop.pipeline
+    for key in "]]..t":
+        loop.handle_key(key)
+    assert (p.settings.feather, p.settings.mask_smoothing, p.settings.mask_threshold) == (5, 0.8, 0.3)
+    assert p.state.mask.smoothing == 0.8 and "feather 5" in loop._hud_lines()[-2]
+    for _ in range(30):
+        loop.handle_key("[")
+    assert p.settings.feather == 0
+    loop.handle_key("w")
+    assert said == [f"saved the mask settings to {config_file()}"]
+    s = build_settings(None, {}, {})
+    assert (s.style, s.feather, s.mask_smoothing, s.mask_threshold) == ("great_wave", 0, 0.8, 0.3)
