@@ -16,7 +16,7 @@ def test_doctor_reports_everything():
     r = run_cli("doctor")
     assert r.returncode == 0, r.stderr
     for key in ("cameras:", "onnxruntime:", "providers built in", "session got:", "gpu:", "cuda:", "virtual cam:",
-                "sha256"):
+                "checksum ok"):
         assert key in r.stdout
     if "NOT AVAILABLE" in r.stdout:
         assert "modprobe v4l2loopback" in r.stdout or "OBS" in r.stdout
