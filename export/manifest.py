@@ -4,11 +4,10 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from realtime.models import MANIFEST
+from realtime.models import MANIFEST, file_sha256
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 
@@ -19,7 +18,7 @@ def shipped(folder: Path = WEIGHTS) -> list[Path]:
 
 
 def checksums(folder: Path = WEIGHTS) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in shipped(folder)}
+    return {p.name: file_sha256(p) for p in shipped(folder)}
 
 
 def main() -> None:

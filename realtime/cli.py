@@ -230,7 +230,7 @@ def config(config: Config = None) -> None:
     def body(_stop) -> None:
         import dataclasses
 
-        from realtime.config import ENV_PREFIX
+        from realtime.config import ENV_PREFIX, toml_line
         from realtime.paths import config_file
 
         path = config_file()
@@ -240,9 +240,7 @@ def config(config: Config = None) -> None:
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)
             if f.name != "extra" and value is not None:
-                shown = str(value).lower() if isinstance(value, bool) else value if isinstance(value, int | float) \
-                    else f'"{value}"'
-                print(f"{f.name.replace('_', '-')} = {shown}")
+                print(toml_line(f.name, value))
 
     _run(body)
 

@@ -7,6 +7,7 @@ Precedence, lowest first: built-in defaults < the default config file (``realtim
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -129,15 +130,26 @@ def load_config(path: Path) -> dict[str, Any]:
     return out
 
 
+def _base_type(f: dataclasses.Field) -> str:
+    """"bool", "float", "int" or "str": what a key's value is, optional or not."""
+    return next((k for k in ("bool", "float", "int", "str") if str(f.type).startswith(k)), "str")
+
+
+def toml_line(key: str, value: Any) -> str:
+    """``key = value`` as a config file holds it (``mask_smoothing`` is written ``mask-smoothing``)."""
+    shown = str(value).lower() if isinstance(value, bool) else value if isinstance(value, int | float) \
+        else json.dumps(str(value))
+    return f"{key.replace('_', '-')} = {shown}"
+
+
 def _coerce(path: Path, key: str, value: Any, f: dataclasses.Field) -> Any:
-    kind = str(f.type)
     ok = {
         "str": isinstance(value, (str, int)) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
     }
-    base = next((k for k in ("bool", "float", "int", "str") if kind.startswith(k)), "str")
+    base = _base_type(f)
     if not ok[base]:
         raise RealtimeError(f"invalid config file {path}: {key} should be {base}, got {value!r}")
     return str(value) if base == "str" else float(value) if base == "float" else value
@@ -157,7 +169,7 @@ def env_options(environ: dict[str, str]) -> dict[str, Any]:
         name = var[len(ENV_PREFIX):].lower()
         if name not in known:
             raise RealtimeError(f"unknown option in environment variable {var}; the keys are those of a config file")
-        base = next((k for k in ("bool", "float", "int") if str(known[name].type).startswith(k)), "str")
+        base = _base_type(known[name])
         try:
             if base == "bool":
                 if raw.lower() not in _TRUE | _FALSE:
@@ -175,8 +187,9 @@ def build_settings(config: Path | None, cli: dict[str, Any], environ: dict[str, 
     from realtime.paths import config_file
 
     values: dict[str, Any] = {}
-    if config_file().is_file():
-        values.update(load_config(config_file()))
+    default = config_file()
+    if default.is_file():
+        values.update(load_config(default))
     if config:
         values.update(load_config(config))
     values.update(env_options(os.environ if environ is None else environ))

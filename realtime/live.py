@@ -28,9 +28,9 @@ THRESHOLDS = (None, 0.3, 0.5, 0.7)  # the `t` key's steps: soft, then ever harde
 
 def save_mask_settings(settings) -> Path:
     """Write the live-tuned mask keys into the default config file, keeping what else it holds."""
-    import json
     import tomllib
 
+    from realtime.config import toml_line
     from realtime.paths import config_file
     from realtime.sinks import write_file
 
@@ -43,8 +43,7 @@ def save_mask_settings(settings) -> Path:
              "mask-threshold": settings.mask_threshold}
     values = {k: v for k, v in kept.items() if k.replace("_", "-") not in tuned}
     values.update({k: v for k, v in tuned.items() if v is not None})
-    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else v if isinstance(v, int | float) else json.dumps(v)}"
-             for k, v in values.items()]
+    lines = [toml_line(k, v) for k, v in values.items()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

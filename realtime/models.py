@@ -60,7 +60,7 @@ class ModelInfo:
         return self.path.stat().st_size / 1e6
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return file_sha256(self.path)
 
 
 def read_info(path: Path) -> ModelInfo:
@@ -137,6 +137,10 @@ def person_model() -> Path:
     if not p.is_file():
         raise RealtimeError(f"person model missing: {p} (reinstall the package)")
     return p
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def manifest(folder: Path | None = None) -> dict[str, str]:
