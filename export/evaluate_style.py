@@ -12,6 +12,15 @@ brush texture there is, not just colour. Reported for ours and the teacher, and 
     python -m export.evaluate_style --json docs/style_eval.json --sheet docs/styles.png \
         --versus docs/student_vs_teacher.png
     python -m export.evaluate_style --styles udnie-full --scale 1.0 --frames 24   # the GPU configuration
+
+The model card's figures (`--card FILE.json`, with `--contact FILE.png`): each network at the resolution it paints
+(whole frames: held-out room photos at 640x360, one frame of each webcam clip at 640x480), with the measures of
+export/style_metrics.py against the teacher painting the same frames: style score, palette distance to the
+painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall, the seam around a
+person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720:
+
+    python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.png \
+        --styles udnie,udnie-full
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT, PAINTINGS
+from export.style_metrics import cosine, detail, flat_wall, lattice, palette_distance
 
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
@@ -55,10 +65,7 @@ def student(name: str, scale: float = RUNTIME_SCALE, smoothing: float | None = N
 def teacher(name: str, data: Path):
     """The teacher, set to the painting the model ``name`` learned (its ``style`` metadata: udnie-full -> udnie)."""
     from export.teacher import Teacher
-    from realtime.models import read_info, resolve_style
-
-    painting = read_info(resolve_style(name)).metadata.get("style", name)
-    return Teacher(data / "styles" / f"{painting}.jpg", threads=2)
+    return Teacher(data / "styles" / f"{read_style(name)}.jpg", threads=2)
 
 
 def clip_frames(path: Path, limit: int = 60) -> list[np.ndarray]:
@@ -81,16 +88,110 @@ def flicker(fn, frames: list[np.ndarray]) -> float:
     return float(num / den)
 
 
-def detail(img: np.ndarray) -> float:
-    """Mean absolute Laplacian of the luma: fine structure (strokes, edges) per pixel, 0 for a flat image."""
-    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)).mean())
-
-
 def label(img: np.ndarray, text: str) -> np.ndarray:
     out = img.copy()
     cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
     cv2.putText(out, text, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+def card_frames(data: Path, rooms: int = 6) -> list[np.ndarray]:
+    """Held-out room photos at 640x360 and the middle frame of each webcam clip at 640x480."""
+    from export.style_data import held_out_rooms
+    from export.train_style import cover
+
+    frames = [cover(cv2.imread(str(p)), (640, 360)) for p in held_out_rooms(data)[:rooms]]
+    for clip in sorted((data / "video" / "webcam_clips").glob("*.mkv")):
+        got = clip_frames(clip, 30)
+        if got:
+            frames.append(got[-1])
+    return frames
+
+
+def seam(paint, frame: np.ndarray, shapes: list[np.ndarray], seed: int = 0) -> float:
+    """Mean |luma difference| between the painting of the room with a person-shaped hole (filled as the plate
+    fills it) and the painting of the whole room, 3-20 px outside the hole: the line a network paints there."""
+    from export.style_data import holed, place_hole
+
+    rng = np.random.default_rng(seed)
+    whole = cv2.cvtColor(paint(frame), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    out = []
+    for _ in range(3):
+        hole = place_hole(shapes[rng.integers(len(shapes))], *frame.shape[:2], rng)
+        filled, _ = holed(frame, hole)
+        diff = np.abs(cv2.cvtColor(paint(filled), cv2.COLOR_BGR2GRAY).astype(np.float32) - whole)
+        near = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (41, 41)))
+        ring = (near > 0) & (cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) == 0)
+        out.append(float(diff[ring].mean()))
+    return float(np.mean(out))
+
+
+def speed(name: str, sizes=((640, 360), (1280, 720)), runs: int = 5) -> dict[str, float]:
+    """Median ms per frame on 2 CPU threads (ONNX Runtime, as the runtime opens it)."""
+    import time
+
+    from realtime.inference import open_session
+    from realtime.models import resolve_style
+
+    session = open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None)
+    out = {}
+    for w, h in sizes:
+        x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+        session.run(x)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            session.run(x)
+            times.append(time.perf_counter() - t0)
+        out[f"ms_{w}x{h}"] = round(float(np.median(times)) * 1000, 1)
+    return out
+
+
+def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bool) -> dict[str, object]:
+    """The model card's figures for the network ``name`` (see the module's docstring)."""
+    from export.style_data import person_shapes
+
+    net, tch = student(name, 1.0, smoothing=0.0), teacher(name, data)
+    painting = cv2.imread(str(data / "styles" / f"{read_style(name)}.jpg"))
+    ours, theirs = [net(f) for f in frames], [tch.paint_frame(f) for f in frames]
+    row: dict[str, object] = {
+        "style_score": np.mean([cosine(tch.embed(o), tch.style) for o in ours]),
+        "teacher_style_score": np.mean([cosine(tch.embed(t), tch.style) for t in theirs]),
+        "palette": np.mean([palette_distance(o, painting) for o in ours]),
+        "teacher_palette": np.mean([palette_distance(t, painting) for t in theirs]),
+        "detail_ratio": np.mean([detail(o) / max(detail(t), 1e-6) for o, t in zip(ours, theirs, strict=True)]),
+        "lattice": lattice(net(flat_wall())),
+        "seam": np.mean([seam(net, f, person_shapes(data)) for f in frames[:4]]),
+    }
+    videos = sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]
+    row["flicker"] = np.mean([flicker(net, clip_frames(v, 30)) for v in videos]) if videos else None
+    row = {k: None if v is None else round(float(v), 4) for k, v in row.items()}
+    if timing:
+        row |= speed(name)
+    return row
+
+
+def read_style(name: str) -> str:
+    """The painting a network learned (its ``style`` metadata: udnie-full -> udnie)."""
+    from realtime.models import read_info, resolve_style
+
+    return read_info(resolve_style(name)).metadata.get("style", name)
+
+
+def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: Path) -> None:
+    """frame | each network | teacher, one row per frame, tiles at 320 px wide."""
+    tch = teacher(names[0], data)
+
+    def tile(img: np.ndarray, text: str) -> np.ndarray:
+        return label(cv2.resize(img, (320, 320 * img.shape[0] // img.shape[1]), interpolation=cv2.INTER_AREA), text)
+
+    nets = [student(n, 1.0, smoothing=0.0) for n in names]
+    rows = []
+    for f in frames:
+        tiles = [tile(f, "frame")] + [tile(net(f), n) for net, n in zip(nets, names, strict=True)]
+        tiles.append(tile(tch.paint_frame(f), "teacher"))
+        rows.append(np.hstack(tiles))
+    cv2.imwrite(str(path), np.vstack(rows))
 
 
 def main() -> None:
@@ -105,8 +206,20 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path)
     ap.add_argument("--versus", type=Path)
+    ap.add_argument("--card", type=Path, help="write the model card's figures (JSON) for --styles and stop")
+    ap.add_argument("--contact", type=Path, help="with --card: frame | each network | teacher (PNG)")
+    ap.add_argument("--no-timing", action="store_true", help="with --card: leave out ms (the CPU is busy)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
+    if args.card:
+        frames = card_frames(args.data)
+        report = {n: card(n, args.data, frames, min(args.clips, 5), not args.no_timing) for n in names}
+        args.card.write_text(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=1))
+        if args.contact:
+            picks = [frames[0], frames[2], frames[6], frames[9]] if len(frames) > 9 else frames[:4]
+            contact_sheet(names, args.data, picks, args.contact)
+        return
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
     report: dict = {}
     for name in names:

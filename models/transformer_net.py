@@ -4,10 +4,15 @@ Input:  ``image``    float32 N x 3 x H x W, RGB in 0..1 (any H, W; multiples of 
 Output: ``stylized`` float32 N x 3 x H x W, RGB in 0..1.
 
 A wide entry conv, two strided convs, residual blocks, two upsample+conv stages and an
-exit conv, all with instance norm. Two shipped configurations:
+exit conv, all with instance norm. Configurations:
 
-- ``full``: 32/64/128 channels, 5 residual blocks, 9x9 end convs, reflection padding
-  (the paper / pytorch/examples network) for GPUs;
+- ``johnson``: 32/64/128 channels, 5 residual blocks, 9x9 end convs, reflection padding, nearest
+  upsampling (the paper / pytorch/examples network; the first ``udnie-full`` was one);
+- ``full``: what paints the background plate at full resolution (on a CPU a few times a second, on a GPU
+  every frame): 24/48/96 channels, 5 residual blocks, 5x5 end convs, zero padding, bilinear upsampling.
+  Chosen by ONNX Runtime time at 640x360 on 2 CPU threads against a 250 ms budget (models/README.md);
+  bilinear upsampling because nearest upsampling twice repeats every feature on the 4x4 grid, which is
+  where the shipped nets' diagonal lattice sits (a peak at 1/4 cycle per pixel in both axes);
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
   reduces channels (1x1) before it upsamples, 3x3 end convs and zero padding inside the convs,
   for CPUs. Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took
@@ -20,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 ARCHS: dict[str, dict] = {
-    "full": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
+    "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
+    "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
+             "upsample": "bilinear"},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False},
 }
 
@@ -66,20 +73,23 @@ class ResidualBlock(nn.Module):
 
 
 class UpsampleConv(nn.Module):
-    """Nearest 2x upsample then conv (no checkerboard, unlike transposed convs). The separable
+    """2x upsample (nearest or bilinear) then conv (no checkerboard, unlike transposed convs). The separable
     variant first reduces channels with a 1x1 conv at the low resolution, which is cheaper."""
 
-    def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool) -> None:
+    def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest") -> None:
         super().__init__()
+        self.mode = mode
         self.reduce = nn.Conv2d(cin, cout, 1) if separable else nn.Identity()
         self.conv = _separable(cout, cout, reflect) if separable else ConvLayer(cin, cout, k, reflect=reflect)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest"))
+        if self.mode == "nearest":
+            return self.conv(F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest"))
+        return self.conv(F.interpolate(self.reduce(x), scale_factor=2.0, mode=self.mode, align_corners=False))
 
 
 class TransformerNet(nn.Module):
-    """Style transformer; ``arch`` is ``'full'`` or ``'fast'`` (see ARCHS)."""
+    """Style transformer; ``arch`` is a key of ARCHS."""
 
     def __init__(self, arch: str = "fast") -> None:
         super().__init__()
@@ -88,14 +98,14 @@ class TransformerNet(nn.Module):
         cfg = ARCHS[arch]
         self.arch = arch
         c1, c2, c3 = cfg["channels"]
-        k, sep, refl = cfg["end_kernel"], cfg["separable"], cfg["reflect"]
+        k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
         self.net = nn.Sequential(
             ConvLayer(3, c1, k, reflect=refl),
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
-            UpsampleConv(c3, c2, 3, sep, refl),
-            UpsampleConv(c2, c1, 3, sep, refl),
+            UpsampleConv(c3, c2, 3, sep, refl, up),
+            UpsampleConv(c2, c1, 3, sep, refl, up),
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )
 

@@ -116,17 +116,24 @@ def list_styles() -> list[ModelInfo]:
     return list(seen.values())
 
 
-def resolve_style(spec: str) -> Path:
-    """A style name (``udnie``, ``udnie-full``) or a path to an .onnx file -> the file to load."""
+FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full resolution (models/README.md)
+
+
+def resolve_style(spec: str, best: bool = False) -> Path:
+    """A style name (``udnie``, ``udnie-full``) or a path to an .onnx file -> the file to load. ``best``: for a
+    name, its full network when one is installed (what paints the background plate, every frame on a GPU, and
+    files in ``render``), else the named one: ``--style`` names the painting, the runtime picks the network."""
     if spec.endswith(".onnx") or os.sep in spec or "/" in spec:
         p = Path(spec).expanduser()
         if not p.is_file():
             raise RealtimeError(f"style model not found: {spec}")
         return p
-    for folder in (shipped_dir(), user_styles_dir()):
-        p = folder / f"{spec}{STYLE_SUFFIX}"
-        if p.is_file():
-            return p
+    names = [f"{spec}{FULL}", spec] if best and not spec.endswith(FULL) else [spec]
+    for name in names:
+        for folder in (shipped_dir(), user_styles_dir()):
+            p = folder / f"{name}{STYLE_SUFFIX}"
+            if p.is_file():
+                return p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"
     raise RealtimeError(f"unknown style {spec!r}; available styles: {names}")
 

@@ -126,9 +126,9 @@ class Pipeline:
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
         if (mode.paint_frame or (mode.background == "paint" and not paint_plate)) and self.stylizer is None:
             scale = s.style_scale if self.live or s.style_scale else 1.0
-            self.stylizer = Stylizer(self._open_style(s.style, s.threads, STYLE_WARMUP), scale)
+            self.stylizer = Stylizer(self._open_style(s.style, s.threads, STYLE_WARMUP, self._frame_best()), scale)
         if paint_plate and self.plate_stylizer is None:
-            self.plate_stylizer = Stylizer(self._open_style(s.style, self._painter_threads(), None), 1.0)
+            self.plate_stylizer = Stylizer(self._open_style(s.style, self._painter_threads(), None, True), 1.0)
         if mode.background == "picture" and self.picture is None:
             if not s.background:
                 raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
@@ -141,8 +141,14 @@ class Pipeline:
             else:
                 self.painter.set_paint(paint)
 
-    def _open_style(self, spec: str, threads: int | None, warmup) -> Session:
-        return open_session(resolve_style(spec), "style-transfer", self.settings.device, threads, warmup, self.log)
+    def _open_style(self, spec: str, threads: int | None, warmup, best: bool) -> Session:
+        return open_session(resolve_style(spec, best), "style-transfer", self.settings.device, threads, warmup,
+                            self.log)
+
+    def _frame_best(self) -> bool:
+        """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the
+        network named (the fast one), which keeps up with the camera."""
+        return not self.live or self.accelerated
 
     @property
     def accelerated(self) -> bool:
@@ -175,9 +181,9 @@ class Pipeline:
     def set_style(self, spec: str) -> None:
         """Paint with another style from now on (the plate's painting cross-fades to it)."""
         if self.stylizer is not None:
-            self.stylizer.session = self._open_style(spec, self.settings.threads, STYLE_WARMUP)
+            self.stylizer.session = self._open_style(spec, self.settings.threads, STYLE_WARMUP, self._frame_best())
         if self.plate_stylizer is not None:
-            self.plate_stylizer.session = self._open_style(spec, self._painter_threads(), None)
+            self.plate_stylizer.session = self._open_style(spec, self._painter_threads(), None, True)
         self.settings.style = spec
         self.state.painting.reset()
         if self.painter is not None and self._uses_plate(self.mode):

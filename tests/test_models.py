@@ -32,6 +32,29 @@ def test_six_styles_shipped_with_painting_metadata():
     assert total < 30, f"shipped styles take {total:.1f} MB"
 
 
+LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
+NOT_RETRAINED = set(SHIPPED_STYLES)  # fast nets from before the lattice fix (the style-network issue)
+
+
+def shipped_style_files() -> list[str]:
+    return sorted(s.name for s in list_styles() if s.path.parent == resolve_style("udnie").parent)
+
+
+@pytest.mark.parametrize("name", shipped_style_files())
+def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
+    """A repeated pattern on the network's 4-pixel grid (strokes laid out as a diagonal lattice) shows as a peak in
+    the spectrum of a painted flat wall: every shipped network must stay under the limit at 640x360."""
+    from export.style_metrics import flat_wall, lattice
+
+    if name in NOT_RETRAINED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="a fast net from before the lattice fix"))
+    sess = open_session(resolve_style(name), "style-transfer", "cpu", 2)
+    wall = flat_wall()
+    x = (wall[..., ::-1].transpose(2, 0, 1)[None] / 255).astype(np.float32)
+    painted = (sess.run(x)[0].transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
+    assert lattice(painted) < LATTICE_LIMIT
+
+
 @pytest.mark.parametrize("h, w", [(180, 320), (97, 131), (16, 16)])
 def test_style_runs_at_any_size(h, w):
     sess = open_session(resolve_style("udnie"), "style-transfer", "cpu", 1)

