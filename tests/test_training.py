@@ -700,3 +700,28 @@ def test_style_measures_palette_and_lattice():
     assert lattice(np.clip(painted, 0, 255).astype(np.uint8)) > 10
     strokes = cv2.GaussianBlur(rng.normal(0, 30, wall.shape[:2]).astype(np.float32), (0, 0), 3)
     assert lattice(np.clip(wall + strokes[..., None], 0, 255).astype(np.uint8)) < 4  # texture is not a lattice
+
+
+def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
+    """export.quantize: QDQ int8 convolutions calibrated on frames; the runtime loads it as a style; its painting
+    stays close to the float one's."""
+    import onnx
+
+    from export.quantize import quantize
+    from realtime.inference import open_session
+
+    torch.manual_seed(0)
+    net = TransformerNet("full")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
+    export(net, tmp_path / "s.onnx", "image", "stylized", torch.rand(1, 3, 64, 96), {"kind": "style-transfer"},
+           [rng.random((1, 3, 64, 96), dtype=np.float32)], tolerance=1e-3)
+    quantize(tmp_path / "s.onnx", tmp_path / "s.int8.onnx", frames)
+    model = onnx.load(str(tmp_path / "s.int8.onnx"))
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["kind"] == "style-transfer" and meta["precision"].startswith("int8")
+    x = (frames[0][..., ::-1].transpose(2, 0, 1)[None] / 255).astype(np.float32)
+    full = open_session(tmp_path / "s.onnx", "style-transfer", "cpu", 1).run(x)
+    int8 = open_session(tmp_path / "s.int8.onnx", "style-transfer", "cpu", 1).run(x)
+    assert int8.shape == full.shape and np.abs(int8 - full).mean() < 0.03
