@@ -38,6 +38,12 @@ class Filter:
     def __call__(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
         return self.pipeline.process(frame, t)
 
+    @property
+    def matte(self) -> np.ndarray | None:
+        """The person matte of the last frame, as the output was composited with it: uint8 HxW, 255 = person
+        (None before the first frame, and in modes that do not look for the person: style-all, none)."""
+        return self.pipeline.matte
+
     def reset(self) -> None:
         self.pipeline.reset()
 

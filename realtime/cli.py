@@ -203,23 +203,38 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
            output: Annotated[Path, typer.Option("-o", "--output", help="same kind as the input")],
            style: Style = None, mode: Mode = None, background: Background = None, strength: Strength = None,
            style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
-           config: Config = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """Filter an image, a video or a folder of images into the same kind of output (same size and fps)."""
-    opts = _opts(locals(), drop=("input", "output", "quiet"))
+           config: Config = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+           crf: Annotated[float | None, typer.Option(
+               "--crf", help="H.264 quality 0..51, lower: better, bigger (default 23); not with --bitrate")] = None,
+           bitrate: Annotated[str | None, typer.Option(
+               "--bitrate", help="video bit rate instead of --crf, e.g. 4M or 2500k")] = None,
+           matte: Annotated[Path | None, typer.Option(
+               "--matte", help="also write the person matte: a grey video for a video, a one-channel image for an "
+                               "image, a folder of one-channel PNGs for a folder")] = None,
+           rgba: Annotated[Path | None, typer.Option(
+               "--rgba", help="also write the person with the matte as alpha, as RGBA PNGs into this folder "
+                              "(000000.png, ... for a video), for editors")] = None) -> None:
+    """Filter an image, a video or a folder of images into the same kind of output (same size and fps); a video
+    keeps its sound and is written as H.264 (MJPEG in .avi)."""
+    opts = _opts(locals(), drop=("input", "output", "quiet", "crf", "bitrate", "matte", "rgba"))
 
     def body(stop: threading.Event) -> None:
+        from realtime.encode import Quality
         from realtime.pipeline import Pipeline
-        from realtime.render import check_paths
+        from realtime.render import Extras, check_paths
         from realtime.render import render as do_render
 
+        quality = Quality.parse(crf, bitrate)
+        extras = Extras(matte, rgba)
         settings = _settings(config, source=input, **opts)
-        check_paths(input, output)  # before the models load
+        check_paths(input, output, quality, extras, settings.mode)  # before the models load
         pipeline = Pipeline.from_settings(settings, log, live=False)
         try:
-            n = do_render(pipeline, input, output, stop, quiet, log)
+            n = do_render(pipeline, input, output, stop, quiet, log, quality, extras)
         finally:
             pipeline.close()
-        log(f"wrote {output} ({n} frame{'s' if n != 1 else ''})" if n else f"stopped; {output} not written")
+        written = ", ".join(str(p) for p in [output, matte, rgba] if p is not None)
+        log(f"wrote {written} ({n} frame{'s' if n != 1 else ''})" if n else f"stopped; {output} not written")
 
     _run(body)
 

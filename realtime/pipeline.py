@@ -102,6 +102,7 @@ class Pipeline:
         self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing),
                                  PaintingSmoother(settings.style_smoothing), BackgroundPlate(settings.plate_margin))
         self.timings = Timings()
+        self.matte: np.ndarray | None = None  # the last frame's person weight as composited (uint8, 255 = person)
         self._frames = 0
         self._size: tuple[int, int] | None = None
 
@@ -262,6 +263,7 @@ class Pipeline:
             painted = self.stylizer(frame, self.state.painting)
             t0 = tim.add("stylize", t0)
             background = painted if background is None else background
+        self.matte = person
         out = mode.compose(modes.Layers(frame, person, painted, background, s.strength))
         tim.add("composite", t0)
         return out

