@@ -29,6 +29,8 @@ from realtime.modes import MODES
 FRAMES, FPS, SWAY = 90, 30.0, 12
 SIZE = (640, 360)
 CASTS = ((3, 5), (20, 40), (60, 90), (110, 150))  # (room, cut-out) pairs: several people in several rooms
+# rooms the style networks never trained on (every 8th: export.style_data.held_out_rooms), same cut-outs
+HELD_OUT_CASTS = ((8, 5), (24, 40), (64, 90), (112, 150))
 
 
 @dataclass
@@ -217,8 +219,10 @@ def main() -> None:
     ap.add_argument("--no-plate", action="store_true", help="the whole frame painted / blurred, as before the plate")
     ap.add_argument("--flicker", type=int, default=15, help="webcam clips to measure flicker on (0: none)")
     ap.add_argument("--live", action="store_true", help="flicker as the camera path runs it (in real time)")
+    ap.add_argument("--held-out", action="store_true",
+                    help="rooms the style networks never trained on (the default casts' rooms are in their training)")
     args = ap.parse_args()
-    clips = build_clips(args.data)
+    clips = build_clips(args.data, HELD_OUT_CASTS if args.held_out else CASTS)
     webcam = webcam_clips(args.data, args.flicker) if args.flicker else {}
     report = {}
     for mode in args.modes.split(","):

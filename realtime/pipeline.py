@@ -79,6 +79,9 @@ class StreamState:
         self.plate.reset()
 
 
+PAINTER_DUTY = 0.35  # share of one core the plate's painter may keep busy live on a CPU
+
+
 class Pipeline:
     """The filter. ``process(frame)`` returns the output frame (one channel in mask mode); ``timings`` holds
     its per-stage ms. Change it through ``set_mode``, ``set_style``, ``set_strength``; ``reset`` between
@@ -138,7 +141,9 @@ class Pipeline:
             paint = self._plate_paint(mode)
             if self.painter is None:
                 threaded = self.live and not self.accelerated
-                self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.5 if threaded else 0.0)
+                # live on a CPU the full network repaints at most a third of the time: a third of a core
+                self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.5 if threaded else 0.0,
+                                       duty=PAINTER_DUTY)
             else:
                 self.painter.set_paint(paint)
 

@@ -200,14 +200,16 @@ class Painter:
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
     A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
-    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once);
-    a new painting replaces the old one over ``fade`` frames.
+    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once),
+    and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
+    rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
     """
 
     def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
-                 interval: float = 0.5, fade: int = 8, nice: int = 5) -> None:
+                 interval: float = 0.5, fade: int = 8, nice: int = 5, duty: float = 1.0) -> None:
         self.paint, self.threaded = paint, threaded
-        self.repaint, self.interval, self.fade, self.nice = repaint, interval, fade, nice
+        self.repaint, self.interval, self.fade, self.nice, self.duty = repaint, interval, fade, nice, duty
+        self._last_s = 0.0  # how long the newest painting took
         self._cond = threading.Condition()
         self._job: tuple[np.ndarray, np.ndarray, int] | None = None
         self._result: tuple[np.ndarray, int] | None = None
@@ -267,7 +269,8 @@ class Painter:
     def _needs_repaint(self, plate: BackgroundPlate, t: float) -> bool:
         luma, seen = plate.luma, plate.seen_small
         if self._ref is not None and self._ref.shape == luma.shape:
-            if self._asked_t is not None and t - self._asked_t < self.interval:
+            wait = max(self.interval, self._last_s / self.duty) if self.threaded else self.interval
+            if self._asked_t is not None and t - self._asked_t < wait:
                 return False
             if self.threaded and self._busy:
                 return False
@@ -281,7 +284,8 @@ class Painter:
     def _paint(self, image: np.ndarray, seen: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
         out = self.paint(image, seen)
-        self.stats.paint_ms += (time.perf_counter() - t0) * 1000
+        self._last_s = time.perf_counter() - t0
+        self.stats.paint_ms += self._last_s * 1000
         self.stats.repaints += 1
         return out
 

@@ -267,3 +267,22 @@ def test_a_failing_painter_is_one_clear_error_on_the_live_path():
         time.sleep(0.01)
     assert painter.shown[0, 0, 0] == 77
     painter.close()
+
+
+def test_a_slow_painter_repaints_less_often_instead_of_taking_a_whole_core():
+    """``duty``: a worker whose paintings take a while waits paint time / duty (caller's clock) between asks."""
+    bg = room()
+
+    def run(duty: float) -> int:
+        plate = BackgroundPlate()
+        painter = Painter(lambda p, seen: time.sleep(0.02) or fill(p, seen), threaded=True, interval=0.0, duty=duty)
+        for i in range(60):  # two seconds of frames; the person walks, so the plate keeps changing
+            m = person_at(20 + 3 * i)
+            plate.update(with_person(bg, m), m)
+            painter.update(plate, (W, H), i / 30)
+            time.sleep(0.01)
+        painter.close()
+        return painter.stats.repaints
+
+    assert run(0.02) <= 3  # 20 ms / 0.02 = 1 s between repaints
+    assert run(1.0) >= 6  # as often as the worker is free
