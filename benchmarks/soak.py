@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def main() -> None:
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     pyvirtualcam.register_backend("soak-null", NullBackend)
-    pipe = Pipeline.from_settings(Settings(style=args.style), log=print)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pipeline's notes (a fallen-back GPU, ...)
+    pipe = Pipeline.from_settings(Settings(style=args.style))
     sink = VirtualCameraSink(w, h, 30, "BGR", backend="soak-null")
     src = LiveSource(lambda: PoolCapture(synthetic_frames(w, h), 10**12), reconnect=False,
                      pace_fps=CAMERA_FPS).start()

@@ -2,6 +2,7 @@
 
 Data flows one way: source -> segment -> stylize -> composite -> sinks.
 """
+import logging
 import os
 
 # OpenCV's camera probing and FFmpeg's demuxers are noisy; we report errors ourselves, in one line
@@ -9,6 +10,10 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __version__ = "0.1.0"
+
+# a library adds no handler of its own: the program embedding it decides where "realtime.*" messages go (the
+# command line attaches rich's handler on stderr); this only stops Python's last-resort printing of warnings
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str):

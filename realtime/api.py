@@ -4,10 +4,11 @@
 
     with Filter(style="udnie") as f:
         out = f(frame)  # a BGR uint8 frame in, the filtered frame out (one channel in mask mode)
+
+Its messages (a GPU that could not start, ...) go to the ``realtime`` logger, which has only a NullHandler: they
+show where the program's logging configuration sends them, and ``logging.getLogger("realtime")`` silences them.
 """
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Filter:
     def __init__(self, style: str = "udnie", mode: str = modes.DEFAULT, device: str = "auto", live: bool = False,
                  **options) -> None:
         settings = Settings(style=style, mode=mode, device=device, **options).validate()
-        self.pipeline = Pipeline.from_settings(settings, log=logging.getLogger("realtime").info, live=live)
+        self.pipeline = Pipeline.from_settings(settings, live=live)
 
     def __call__(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
         return self.pipeline.process(frame, t)

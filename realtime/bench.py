@@ -11,6 +11,7 @@ pipeline, so the pipeline is what is measured; a camera's 30 shows the CPU cores
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import resource
@@ -31,6 +32,8 @@ from realtime.source import LiveSource, open_capture
 
 CAMERA_FPS = 120.0  # the simulated camera outpaces the pipeline, so the pipeline is what is measured
 POOL = 48  # frames decoded up front and cycled by the simulated camera
+
+logger = logging.getLogger(__name__)
 
 
 def current_rss_mb() -> float:
@@ -199,7 +202,7 @@ def peer_seeds_way(frames: list[np.ndarray], n: int, style: str) -> float | None
         return None
     settings = Settings(style=f"{style}-full", style_scale=1.0, threads=1, device="cpu", mask_smoothing=0.0,
                         plate=False)
-    pipe = Pipeline.from_settings(settings, log=lambda m: None)
+    pipe = Pipeline.from_settings(settings)
     return _time_per_frame(pipe.process, frames, n)
 
 
@@ -275,7 +278,7 @@ def print_table(results: list[dict]) -> None:
 def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
          style_scales: str = "auto", device: str | None = None, peers: bool = False, json_path: Path | None = None,
          markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
-         threads: int | None = None, log=print, mode: str | None = None, paced: float | None = None) -> list[dict]:
+         threads: int | None = None, mode: str | None = None, paced: float | None = None) -> list[dict]:
     """Run the sweep and write the requested reports; returns the result rows."""
     stop = stop or threading.Event()
     try:
@@ -298,7 +301,7 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
         for style_name, scale in [(s, c) for s in (style or "udnie").split(",") for c in scales]:
             settings = Settings(style=style_name, style_scale=scale, device=device or "auto", threads=threads,
                                 **({"mode": mode} if mode else {})).validate()
-            pipeline = Pipeline.from_settings(settings, log=log)
+            pipeline = Pipeline.from_settings(settings)
             try:
                 r = {"width": w, "height": h, "style": settings.style, "mode": settings.mode,
                      "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
@@ -315,10 +318,11 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                                   "ratio": round(r["fps"] * ms / 1000, 2)} for k, ms in found.items() if ms}
             results.append(r)
             painter = r.get("painter")
-            log(f"{w}x{h} {style_name} scale {r['style_scale']}: {r['fps']:.1f} fps, "
-                f"p95 {r['latency_ms']['p95']:.1f} ms, {r['cpu_cores']:.2f} CPU cores at {r['camera_fps']:g} fps in"
-                + (f"; painter {painter['ms_per_repaint']:.0f} ms x {painter['repaints_per_s']:.2f}/s"
-                   if painter else ""))
+            logger.info(f"{w}x{h} {style_name} scale {r['style_scale']}: {r['fps']:.1f} fps, "
+                        f"p95 {r['latency_ms']['p95']:.1f} ms, {r['cpu_cores']:.2f} CPU cores at "
+                        f"{r['camera_fps']:g} fps in"
+                        + (f"; painter {painter['ms_per_repaint']:.0f} ms x {painter['repaints_per_s']:.2f}/s"
+                           if painter else ""))
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}, "
               f"{os.cpu_count()} CPUs, {platform.processor() or platform.system()}",
               "command": " ".join(["realtime", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]

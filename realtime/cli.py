@@ -1,6 +1,7 @@
 """The `realtime` command: preview, camera, render, config, styles, train-style, doctor, bench."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from realtime.errors import EXIT_ERROR, EXIT_INTERRUPTED, RealtimeError, signal_
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Real-time webcam style filter: paint the background like a painting, keep the person.")
 
+logger = logging.getLogger(__name__)
 
 
 def _version(value: bool) -> None:
@@ -30,8 +32,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="print the version and exit")] = False) -> None:
+                                                help="print the version and exit")] = False,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also say what each step chose (where "
+                                                "each network runs, its threads)")] = False,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings and errors on stderr; no "
+                                              "progress bar")] = False) -> None:
     """Real-time webcam style filter: paint the background like a painting, keep the person."""
+    if verbose and quiet:
+        raise typer.BadParameter("-v/--verbose and -q/--quiet contradict each other; give one")
+    from realtime import logs
+
+    logs.configure(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 # SIGHUP: the terminal was closed; stopped like SIGTERM (exits 128 + the signal's number)
@@ -58,8 +69,9 @@ Threads = Annotated[int | None, typer.Option("--threads", help="ONNX Runtime thr
 Config = Annotated[Path | None, typer.Option("--config", help="TOML file with the same keys; flags win")]
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def error_line(msg: str) -> None:
+    """A command's failure: its last line, plain on stderr whatever the log level (and before logging is set up)."""
+    print(f"error: {msg}", file=sys.stderr, flush=True)
 
 
 def _run(fn) -> None:
@@ -81,12 +93,12 @@ def _run(fn) -> None:
         if got:  # a step the stop cut short (a network ended by inference.stop_runs): the signal's exit below
             pass
         elif isinstance(exc, RealtimeError):
-            log(f"error: {exc}")
+            error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
         elif os.environ.get("REALTIME_DEBUG"):
             raise
         else:
-            log(f"error: unexpected {type(exc).__name__}: {exc} (set REALTIME_DEBUG=1 for details)")
+            error_line(f"unexpected {type(exc).__name__}: {exc} (set REALTIME_DEBUG=1 for details)")
             raise typer.Exit(EXIT_ERROR) from None
     finally:
         end_watch()
@@ -137,7 +149,7 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
     from realtime.sinks import VirtualCameraSink
     from realtime.source import open_live
 
-    pipeline = Pipeline.from_settings(settings, log)
+    pipeline = Pipeline.from_settings(settings)
     source = open_live(settings.source, settings.width, settings.height, settings.fps, mirror=settings.mirror)
     sink = None
     try:
@@ -151,14 +163,15 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
         h, w = first.image.shape[:2]
         if vcam:
             sink = VirtualCameraSink(w, h, settings.fps or 30, settings.vcam_format, settings.vcam_device, backend)
-            log(f"virtual camera: {sink.device}")
-        log(pipeline.describe((w, h)))
-        loop = LiveLoop(pipeline, source, sink, window, log=log, stop=stop)
+            logger.info("virtual camera: %s", sink.device)
+        logger.info("%s", pipeline.describe((w, h)))
+        loop = LiveLoop(pipeline, source, sink, window, stop=stop)
 
         def summary() -> None:
             painter = pipeline.painter_stats
-            log(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} reconnects"
-                + (f", {painter.repaints} plate repaints ({painter.ms_per_repaint:.0f} ms each)" if painter else ""))
+            logger.info(f"{loop.frames_out} frames, {source.dropped} stale frames dropped, {source.reconnects} "
+                        "reconnects" + (f", {painter.repaints} plate repaints ({painter.ms_per_repaint:.0f} ms each)"
+                                        if painter else ""))
 
         if window:  # the window's X connection broken (xkill, X server gone): Qt exits; still end as normal
             on_x_connection_lost(summary)
@@ -203,7 +216,8 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
            output: Annotated[Path, typer.Option("-o", "--output", help="same kind as the input")],
            style: Style = None, mode: Mode = None, background: Background = None, strength: Strength = None,
            style_scale: StyleScale = None, device: Device = None, mirror: Mirror = None, threads: Threads = None,
-           config: Config = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+           config: Config = None, quiet: Annotated[bool, typer.Option(
+               "--quiet", "-q", help="the same as `realtime -q render`")] = False,
            crf: Annotated[float | None, typer.Option(
                "--crf", help="H.264 quality 0..51, lower: better, bigger (default 23); not with --bitrate")] = None,
            bitrate: Annotated[str | None, typer.Option(
@@ -217,6 +231,8 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
     """Filter an image, a video or a folder of images into the same kind of output (same size and fps); a video
     keeps its sound and is written as H.264 (MJPEG in .avi)."""
     opts = _opts(locals(), drop=("input", "output", "quiet", "crf", "bitrate", "matte", "rgba"))
+    if quiet:  # render's own --quiet: the global -q (the progress bar goes with the "wrote" line)
+        logging.getLogger("realtime").setLevel(logging.WARNING)
 
     def body(stop: threading.Event) -> None:
         from realtime.encode import Quality
@@ -228,13 +244,13 @@ def render(input: Annotated[str, typer.Argument(help="image, video file or folde
         extras = Extras(matte, rgba)
         settings = _settings(config, source=input, **opts)
         check_paths(input, output, quality, extras, settings.mode)  # before the models load
-        pipeline = Pipeline.from_settings(settings, log, live=False)
+        pipeline = Pipeline.from_settings(settings, live=False)
         try:
-            n = do_render(pipeline, input, output, stop, quiet, log, quality, extras)
+            n = do_render(pipeline, input, output, stop, not logger.isEnabledFor(logging.INFO), quality, extras)
         finally:
             pipeline.close()
         written = ", ".join(str(p) for p in [output, matte, rgba] if p is not None)
-        log(f"wrote {written} ({n} frame{'s' if n != 1 else ''})" if n else f"stopped; {output} not written")
+        logger.info(f"wrote {written} ({n} frame{'s' if n != 1 else ''})" if n else f"stopped; {output} not written")
 
     _run(body)
 
@@ -357,7 +373,7 @@ def bench(
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
                                  device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
-                                 stop=stop, threads=threads, log=log, mode=mode, paced=paced))
+                                 stop=stop, threads=threads, mode=mode, paced=paced))
 
 
 def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:
@@ -370,9 +386,9 @@ def main(args: list[str] | None = None) -> None:
     try:
         code = app(args=args or ["--help"], prog_name="realtime", standalone_mode=False) or 0
     except typer.TyperException as exc:  # click's errors: UsageError and the like
-        log(f"error: {' '.join(exc.format_message().split())}")
+        error_line(" ".join(exc.format_message().split()))
         ctx = getattr(exc, "ctx", None)
-        log(f"(see `{ctx.command_path if ctx else 'realtime'} --help`)")
+        print(f"(see `{ctx.command_path if ctx else 'realtime'} --help`)", file=sys.stderr, flush=True)
         code = exc.exit_code
     except typer.Abort:
         code = EXIT_INTERRUPTED

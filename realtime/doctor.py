@@ -1,6 +1,8 @@
 """`realtime doctor`: what this machine offers the filter, and how to fix what is missing."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import platform
 import shutil
@@ -59,6 +61,32 @@ def vcam_status() -> str:
     return f"ok: {dev}"
 
 
+class _ReportLines(logging.Handler):
+    """Log records as lines of the report."""
+
+    def __init__(self, out, indent: str) -> None:
+        super().__init__()
+        self.out, self.indent = out, indent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.out(f"{self.indent}{record.levelname.lower()}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _into_report(out, indent: str):
+    """Why the session runs where it runs belongs in the report (stdout), not in the log on stderr beside it."""
+    inference = logging.getLogger("realtime.inference")
+    handler, propagate = _ReportLines(out, indent), inference.propagate
+    handler.setLevel(logging.WARNING)  # the fallback notes, not -v's detail
+    inference.addHandler(handler)
+    inference.propagate = False
+    try:
+        yield
+    finally:
+        inference.removeHandler(handler)
+        inference.propagate = propagate
+
+
 def run_doctor(out=print) -> None:
     import onnxruntime as ort
 
@@ -75,7 +103,8 @@ def run_doctor(out=print) -> None:
     out(f"gpu:           {gpu_name()}; NVIDIA driver {'loads' if driver_present() else 'not found'}")
     out(f"cuda:          {cuda_status()}")
     try:
-        sess = open_session(person_model(), "person-segmentation", "auto", log=lambda m: out("               " + m))
+        with _into_report(out, " " * 15):
+            sess = open_session(person_model(), "person-segmentation", "auto")
         out(f"session got:   {sess.device} (person model, --device auto)")
     except RealtimeError as exc:
         out(f"session got:   FAILED: {exc}")

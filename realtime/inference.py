@@ -2,7 +2,9 @@
 chooses, with an honest line when ONNX Runtime fell back, and IO binding for the device it really runs on."""
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,14 +14,23 @@ from realtime import providers
 from realtime.errors import RealtimeError
 from realtime.models import check_contract, first_line
 
+logger = logging.getLogger(__name__)
 _said: set[str] = set()
 
 
-def _note_once(log, message: str) -> None:
+def _warn_once(message: str) -> None:
     """Say each fallback once per process, not once per network."""
     if message not in _said:
         _said.add(message)
-        log(message)
+        logger.warning(message)
+
+
+def drop_log_argument(value) -> None:
+    """``log=`` once routed messages; they go to the ``realtime`` logger now. Tools outside the package (export/)
+    still pass a no-op, which is what the logger without a handler does anyway."""
+    if value is not None:
+        warnings.warn("log= is ignored: messages go to the 'realtime' logger (logging.getLogger('realtime'))",
+                      DeprecationWarning, stacklevel=3)
 
 
 def session_options(threads: int | None = None, optimize: bool = True):
@@ -96,13 +107,14 @@ class Session:
 
 
 def open_session(path: Path, kind: str, device: str = "auto", threads: int | None = None,
-                 warmup_shape: tuple[int, int, int, int] | None = None, log=print) -> Session:
+                 warmup_shape: tuple[int, int, int, int] | None = None, log=None) -> Session:
     """Load ``path`` on the best provider for ``device``, check it against the ``kind`` contract, warm it up.
 
-    Prints one line through ``log`` when ONNX Runtime fell back from the provider that was asked for.
+    Logs one warning when ONNX Runtime fell back from the provider that was asked for (``log`` is deprecated).
     """
     import onnxruntime as ort
 
+    drop_log_argument(log)
     chain = providers.provider_chain(device)
     if not path.is_file():
         raise RealtimeError(f"model file not found: {path}")
@@ -111,20 +123,22 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
         from realtime.nvidia import preload_cuda_libraries
 
         preload_cuda_libraries()
+    options = session_options(threads)
     try:
-        sess = ort.InferenceSession(str(path), session_options(threads),
-                                    providers=[(p.ort_name, p.options()) for p in chain])
+        sess = ort.InferenceSession(str(path), options, providers=[(p.ort_name, p.options()) for p in chain])
     except Exception as exc:  # noqa: BLE001 - ORT raises many types for a corrupt file
         raise RealtimeError(f"cannot load {path.name}: not a valid ONNX model ({first_line(exc)})") from None
     check_contract(sess, kind, path)
     got = sess.get_providers()[0]
     if device != "cpu" and got != first.ort_name:
         help_ = first.start_help() if first.start_help and providers.is_cpu(got) else ""
-        _note_once(log, f"note: {first.device} could not start (ONNX Runtime fell back); running on "
-                        f"{providers.short(got)}" + (f"; {help_}" if help_ else ""))
+        _warn_once(f"{first.device} could not start (ONNX Runtime fell back); running on {providers.short(got)}"
+                   + (f"; {help_}" if help_ else ""))
     elif device not in (providers.AUTO, "cpu") and providers.is_cpu(got):
-        _note_once(log, f"note: {device} requested but {providers.by_device(device).why_unavailable()}; "
-                        "running on the CPU")
+        _warn_once(f"{device} requested but {providers.by_device(device).why_unavailable()}; running on the CPU")
+    threads_got = options.intra_op_num_threads
+    logger.debug("%s (%s) on %s, %d thread%s", path.name, kind, providers.short(got), threads_got,
+                 "" if threads_got == 1 else "s")
     if not _run_options:
         _run_options.append(ort.RunOptions())
     s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _run_options[0])

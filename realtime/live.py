@@ -1,6 +1,7 @@
 """The live loop behind `realtime preview` and `realtime camera`: newest frame -> pipeline -> sinks."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -24,6 +25,8 @@ LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
 KEYS_HELP = "n/p style  m mode  i invert  +/- strength  f overlay  s snapshot  q quit"
 MASK_KEYS = "[ ] feather  , . smoothing  t threshold  w save"
 THRESHOLDS = (None, 0.3, 0.5, 0.7)  # the `t` key's steps: soft, then ever harder cuts
+
+logger = logging.getLogger(__name__)
 
 
 def save_mask_settings(settings) -> Path:
@@ -60,9 +63,9 @@ class LiveLoop:
     """
 
     def __init__(self, pipeline: Pipeline, source: LiveSource, vcam=None, window: bool = False,
-                 snapshot_dir: Path | None = None, log=print, stop: threading.Event | None = None) -> None:
+                 snapshot_dir: Path | None = None, stop: threading.Event | None = None) -> None:
         self.pipeline, self.source, self.vcam, self.window = pipeline, source, vcam, window
-        self.snapshot_dir, self.log = snapshot_dir or snapshots_dir(), log
+        self.snapshot_dir = snapshot_dir or snapshots_dir()
         self.stop = stop or threading.Event()
         self.show_hud = True
         # n/p cycle through the styles made for where the networks run (the full nets are for GPUs)
@@ -163,7 +166,7 @@ class LiveLoop:
         try:
             self._apply_key(key)
         except RealtimeError as exc:
-            self.log(f"error: {exc}")
+            logger.error("%s", exc)
 
     def _apply_key(self, key: str) -> None:
         p = self.pipeline
@@ -194,7 +197,7 @@ class LiveLoop:
             p.set_mask(mask_threshold=THRESHOLDS[(THRESHOLDS.index(cur) + 1) % len(THRESHOLDS)
                                                  if cur in THRESHOLDS else 0])
         elif key == "w":
-            self.log(f"saved the mask settings to {save_mask_settings(p.settings)}")
+            logger.info("saved the mask settings to %s", save_mask_settings(p.settings))
         elif key == "s" and self.last_out is not None:
             path = self.snapshot_dir / time.strftime("realtime-%Y%m%d-%H%M%S.png")
             try:
@@ -202,4 +205,4 @@ class LiveLoop:
             except OSError as exc:
                 raise RealtimeError(f"cannot save a snapshot in {path.parent}: {exc.strerror}") from None
             write_image(path, self.last_out)
-            self.log(f"saved {path}")
+            logger.info("saved %s", path)

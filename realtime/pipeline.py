@@ -13,7 +13,7 @@ import numpy as np
 from realtime import composite, modes, providers
 from realtime.config import Settings
 from realtime.errors import RealtimeError
-from realtime.inference import Session, open_session
+from realtime.inference import Session, drop_log_argument, open_session
 from realtime.models import person_model, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
 from realtime.segment import DEFAULT_SIZE, PersonSegmenter
@@ -92,9 +92,9 @@ class Pipeline:
     resolution, so a file renders the same picture every time.
     """
 
-    def __init__(self, settings: Settings, log=print, live: bool = True) -> None:
+    def __init__(self, settings: Settings, live: bool = True) -> None:
         self.settings = dataclasses.replace(settings)
-        self.log, self.live = log, live
+        self.live = live
         self.mode = modes.get(settings.mode)
         self.segmenter: PersonSegmenter | None = None
         self.stylizer: Stylizer | None = None  # paints frames (style-person, style-all, no plate)
@@ -110,9 +110,10 @@ class Pipeline:
         self._size: tuple[int, int] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, log=print, live: bool = True) -> Pipeline:
-        """Load what the settings' mode needs and warm it up."""
-        p = cls(settings, log, live)
+    def from_settings(cls, settings: Settings, log=None, live: bool = True) -> Pipeline:
+        """Load what the settings' mode needs and warm it up (``log`` is deprecated: see the ``realtime`` logger)."""
+        drop_log_argument(log)
+        p = cls(settings, live=live)
         p._load(p.mode)
         return p
 
@@ -124,7 +125,7 @@ class Pipeline:
         s = self.settings
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1, log=self.log)
+            session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1)
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
@@ -148,8 +149,7 @@ class Pipeline:
                 self.painter.set_paint(paint)
 
     def _open_style(self, spec: str, threads: int | None, warmup, best: bool) -> Session:
-        return open_session(resolve_style(spec, best), "style-transfer", self.settings.device, threads, warmup,
-                            self.log)
+        return open_session(resolve_style(spec, best), "style-transfer", self.settings.device, threads, warmup)
 
     def _frame_best(self) -> bool:
         """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,21 +12,21 @@ import cv2
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from realtime import modes
+from realtime import logs, modes
 from realtime.encode import VIDEO_EXTS, Quality, container_for
 from realtime.errors import RealtimeError
 from realtime.pipeline import Pipeline
 from realtime.sinks import VideoFileSink, check_writable, write_image
 from realtime.source import IMAGE_EXTS, iter_video, list_images, open_capture, read_images, source_kind
 
+logger = logging.getLogger(__name__)
+
 
 def _progress(quiet: bool) -> Progress:
+    """The bar on stderr with the log lines, which rich then prints above it; none where stderr is not a terminal
+    (a log file or a pipe gets the lines, not a bar's last frame)."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    disable=quiet, transient=False)
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+                    console=logs.console, disable=quiet or not logs.console.is_terminal, transient=False)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _check_quality(quality: Quality | None, kind: str, src: str, videos: list[Pa
 
 
 def render(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event | None = None,
-           quiet: bool = False, log=_stderr, quality: Quality | None = None, extras: Extras | None = None) -> int:
+           quiet: bool = False, quality: Quality | None = None, extras: Extras | None = None) -> int:
     """Filter ``src`` into ``dst`` (and ``extras``, in the same pass); returns the number of frames written. Every file
     appears complete or not at all (``sinks.AtomicFile``); when ``stop`` is set, the frames done so far are finalised
     and kept. A video keeps its audio; ``quality`` sets the video's ``--crf`` or ``--bitrate``."""
@@ -124,7 +124,7 @@ def render(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event | None
         _write_extras(result, extras, extras.matte, Path(src).stem)
         return 1
     if kind == "folder":
-        return _folder(pipeline, Path(src), dst, stop, quiet, log, extras)
+        return _folder(pipeline, Path(src), dst, stop, quiet, extras)
     return _video(pipeline, src, dst, stop, quiet, quality or Quality(), extras)
 
 
@@ -176,8 +176,7 @@ def _one(pipeline: Pipeline, path: Path, stop: threading.Event) -> Filtered | No
     return _filter(pipeline, image, str(path), stop)
 
 
-def _folder(pipeline: Pipeline, src: Path, dst: Path, stop: threading.Event, quiet: bool, log,
-            extras: Extras) -> int:
+def _folder(pipeline: Pipeline, src: Path, dst: Path, stop: threading.Event, quiet: bool, extras: Extras) -> int:
     paths = list_images(src)
     if not paths:
         raise RealtimeError(f"no images found in {src}")
@@ -194,7 +193,7 @@ def _folder(pipeline: Pipeline, src: Path, dst: Path, stop: threading.Event, qui
             try:
                 result = _one(pipeline, p, stop)
             except RealtimeError as exc:  # as batch tools do: say so, do the rest, fail at the end
-                log(f"warning: skipped {p.name}: {exc}")
+                logger.warning("skipped %s: %s", p.name, exc)
                 skipped.append(p.name)
                 continue
             if result is None:

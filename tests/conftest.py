@@ -1,6 +1,7 @@
 """Shared fixtures: synthetic clips, ONNX files with the wrong contract, the shared data folder."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,19 @@ def needs_shared(sub: str = "") -> pytest.MarkDecorator:
     """Skip unless ../shared/data (CI has it; a user's clone does not) holds ``sub``."""
     return pytest.mark.skipif(not (SHARED / sub).exists(),
                               reason=f"needs {SHARED / sub} (training data folder beside the repo; absent here)")
+
+
+def logged(caplog, level: int = logging.INFO) -> list[str]:
+    """The messages the "realtime" loggers gave from ``level`` up, as caught by pytest's ``caplog``."""
+    return [r.getMessage() for r in caplog.records if r.name.startswith("realtime") and r.levelno >= level]
+
+
+@pytest.fixture
+def caplog(caplog):
+    """pytest's caplog, catching the "realtime" loggers from INFO up whatever level an earlier in-process command
+    left them at."""
+    caplog.set_level(logging.INFO, logger="realtime")
+    return caplog
 
 
 def run_cli(*args: str, timeout: float = 120, env: dict | None = None, **kw) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ from realtime.pipeline import Pipeline
 
 @pytest.fixture(scope="module")
 def pipelines():
-    return {m: Pipeline.from_settings(Settings(mode=m, style_scale=0.25, threads=1), log=lambda s: None)
+    return {m: Pipeline.from_settings(Settings(mode=m, style_scale=0.25, threads=1))
             for m in ("style-background", "blur", "mask")}
 
 

@@ -1,7 +1,9 @@
 """The shipped models and the ONNX contract check."""
+import logging
+
 import numpy as np
 import pytest
-from conftest import onnx_model
+from conftest import logged, onnx_model
 
 from realtime.errors import RealtimeError
 from realtime.inference import open_session
@@ -139,7 +141,7 @@ def test_a_provider_outside_nvidias_is_one_table_entry(monkeypatch):
     assert dataclasses.replace(new, accelerator=False).accelerator is False
 
 
-def test_gpu_fallbacks_name_the_fix(monkeypatch):
+def test_gpu_fallbacks_name_the_fix(monkeypatch, caplog):
     """With a driver but a CPU-only ONNX Runtime, or a CUDA provider that cannot start, the one line says why."""
     import importlib.metadata
 
@@ -158,8 +160,9 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
             return version(name) if name != "onnxruntime-gpu" else "1.31.1"
         monkeypatch.setattr(importlib.metadata, "version", fake_version)
         inference._said.clear()
-        lines = []
-        s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+        caplog.clear()
+        s = open_session(person_model(), "person-segmentation", "cuda", 1)
+        lines = logged(caplog, logging.WARNING)
         assert s.provider == "CPUExecutionProvider"
         assert len(lines) == 1 and expected in lines[0] and "running on the CPU" in lines[0]
     # the provider is offered but cannot start (here: this ONNX Runtime has no CUDA build): CUDA libraries named
@@ -167,9 +170,10 @@ def test_gpu_fallbacks_name_the_fix(monkeypatch):
     monkeypatch.setattr(nvidia, "preload_cuda_libraries", lambda: [])
     monkeypatch.setattr(nvidia, "cuda_build", lambda: "13")
     inference._said.clear()
-    lines = []
+    caplog.clear()
     with pytest.warns(UserWarning):  # ONNX Runtime's own, only because this test pretends CUDA is available
-        s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
+        s = open_session(person_model(), "person-segmentation", "cuda", 1)
+    lines = logged(caplog, logging.WARNING)
     assert s.provider == "CPUExecutionProvider"
     assert len(lines) == 1 and "could not start" in lines[0] and "CUDA 13 and cuDNN 9" in lines[0]
 
@@ -257,7 +261,7 @@ def test_person_net_on_a_gpu_defaults_to_flip():
         320, False)
 
 
-def test_cuda_request_without_gpu_says_so_in_one_line():
+def test_cuda_request_without_gpu_says_so_in_one_line(caplog):
     from realtime.nvidia import driver_present
 
     if driver_present():
@@ -265,10 +269,10 @@ def test_cuda_request_without_gpu_says_so_in_one_line():
     from realtime import inference
 
     inference._said.clear()
-    lines = []
-    s = open_session(person_model(), "person-segmentation", "cuda", 1, log=lines.append)
-    open_session(resolve_style("udnie"), "style-transfer", "cuda", 1, log=lines.append)
+    s = open_session(person_model(), "person-segmentation", "cuda", 1)
+    open_session(resolve_style("udnie"), "style-transfer", "cuda", 1)
     assert s.provider == "CPUExecutionProvider"
+    lines = logged(caplog, logging.WARNING)
     assert len(lines) == 1 and "no usable NVIDIA GPU" in lines[0]
 
 
@@ -300,13 +304,12 @@ def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path
     one_way = np.abs(plain(frame)[:, ::-1] - plain(np.ascontiguousarray(frame[:, ::-1]))).max()
     assert one_way > 1e-3  # the network alone is not mirror-symmetric, so the check above means something
     assert np.abs(m - 0.5 * (plain(frame) + plain(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1])).max() < 1e-5
-    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_flip=True, mask_size=320).validate(),
-                                  log=lambda m: None)
+    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_flip=True, mask_size=320).validate())
     assert pipe.segmenter.flip and pipe.segmenter.long_side == 320
     assert pipe.segmenter(np.zeros((360, 640, 3), np.uint8)).shape == (176, 320)
     with pytest.raises(RealtimeError, match="mask_size must be a multiple of 16"):
         Settings(mask_size=300).validate()
-    assert not Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), log=lambda m: None).segmenter.flip
+    assert not Pipeline.from_settings(Settings(mode="mask", device="cpu").validate()).segmenter.flip
     from realtime.config import build_settings
 
     (tmp_path / "c.toml").write_text("mask-flip = true\n")

@@ -1,9 +1,10 @@
 """The modes table drives the CLI's choices, config validation, the live loop's keys and the pipeline (#22)."""
+import logging
 import threading
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import logged, run_cli
 
 from realtime import modes, providers
 from realtime.config import Settings
@@ -100,29 +101,26 @@ def test_mask_mode_is_one_channel_and_goes_out_as_colour():
     assert out.shape == (32, 48) and modes.MODES["mask"].channels == 1
 
 
-def test_a_mode_that_cannot_load_is_one_line_and_the_call_goes_on():
+def test_a_mode_that_cannot_load_is_one_line_and_the_call_goes_on(caplog):
     loop = live("mask")
-    said = []
-    loop.log = said.append
     p = loop.pipeline
     p.settings.style = "no_such_style"
     p.stylizer = p.plate_stylizer = None  # the next painting mode must open the style, which does not exist
     loop.handle_key("m")  # mask -> none
-    assert p.mode.name == "none" and not said
+    assert p.mode.name == "none" and not logged(caplog)
     loop.handle_key("m")  # none -> style-background: cannot load
+    said = logged(caplog, logging.ERROR)
     assert p.mode.name == "none" and len(said) == 1 and "unknown style 'no_such_style'" in said[0]
     assert np.array_equal(p.process(np.full((8, 8, 3), 7, np.uint8)), np.full((8, 8, 3), 7, np.uint8))
 
 
-def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file():
+def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file(caplog):
     from realtime.config import build_settings
     from realtime.paths import config_file
 
     config_file().parent.mkdir(parents=True)
     config_file().write_text('style = "great_wave"\nfeather = 9\n')
     loop = live()
-    said = []
-    loop.log = said.append
     p = loop.pipeline
     for key in "]]..t":
         loop.handle_key(key)
@@ -132,6 +130,6 @@ def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file():
         loop.handle_key("[")
     assert p.settings.feather == 0
     loop.handle_key("w")
-    assert said == [f"saved the mask settings to {config_file()}"]
+    assert logged(caplog) == [f"saved the mask settings to {config_file()}"]
     s = build_settings(None, {}, {})
     assert (s.style, s.feather, s.mask_smoothing, s.mask_threshold) == ("great_wave", 0, 0.8, 0.3)

@@ -15,7 +15,7 @@ from realtime.source import LiveSource
 def test_two_thousand_frames_bounded():
     pyvirtualcam.register_backend("soak-null", NullBackend)
     frames = synthetic_frames(160, 96, 24)
-    pipe = Pipeline.from_settings(Settings(style_scale=0.5, threads=2), log=lambda s: None)
+    pipe = Pipeline.from_settings(Settings(style_scale=0.5, threads=2))
     sink = VirtualCameraSink(160, 96, 30, "I420", backend="soak-null")
     total = 2000
     src = LiveSource(lambda: PoolCapture(frames, total), reconnect=False, pace_fps=150).start()
