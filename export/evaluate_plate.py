@@ -143,9 +143,9 @@ def evaluate_flicker(settings, clips: dict[str, list[np.ndarray]], live: bool = 
 
     from realtime.pipeline import Pipeline
 
-    pipeline = Pipeline.from_settings(settings, log=lambda m: None, live=live)
+    pipeline = Pipeline.from_settings(settings, live=live)
     matte = next(m.name for m in MODES.values() if m.channels == 1)
-    matter = Pipeline.from_settings(dataclasses.replace(settings, mode=matte), log=lambda m: None, live=False)
+    matter = Pipeline.from_settings(dataclasses.replace(settings, mode=matte), live=False)
     try:
         out = {}
         for name, frames in clips.items():
@@ -172,7 +172,7 @@ def evaluate(settings, clips: dict[str, list[Clip]]) -> dict[str, dict[str, floa
     """The figures per kind of clip, averaged over its clips (the person's colours: the worst clip)."""
     from realtime.pipeline import Pipeline
 
-    pipeline = Pipeline.from_settings(settings, log=lambda m: None, live=False)
+    pipeline = Pipeline.from_settings(settings, live=False)
     try:
         out = {}
         for kind, group in clips.items():
@@ -197,7 +197,7 @@ def picture(settings_list, clip: Clip, path: Path, index: int = 75) -> None:
 
     tiles = [clip.frames[index]]
     for label, settings in settings_list:
-        p = Pipeline.from_settings(settings, log=lambda m: None, live=False)
+        p = Pipeline.from_settings(settings, live=False)
         tile = run(p, clip.frames[:index + 1])[index].copy()
         p.close()
         cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)

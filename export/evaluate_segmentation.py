@@ -27,8 +27,8 @@ class Ours:
         from realtime.models import person_model
         from realtime.segment import PersonSegmenter
 
-        self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads,
-                                                log=lambda m: None), long_side, flip)
+        self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads),
+                                   long_side, flip)
         if flip or long_side:
             self.name += f" at {self.seg.long_side}" + (", flip-averaged" if flip else "")
 

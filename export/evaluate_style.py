@@ -45,7 +45,7 @@ class StyleStage:
         from realtime.models import resolve_style
         from realtime.stylize import PaintingSmoother, Stylizer
 
-        session = open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None)
+        session = open_session(resolve_style(name), "style-transfer", "cpu", 2)
         self.stylizer, self.smoother = Stylizer(session, scale), PaintingSmoother(smoothing)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
@@ -133,7 +133,7 @@ def speed(name: str, sizes=((640, 360), (1280, 720)), runs: int = 5) -> dict[str
     from realtime.inference import open_session
     from realtime.models import resolve_style
 
-    session = open_session(resolve_style(name), "style-transfer", "cpu", 2, log=lambda m: None)
+    session = open_session(resolve_style(name), "style-transfer", "cpu", 2)
     out = {}
     for w, h in sizes:
         x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
@@ -188,7 +188,7 @@ def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: 
     nets = [student(n, 1.0, smoothing=0.0) for n in names]
     rows = []
     for f in frames:
-        tiles = [tile(f, "frame")] + [tile(net(f), n) for net, n in zip(nets, names, strict=True)]
+        tiles = [tile(f, "frame")] + [tile(net(f), Path(n).name) for net, n in zip(nets, names, strict=True)]
         tiles.append(tile(tch.paint_frame(f), "teacher"))
         rows.append(np.hstack(tiles))
     cv2.imwrite(str(path), np.vstack(rows))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,14 +22,6 @@ def _warn_once(message: str) -> None:
     if message not in _said:
         _said.add(message)
         logger.warning(message)
-
-
-def drop_log_argument(value) -> None:
-    """``log=`` once routed messages; they go to the ``realtime`` logger now. Tools outside the package (export/)
-    still pass a no-op, which is what the logger without a handler does anyway."""
-    if value is not None:
-        warnings.warn("log= is ignored: messages go to the 'realtime' logger (logging.getLogger('realtime'))",
-                      DeprecationWarning, stacklevel=3)
 
 
 def session_options(threads: int | None = None, optimize: bool = True):
@@ -107,14 +98,13 @@ class Session:
 
 
 def open_session(path: Path, kind: str, device: str = "auto", threads: int | None = None,
-                 warmup_shape: tuple[int, int, int, int] | None = None, log=None) -> Session:
+                 warmup_shape: tuple[int, int, int, int] | None = None) -> Session:
     """Load ``path`` on the best provider for ``device``, check it against the ``kind`` contract, warm it up.
 
     Logs one warning when ONNX Runtime fell back from the provider that was asked for (``log`` is deprecated).
     """
     import onnxruntime as ort
 
-    drop_log_argument(log)
     chain = providers.provider_chain(device)
     if not path.is_file():
         raise RealtimeError(f"model file not found: {path}")

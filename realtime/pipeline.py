@@ -13,7 +13,7 @@ import numpy as np
 from realtime import composite, modes, providers
 from realtime.config import Settings
 from realtime.errors import RealtimeError
-from realtime.inference import Session, drop_log_argument, open_session
+from realtime.inference import Session, open_session
 from realtime.models import person_model, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
 from realtime.segment import DEFAULT_SIZE, PersonSegmenter
@@ -110,9 +110,8 @@ class Pipeline:
         self._size: tuple[int, int] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, log=None, live: bool = True) -> Pipeline:
-        """Load what the settings' mode needs and warm it up (``log`` is deprecated: see the ``realtime`` logger)."""
-        drop_log_argument(log)
+    def from_settings(cls, settings: Settings, live: bool = True) -> Pipeline:
+        """Load what the settings' mode needs and warm it up."""
         p = cls(settings, live=live)
         p._load(p.mode)
         return p
