@@ -413,3 +413,29 @@ def test_doctor_names_a_model_file_that_is_not_what_was_shipped(tmp_path, monkey
     assert checksum_status(read_info(tmp_path / "udnie.onnx")).startswith("CHANGED: sha256 ce4bce2a")
     mine = onnx_model(tmp_path / "mine.onnx", "image", "stylized", 3)
     assert checksum_status(read_info(mine)).startswith("not shipped")
+
+
+def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, monkeypatch):
+    """``--style mine``: the fast net paints frames live on a CPU; the plate and ``render`` take mine-full where it
+    is installed, the named file otherwise; a file path or an explicit -full name is taken as it is."""
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    monkeypatch.setenv("REALTIME_STYLES", str(tmp_path))
+    fast = onnx_model(tmp_path / "mine.onnx", "image", "stylized", 3)
+    full = onnx_model(tmp_path / "mine-full.onnx", "image", "stylized", 3)
+    only = onnx_model(tmp_path / "solo.onnx", "image", "stylized", 3)
+    assert resolve_style("mine") == fast and resolve_style("mine", best=True) == full
+    assert resolve_style("mine-full") == full and resolve_style("mine-full", best=True) == full
+    assert resolve_style("solo", best=True) == only and resolve_style(str(fast), best=True) == fast
+
+    def files(mode: str, live: bool) -> tuple:
+        p = Pipeline.from_settings(Settings(style="mine", mode=mode, device="cpu"), live=live)
+        try:
+            return tuple(x.session.path if x else None for x in (p.stylizer, p.plate_stylizer))
+        finally:
+            p.close()
+
+    assert files("style-background", live=True) == (None, full)  # the plate
+    assert files("style-all", live=True) == (fast, None)  # every frame, live on a CPU
+    assert files("style-all", live=False) == (full, None)  # render
