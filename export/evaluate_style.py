@@ -19,7 +19,7 @@ export/style_metrics.py against the teacher painting the same frames: style scor
 painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall, the seam around a
 person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720:
 
-    python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.png \
+    python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.jpg \
         --styles udnie,udnie-full
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT, PAINTINGS
-from export.style_metrics import cosine, detail, flat_wall, lattice, palette_distance
+from export.style_metrics import detail, flat_wall, lattice, palette_distance
 
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
@@ -98,9 +98,9 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 def card_frames(data: Path, rooms: int = 6) -> list[np.ndarray]:
     """Held-out room photos at 640x360 and the middle frame of each webcam clip at 640x480."""
     from export.style_data import held_out_rooms
-    from export.train_style import cover
+    from realtime.composite import fit_background
 
-    frames = [cover(cv2.imread(str(p)), (640, 360)) for p in held_out_rooms(data)[:rooms]]
+    frames = [fit_background(cv2.imread(str(p)), (640, 360)) for p in held_out_rooms(data)[:rooms]]
     for clip in sorted((data / "video" / "webcam_clips").glob("*.mkv")):
         got = clip_frames(clip, 30)
         if got:
@@ -155,8 +155,8 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
     painting = cv2.imread(str(data / "styles" / f"{read_style(name)}.jpg"))
     ours, theirs = [net(f) for f in frames], [tch.paint_frame(f) for f in frames]
     row: dict[str, object] = {
-        "style_score": np.mean([cosine(tch.embed(o), tch.style) for o in ours]),
-        "teacher_style_score": np.mean([cosine(tch.embed(t), tch.style) for t in theirs]),
+        "style_score": np.mean([tch.style_score(o) for o in ours]),
+        "teacher_style_score": np.mean([tch.style_score(t) for t in theirs]),
         "palette": np.mean([palette_distance(o, painting) for o in ours]),
         "teacher_palette": np.mean([palette_distance(t, painting) for t in theirs]),
         "detail_ratio": np.mean([detail(o) / max(detail(t), 1e-6) for o, t in zip(ours, theirs, strict=True)]),

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from export.style_metrics import cosine
 from realtime.inference import cpu_session
 
 SIZE = 384
@@ -46,6 +47,10 @@ class Teacher:
         crop = bgr[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
         x = cv2.resize(crop, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)[None, ..., ::-1] / 255.0
         return self.predict.run(None, {self.predict.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+    def style_score(self, bgr: np.ndarray) -> float:
+        """How much a painted image looks like the painting to the style predictor (export/style_metrics.py)."""
+        return cosine(self.embed(bgr), self.style)
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         """Paint a BGR uint8 image (any size; resized to 384x384 and back)."""

@@ -64,10 +64,11 @@ from export.style_data import (
     video_files,
     video_pairs,
 )
-from export.style_metrics import cosine, detail, palette_distance
+from export.style_metrics import detail, palette_distance
 from export.teacher import Teacher
 from models.mobilenet import MobileNetV2
 from models.transformer_net import ARCHS, TransformerNet
+from realtime.composite import fit_background
 from realtime.models import user_styles_dir
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
@@ -189,12 +190,12 @@ class HeldOut:
     def __init__(self, teacher: Teacher, frames: list[np.ndarray], painting: np.ndarray) -> None:
         self.teacher, self.frames, self.painting = teacher, frames, painting
         taught = [teacher.paint_frame(f) for f in frames]
-        self.teacher_score = float(np.mean([cosine(teacher.embed(t), teacher.style) for t in taught]))
+        self.teacher_score = float(np.mean([teacher.style_score(t) for t in taught]))
         self.teacher_detail = float(np.mean([detail(t) for t in taught]))
 
     @classmethod
     def from_data(cls, teacher: Teacher, data: Path, painting: Path, rooms: int = 4, clips: int = 4) -> HeldOut:
-        frames = [cover(cv2.imread(str(p)), FRAME) for p in held_out_rooms(data)[:rooms]]
+        frames = [fit_background(cv2.imread(str(p)), FRAME) for p in held_out_rooms(data)[:rooms]]
         for clip in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]:
             cap = cv2.VideoCapture(str(clip))
             cap.set(cv2.CAP_PROP_POS_FRAMES, 20)
@@ -211,21 +212,10 @@ class HeldOut:
         with torch.no_grad():
             painted = [to_image(model(to_tensor(f[None]))) for f in self.frames]
         model.train()
-        return {"style_score": round(float(np.mean([cosine(self.teacher.embed(p), self.teacher.style)
-                                                    for p in painted])), 4),
+        return {"style_score": round(float(np.mean([self.teacher.style_score(p) for p in painted])), 4),
                 "teacher_score": round(self.teacher_score, 4),
                 "palette": round(float(np.mean([palette_distance(p, self.painting) for p in painted])), 2),
                 "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
-
-
-def cover(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``img`` scaled to cover ``size`` (w, h) and cut to it, centred."""
-    w, h = size
-    scale = max(w / img.shape[1], h / img.shape[0])
-    big = cv2.resize(img, (max(w, round(img.shape[1] * scale)), max(h, round(img.shape[0] * scale))),
-                     interpolation=cv2.INTER_AREA)
-    y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
-    return big[y:y + h, x:x + w]
 
 
 def to_image(out: torch.Tensor) -> np.ndarray:
