@@ -1,6 +1,7 @@
 """The `realtime` command: preview, camera, render, config, styles, train-style, doctor, bench."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -120,9 +121,9 @@ def _end_networks_on_signal():
 
     def watch() -> None:
         while signums := os.read(r, 16):
-            inference = sys.modules.get("realtime.inference")  # not loaded: no network is running
-            if inference is not None and any(s in STOP_SIGNALS for s in signums):
-                inference.stop_runs()
+            if any(s in STOP_SIGNALS for s in signums):
+                # imported here even when no network has loaded yet: a stop during loading refuses the first run
+                importlib.import_module("realtime.inference").stop_runs()
 
     thread = threading.Thread(target=watch, name="stop-watch", daemon=True)
     thread.start()

@@ -49,11 +49,14 @@ def cpu_session(model: Path | bytes, threads: int | None = None, optimize: bool 
 
 
 _run_options: list = []  # one ort.RunOptions for every session, so that stop_runs ends whichever one is running
+_stopped = False  # sticky: a stop that comes while the models still load must also refuse the first run
 
 
 def stop_runs(stop: bool = True) -> None:
     """End the network running now, and refuse new runs (``stop``), or allow them again: a stop must not wait
     for a run of seconds (ONNX Runtime's ``RunOptions.terminate``)."""
+    global _stopped
+    _stopped = stop
     for options in _run_options:
         options.terminate = stop
 
@@ -131,6 +134,7 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
                  "" if threads_got == 1 else "s")
     if not _run_options:
         _run_options.append(ort.RunOptions())
+        _run_options[0].terminate = _stopped
     s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _run_options[0])
     if warmup_shape:
         s.warm_up(warmup_shape)

@@ -103,6 +103,24 @@ def test_stop_ends_a_long_network_run_within_a_second(tmp_path):
     assert not out.exists()
 
 
+def test_a_stop_during_loading_refuses_the_first_run(tmp_path):
+    """A stop that came before any network was loaded (no RunOptions yet) must still end the first run; it was
+    lost, and the render ran its whole frame (seen when loading took > 5 s on a busy machine)."""
+    import numpy as np
+
+    from realtime import inference
+
+    inference._run_options.clear()  # as in a fresh process: no session opened yet
+    inference.stop_runs()
+    try:
+        s = inference.open_session(slow_style(tmp_path / "slow.onnx", convs=4), "style-transfer", device="cpu", threads=1)
+        with pytest.raises(Exception, match="(?i)terminat"):
+            s.run(np.zeros((1, 3, 64, 64), np.float32))
+    finally:
+        inference.stop_runs(False)
+    assert s.run(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 3, 64, 64)
+
+
 def test_preview_stops_on_sigterm_within_a_second(long_clip):
     import shutil
 
