@@ -13,8 +13,8 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 
 
 def shipped(folder: Path = WEIGHTS) -> list[Path]:
-    """The files the wheel carries (the fp16 twins are left out: pyproject.toml)."""
-    return sorted(p for p in folder.glob("*.onnx") if ".fp16." not in p.name)
+    """The files the wheel carries."""
+    return sorted(folder.glob("*.onnx"))
 
 
 def checksums(folder: Path = WEIGHTS) -> dict[str, str]:

@@ -50,6 +50,7 @@ class Settings:
     plate_size: int = 640  # live on a CPU the plate is painted at the output size up to this many pixels on the
     # longer side (render and a GPU: always the output size)
     plate_repaint: float = 0.01  # repaint the plate when this share of it changed
+    plate_duty: float = 0.2  # live on a CPU the plate's painter keeps at most this share of one core busy
     plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None
@@ -89,6 +90,8 @@ class Settings:
             raise RealtimeError(f"plate_size must be between 640 and 7680, got {self.plate_size}")
         if not 0.0 <= self.plate_repaint <= 1.0:
             raise RealtimeError(f"plate_repaint must be between 0 and 1, got {self.plate_repaint}")
+        if not 0.05 <= self.plate_duty <= 1.0:
+            raise RealtimeError(f"plate_duty must be between 0.05 and 1, got {self.plate_duty}")
         if not 0 <= self.plate_margin <= 32:
             raise RealtimeError(f"plate_margin must be between 0 and 32, got {self.plate_margin}")
         if not 1 <= self.blur_strength <= 99:  # a kernel size; 100001 took minutes for one image

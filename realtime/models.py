@@ -99,13 +99,13 @@ def check_contract(sess, kind: str, path: Path) -> None:
 
 
 def list_styles() -> list[ModelInfo]:
-    """Installed styles: the shipped ones, then the user's own; fp16 twins are not listed."""
+    """Installed styles: the shipped ones, then the user's own; int8 twins are not listed."""
     seen: dict[str, ModelInfo] = {}
     for folder in (shipped_dir(), user_styles_dir()):
         if not folder.is_dir():
             continue
         for p in sorted(folder.glob(f"*{STYLE_SUFFIX}")):
-            if p.name == PERSON_MODEL or ".fp16." in p.name or p.name.startswith("person"):
+            if p.name == PERSON_MODEL or is_twin(p) or p.name.startswith("person"):
                 continue
             try:
                 info = read_info(p)
@@ -117,12 +117,19 @@ def list_styles() -> list[ModelInfo]:
 
 
 FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full resolution (models/README.md)
+INT8 = ".int8"  # ``udnie-full.int8.onnx``: the same network quantised, for a CPU (models/README.md)
 
 
-def resolve_style(spec: str, best: bool = False) -> Path:
+def is_twin(path: Path) -> bool:
+    """An int8 twin of another network: loaded in its place where it runs on a CPU, never listed as a style."""
+    return path.name.endswith(INT8 + STYLE_SUFFIX)
+
+
+def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
     """A style name (``udnie``, ``udnie-full``) or a path to an .onnx file -> the file to load. ``best``: for a
     name, its full network when one is installed (what paints the background plate, every frame on a GPU, and
-    files in ``render``), else the named one: ``--style`` names the painting, the runtime picks the network."""
+    files in ``render``), else the named one: ``--style`` names the painting, the runtime picks the network.
+    ``int8``: that network's int8 twin where one is installed (live on a CPU)."""
     if spec.endswith(".onnx") or os.sep in spec or "/" in spec:
         p = Path(spec).expanduser()
         if not p.is_file():
@@ -131,9 +138,9 @@ def resolve_style(spec: str, best: bool = False) -> Path:
     names = [f"{spec}{FULL}", spec] if best and not spec.endswith(FULL) else [spec]
     for name in names:
         for folder in (shipped_dir(), user_styles_dir()):
-            p = folder / f"{name}{STYLE_SUFFIX}"
-            if p.is_file():
-                return p
+            for p in ([folder / f"{name}{INT8}{STYLE_SUFFIX}"] if int8 else []) + [folder / f"{name}{STYLE_SUFFIX}"]:
+                if p.is_file():
+                    return p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"
     raise RealtimeError(f"unknown style {spec!r}; available styles: {names}")
 

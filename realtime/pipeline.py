@@ -79,9 +79,6 @@ class StreamState:
         self.plate.reset()
 
 
-PAINTER_DUTY = 0.35  # share of one core the plate's painter may keep busy live on a CPU
-
-
 class Pipeline:
     """The filter. ``process(frame)`` returns the output frame (one channel in mask mode); ``timings`` holds
     its per-stage ms. Change it through ``set_mode``, ``set_style``, ``set_strength``; ``reset`` between
@@ -132,7 +129,7 @@ class Pipeline:
             scale = s.style_scale if self.live or s.style_scale else 1.0
             self.stylizer = Stylizer(self._open_style(s.style, s.threads, STYLE_WARMUP, self._frame_best()), scale)
         if paint_plate and self.plate_stylizer is None:
-            self.plate_stylizer = Stylizer(self._open_style(s.style, self._painter_threads(), None, True), 1.0)
+            self.plate_stylizer = Stylizer(self._open_plate_style(s.style), 1.0)
         if mode.background == "picture" and self.picture is None:
             if not s.background:
                 raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
@@ -140,15 +137,21 @@ class Pipeline:
         if self._uses_plate(mode):
             paint = self._plate_paint(mode)
             if self.painter is None:
-                threaded = self.live and not self.accelerated
-                # live on a CPU the full network repaints at most a third of the time: a third of a core
+                threaded = self.live_cpu
+                # live on a CPU the full network repaints only as often as keeps plate_duty of a core busy
                 self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.5 if threaded else 0.0,
-                                       duty=PAINTER_DUTY)
+                                       duty=s.plate_duty if threaded else 1.0)
             else:
                 self.painter.set_paint(paint)
 
     def _open_style(self, spec: str, threads: int | None, warmup, best: bool) -> Session:
         return open_session(resolve_style(spec, best), "style-transfer", self.settings.device, threads, warmup)
+
+    def _open_plate_style(self, spec: str) -> Session:
+        """The style's full network; live on a CPU its int8 twin, on one thread (the live path keeps the rest)."""
+        cpu = self.live_cpu
+        return open_session(resolve_style(spec, best=True, int8=cpu), "style-transfer", self.settings.device,
+                            1 if cpu else self.settings.threads, None)
 
     def _frame_best(self) -> bool:
         """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the
@@ -164,9 +167,10 @@ class Pipeline:
             return any(s.accelerated for s in loaded)
         return providers.provider_chain(self.settings.device)[0].accelerator
 
-    def _painter_threads(self) -> int | None:
-        """Live on a CPU the painter gets one thread (at a lower priority): the live path keeps the rest."""
-        return 1 if self.live and not self.accelerated else self.settings.threads
+    @property
+    def live_cpu(self) -> bool:
+        """Frames come from a camera and the networks run on a CPU: paint the plate on a worker, sparingly."""
+        return self.live and not self.accelerated
 
     def _plate_paint(self, mode: modes.Mode):
         if mode.background == "blur":
@@ -188,7 +192,7 @@ class Pipeline:
         if self.stylizer is not None:
             self.stylizer.session = self._open_style(spec, self.settings.threads, STYLE_WARMUP, self._frame_best())
         if self.plate_stylizer is not None:
-            self.plate_stylizer.session = self._open_style(spec, self._painter_threads(), None, True)
+            self.plate_stylizer.session = self._open_plate_style(spec)
         self.settings.style = spec
         self.state.painting.reset()
         if self.painter is not None and self._uses_plate(self.mode):
@@ -289,7 +293,7 @@ class Pipeline:
 
     def _plate_size(self, w: int, h: int) -> tuple[int, int]:
         """Full size in render and on a GPU; live on a CPU, up to ``plate_size`` (the painter's time grows with it)."""
-        return plate_size(w, h, self.settings.plate_size if self.live and not self.accelerated else max(w, h))
+        return plate_size(w, h, self.settings.plate_size if self.live_cpu else max(w, h))
 
     def describe(self, frame_size: tuple[int, int]) -> str:
         """One line: what runs where, at which resolution."""

@@ -31,8 +31,8 @@ def test_six_styles_shipped_with_painting_metadata():
         assert m["kind"] == "style-transfer" and m["architecture"] == "fast"
         assert m["painting"] and m["artist"] and m["year"] and m["training"]
     assert styles["udnie-full"].metadata["architecture"] == "full"
-    total = sum(s.size_mb for s in list_styles())
-    assert total < 30, f"shipped styles take {total:.1f} MB"
+    total = sum(p.stat().st_size for p in resolve_style("udnie").parent.glob("*.onnx")) / 2**20
+    assert total < 60, f"shipped weights take {total:.1f} MB"  # the style-network issue's budget, twins included
 
 
 LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
@@ -41,7 +41,9 @@ STILL_LATTICED = {"udnie-full"}  # retrained with the fixes, lattice 14.7: down 
 
 
 def shipped_style_files() -> list[str]:
-    return sorted(s.name for s in list_styles() if s.path.parent == resolve_style("udnie").parent)
+    """Every shipped style network, int8 twins included (they paint the plate on a CPU)."""
+    return sorted(p.name.removesuffix(".onnx") for p in resolve_style("udnie").parent.glob("*.onnx")
+                  if p.name != "person.onnx")
 
 
 @pytest.mark.parametrize("name", shipped_style_files())
@@ -52,10 +54,10 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
 
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="a fast net from before the lattice fix"))
-    if name in STILL_LATTICED:
+    if name.removesuffix(".int8") in STILL_LATTICED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="bilinear upsampling and the lattice term "
                                                                   "weakened its lattice but did not remove it"))
-    sess = open_session(resolve_style(name), "style-transfer", "cpu", 2)
+    sess = open_session(resolve_style("udnie").parent / f"{name}.onnx", "style-transfer", "cpu", 2)
     wall = flat_wall()
     x = (wall[..., ::-1].transpose(2, 0, 1)[None] / 255).astype(np.float32)
     painted = (sess.run(x)[0].transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
@@ -445,3 +447,11 @@ def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, mo
     assert files("style-background", live=True) == (None, full)  # the plate
     assert files("style-all", live=True) == (fast, None)  # every frame, live on a CPU
     assert files("style-all", live=False) == (full, None)  # render
+
+    twin = onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3)
+    assert "mine-full.int8" not in {s.name for s in list_styles()}  # a twin is not a style of its own
+    assert resolve_style("mine", best=True, int8=True) == twin and resolve_style("mine", best=True) == full
+    assert resolve_style("solo", best=True, int8=True) == only
+    assert files("style-background", live=True) == (None, twin)  # the plate live on a CPU: the int8 twin
+    assert files("style-background", live=False) == (None, full)  # render: the float network
+    assert files("style-all", live=False) == (full, None)

@@ -113,7 +113,8 @@ def test_a_stop_during_loading_refuses_the_first_run(tmp_path):
     inference._run_options.clear()  # as in a fresh process: no session opened yet
     inference.stop_runs()
     try:
-        s = inference.open_session(slow_style(tmp_path / "slow.onnx", convs=4), "style-transfer", device="cpu", threads=1)
+        model = slow_style(tmp_path / "slow.onnx", convs=4)
+        s = inference.open_session(model, "style-transfer", device="cpu", threads=1)
         with pytest.raises(Exception, match="(?i)terminat"):
             s.run(np.zeros((1, 3, 64, 64), np.float32))
     finally:
