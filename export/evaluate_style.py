@@ -206,7 +206,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path)
     ap.add_argument("--versus", type=Path)
-    ap.add_argument("--card", type=Path, help="write the model card's figures (JSON) for --styles and stop")
+    ap.add_argument("--card", type=Path, help="add the model card's figures for --styles to this JSON file (the "
+                                              "other networks' entries are kept) and stop")
     ap.add_argument("--contact", type=Path, help="with --card: frame | each network | teacher (PNG)")
     ap.add_argument("--no-timing", action="store_true", help="with --card: leave out ms (the CPU is busy)")
     args = ap.parse_args()
@@ -214,7 +215,8 @@ def main() -> None:
     if args.card:
         frames = card_frames(args.data)
         report = {n: card(n, args.data, frames, min(args.clips, 5), not args.no_timing) for n in names}
-        args.card.write_text(json.dumps(report, indent=2))
+        kept = json.loads(args.card.read_text()) if args.card.is_file() else {}
+        args.card.write_text(json.dumps(kept | report, indent=2))
         print(json.dumps(report, indent=1))
         if args.contact:
             picks = [frames[0], frames[2], frames[6], frames[9]] if len(frames) > 9 else frames[:4]
