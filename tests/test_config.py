@@ -100,3 +100,18 @@ def test_realtime_config_prints_the_file_and_the_settings(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"default config file: {tmp_path / 'realtime' / 'config.toml'} (not there" in r.stdout
     assert "strength = 0.7" in r.stdout and 'mode = "style-background"' in r.stdout
+
+
+def test_the_readme_example_config_is_valid_and_shows_the_defaults_it_names(tmp_path):
+    """The README's example config loads as it is, and the plate keys it shows carry the real defaults."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"Example config .*?```toml\n(.*?)```", readme, re.S).group(1)
+    cfg = tmp_path / "example.toml"
+    cfg.write_text(block)
+    s = build_settings(cfg, {})
+    defaults = Settings()
+    for key in ("plate_size", "plate_repaint", "plate_duty", "plate_margin", "feather"):
+        assert getattr(s, key) == getattr(defaults, key), key
