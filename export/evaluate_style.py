@@ -20,7 +20,9 @@ painting, detail ratio, flicker as painted per frame (no smoothing), the lattice
 person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720:
 
     python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.jpg \
-        --styles udnie,udnie-full
+        --styles udnie,udnie-full,udnie-full.int8,"udnie-full (before)=/tmp/old/udnie-full.onnx"
+
+(``LABEL=NETWORK`` files a network under another name in the card and on the sheet.)
 """
 from __future__ import annotations
 
@@ -178,7 +180,8 @@ def read_style(name: str) -> str:
     return read_info(resolve_style(name)).metadata.get("style", name)
 
 
-def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: Path) -> None:
+def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: Path,
+                  labels: list[str] | None = None) -> None:
     """frame | each network | teacher, one row per frame, tiles at 320 px wide."""
     tch = teacher(names[0], data)
 
@@ -188,7 +191,7 @@ def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: 
     nets = [student(n, 1.0, smoothing=0.0) for n in names]
     rows = []
     for f in frames:
-        tiles = [tile(f, "frame")] + [tile(net(f), Path(n).name) for net, n in zip(nets, names, strict=True)]
+        tiles = [tile(f, "frame")] + [tile(net(f), n) for net, n in zip(nets, labels or names, strict=True)]
         tiles.append(tile(tch.paint_frame(f), "teacher"))
         rows.append(np.hstack(tiles))
     cv2.imwrite(str(path), np.vstack(rows))
@@ -213,14 +216,16 @@ def main() -> None:
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
     if args.card:
+        labelled = dict(n.split("=", 1) if "=" in n else (n, n) for n in names)
         frames = card_frames(args.data)
-        report = {n: card(n, args.data, frames, min(args.clips, 5), not args.no_timing) for n in names}
+        report = {label: card(spec, args.data, frames, min(args.clips, 5), not args.no_timing)
+                  for label, spec in labelled.items()}
         kept = json.loads(args.card.read_text()) if args.card.is_file() else {}
         args.card.write_text(json.dumps(kept | report, indent=2))
         print(json.dumps(report, indent=1))
         if args.contact:
             picks = [frames[0], frames[2], frames[6], frames[9]] if len(frames) > 9 else frames[:4]
-            contact_sheet(names, args.data, picks, args.contact)
+            contact_sheet(list(labelled.values()), args.data, picks, args.contact, list(labelled))
         return
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
     report: dict = {}

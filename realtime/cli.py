@@ -1,7 +1,6 @@
 """The `realtime` command: preview, camera, render, config, styles, train-style, doctor, bench."""
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -115,6 +114,8 @@ def _end_networks_on_signal():
     ``RunOptions.terminate`` (``inference.stop_runs``). Returns the function that undoes this."""
     if os.name != "posix":
         return lambda: None
+    from realtime import inference  # here, not on the watcher: a stop during loading must refuse the first run
+
     r, w = os.pipe()
     os.set_blocking(w, False)
     old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
@@ -122,8 +123,7 @@ def _end_networks_on_signal():
     def watch() -> None:
         while signums := os.read(r, 16):
             if any(s in STOP_SIGNALS for s in signums):
-                # imported here even when no network has loaded yet: a stop during loading refuses the first run
-                importlib.import_module("realtime.inference").stop_runs()
+                inference.stop_runs()
 
     thread = threading.Thread(target=watch, name="stop-watch", daemon=True)
     thread.start()
@@ -133,9 +133,7 @@ def _end_networks_on_signal():
         os.close(w)  # the watcher reads EOF and ends
         thread.join(1.0)
         os.close(r)
-        inference = sys.modules.get("realtime.inference")
-        if inference is not None:
-            inference.stop_runs(False)
+        inference.stop_runs(False)
 
     return undo
 

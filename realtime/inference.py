@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,15 +51,27 @@ def cpu_session(model: Path | bytes, threads: int | None = None, optimize: bool 
 
 _run_options: list = []  # one ort.RunOptions for every session, so that stop_runs ends whichever one is running
 _stopped = False  # sticky: a stop that comes while the models still load must also refuse the first run
+_stop_lock = threading.Lock()  # the stop comes on another thread than the one making the options
 
 
 def stop_runs(stop: bool = True) -> None:
     """End the network running now, and refuse new runs (``stop``), or allow them again: a stop must not wait
     for a run of seconds (ONNX Runtime's ``RunOptions.terminate``)."""
     global _stopped
-    _stopped = stop
-    for options in _run_options:
-        options.terminate = stop
+    with _stop_lock:
+        _stopped = stop
+        for options in _run_options:
+            options.terminate = stop
+
+
+def _shared_run_options():
+    import onnxruntime as ort
+
+    with _stop_lock:
+        if not _run_options:
+            _run_options.append(ort.RunOptions())
+            _run_options[0].terminate = _stopped
+        return _run_options[0]
 
 
 @dataclass
@@ -132,10 +145,7 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
     threads_got = options.intra_op_num_threads
     logger.debug("%s (%s) on %s, %d thread%s", path.name, kind, providers.short(got), threads_got,
                  "" if threads_got == 1 else "s")
-    if not _run_options:
-        _run_options.append(ort.RunOptions())
-        _run_options[0].terminate = _stopped
-    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _run_options[0])
+    s = Session(sess, path, got, sess.get_inputs()[0].name, sess.get_outputs()[0].name, _shared_run_options())
     if warmup_shape:
         s.warm_up(warmup_shape)
     return s

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.errors import RealtimeError
 
+logger = logging.getLogger(__name__)
 PERSON_MODEL = "person.onnx"
 MANIFEST = "manifest.json"  # shipped beside the weights: file name -> sha256 (written by `python -m export.manifest`)
 STYLE_SUFFIX = ".onnx"
@@ -120,9 +122,29 @@ FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full reso
 INT8 = ".int8"  # ``udnie-full.int8.onnx``: the same network quantised, for a CPU (models/README.md)
 
 
+QUANTIZED_FROM = "quantized_from"  # a twin's metadata: the sha256 of the float file it was made from
+
+
 def is_twin(path: Path) -> bool:
     """An int8 twin of another network: loaded in its place where it runs on a CPU, never listed as a style."""
     return path.name.endswith(INT8 + STYLE_SUFFIX)
+
+
+def _current_twin(float_file: Path) -> Path | None:
+    """``float_file``'s int8 twin, if one is installed and was made from this very file (a retrained network
+    leaves its old twin stale: then the float network paints, and the log says why)."""
+    twin = float_file.with_name(float_file.name.removesuffix(STYLE_SUFFIX) + INT8 + STYLE_SUFFIX)
+    if not twin.is_file():
+        return None
+    try:
+        made_from = read_info(twin).metadata.get(QUANTIZED_FROM)
+    except RealtimeError:
+        made_from = None
+    if made_from != file_sha256(float_file):
+        logger.warning("%s was not made from %s (re-run python -m export.quantize); using the float network",
+                       twin.name, float_file.name)
+        return None
+    return twin
 
 
 def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
@@ -138,9 +160,9 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
     names = [f"{spec}{FULL}", spec] if best and not spec.endswith(FULL) else [spec]
     for name in names:
         for folder in (shipped_dir(), user_styles_dir()):
-            for p in ([folder / f"{name}{INT8}{STYLE_SUFFIX}"] if int8 else []) + [folder / f"{name}{STYLE_SUFFIX}"]:
-                if p.is_file():
-                    return p
+            p = folder / f"{name}{STYLE_SUFFIX}"
+            if p.is_file():
+                return (_current_twin(p) if int8 else None) or p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"
     raise RealtimeError(f"unknown style {spec!r}; available styles: {names}")
 

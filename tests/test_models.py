@@ -448,10 +448,26 @@ def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, mo
     assert files("style-all", live=True) == (fast, None)  # every frame, live on a CPU
     assert files("style-all", live=False) == (full, None)  # render
 
-    twin = onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3)
+    from realtime.models import QUANTIZED_FROM, file_sha256
+
+    twin = onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3, {QUANTIZED_FROM: file_sha256(full)})
     assert "mine-full.int8" not in {s.name for s in list_styles()}  # a twin is not a style of its own
     assert resolve_style("mine", best=True, int8=True) == twin and resolve_style("mine", best=True) == full
     assert resolve_style("solo", best=True, int8=True) == only
     assert files("style-background", live=True) == (None, twin)  # the plate live on a CPU: the int8 twin
     assert files("style-background", live=False) == (None, full)  # render: the float network
     assert files("style-all", live=False) == (full, None)
+
+    onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3, {QUANTIZED_FROM: "an older mine-full"})
+    assert resolve_style("mine", best=True, int8=True) == full  # a stale twin is passed over
+
+
+def test_the_shipped_twins_were_made_from_the_shipped_networks():
+    from realtime.models import QUANTIZED_FROM, file_sha256
+
+    folder = resolve_style("udnie").parent
+    twins = sorted(folder.glob("*.int8.onnx"))
+    assert twins
+    for twin in twins:
+        made_from = folder / twin.name.replace(".int8.onnx", ".onnx")
+        assert read_info(twin).metadata[QUANTIZED_FROM] == file_sha256(made_from), twin.name

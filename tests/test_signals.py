@@ -103,14 +103,14 @@ def test_stop_ends_a_long_network_run_within_a_second(tmp_path):
     assert not out.exists()
 
 
-def test_a_stop_during_loading_refuses_the_first_run(tmp_path):
+def test_a_stop_during_loading_refuses_the_first_run(tmp_path, monkeypatch):
     """A stop that came before any network was loaded (no RunOptions yet) must still end the first run; it was
     lost, and the render ran its whole frame (seen when loading took > 5 s on a busy machine)."""
     import numpy as np
 
     from realtime import inference
 
-    inference._run_options.clear()  # as in a fresh process: no session opened yet
+    monkeypatch.setattr(inference, "_run_options", [])  # as in a fresh process: no session opened yet
     inference.stop_runs()
     try:
         model = slow_style(tmp_path / "slow.onnx", convs=4)
