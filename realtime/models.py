@@ -130,10 +130,15 @@ def is_twin(path: Path) -> bool:
     return path.name.endswith(INT8 + STYLE_SUFFIX)
 
 
+def twin_path(float_file: Path) -> Path:
+    """Where ``float_file``'s int8 twin lives (``udnie-full.onnx`` -> ``udnie-full.int8.onnx``)."""
+    return float_file.with_name(float_file.name.removesuffix(STYLE_SUFFIX) + INT8 + STYLE_SUFFIX)
+
+
 def _current_twin(float_file: Path) -> Path | None:
     """``float_file``'s int8 twin, if one is installed and was made from this very file (a retrained network
     leaves its old twin stale: then the float network paints, and the log says why)."""
-    twin = float_file.with_name(float_file.name.removesuffix(STYLE_SUFFIX) + INT8 + STYLE_SUFFIX)
+    twin = twin_path(float_file)
     if not twin.is_file():
         return None
     try:

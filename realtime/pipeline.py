@@ -144,14 +144,13 @@ class Pipeline:
             else:
                 self.painter.set_paint(paint)
 
-    def _open_style(self, spec: str, threads: int | None, warmup, best: bool) -> Session:
-        return open_session(resolve_style(spec, best), "style-transfer", self.settings.device, threads, warmup)
+    def _open_style(self, spec: str, threads: int | None, warmup, best: bool, int8: bool = False) -> Session:
+        return open_session(resolve_style(spec, best, int8), "style-transfer", self.settings.device, threads, warmup)
 
     def _open_plate_style(self, spec: str) -> Session:
         """The style's full network; live on a CPU its int8 twin, on one thread (the live path keeps the rest)."""
         cpu = self.live_cpu
-        return open_session(resolve_style(spec, best=True, int8=cpu), "style-transfer", self.settings.device,
-                            1 if cpu else self.settings.threads, None)
+        return self._open_style(spec, 1 if cpu else self.settings.threads, None, best=True, int8=cpu)
 
     def _frame_best(self) -> bool:
         """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the

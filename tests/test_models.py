@@ -8,7 +8,7 @@ from conftest import logged, onnx_model
 
 from realtime.errors import RealtimeError
 from realtime.inference import open_session
-from realtime.models import list_styles, person_model, read_info, resolve_style
+from realtime.models import INT8, list_styles, person_model, read_info, resolve_style
 from realtime.providers import provider_chain
 
 SHIPPED_STYLES = {"udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"}
@@ -54,7 +54,7 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
 
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="a fast net from before the lattice fix"))
-    if name.removesuffix(".int8") in STILL_LATTICED:
+    if name.removesuffix(INT8) in STILL_LATTICED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="bilinear upsampling and the lattice term "
                                                                   "weakened its lattice but did not remove it"))
     sess = open_session(resolve_style("udnie").parent / f"{name}.onnx", "style-transfer", "cpu", 2)
@@ -448,9 +448,9 @@ def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, mo
     assert files("style-all", live=True) == (fast, None)  # every frame, live on a CPU
     assert files("style-all", live=False) == (full, None)  # render
 
-    from realtime.models import QUANTIZED_FROM, file_sha256
+    from realtime.models import QUANTIZED_FROM, file_sha256, twin_path
 
-    twin = onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3, {QUANTIZED_FROM: file_sha256(full)})
+    twin = onnx_model(twin_path(full), "image", "stylized", 3, {QUANTIZED_FROM: file_sha256(full)})
     assert "mine-full.int8" not in {s.name for s in list_styles()}  # a twin is not a style of its own
     assert resolve_style("mine", best=True, int8=True) == twin and resolve_style("mine", best=True) == full
     assert resolve_style("solo", best=True, int8=True) == only
@@ -458,16 +458,15 @@ def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, mo
     assert files("style-background", live=False) == (None, full)  # render: the float network
     assert files("style-all", live=False) == (full, None)
 
-    onnx_model(tmp_path / "mine-full.int8.onnx", "image", "stylized", 3, {QUANTIZED_FROM: "an older mine-full"})
+    onnx_model(twin_path(full), "image", "stylized", 3, {QUANTIZED_FROM: "an older mine-full"})
     assert resolve_style("mine", best=True, int8=True) == full  # a stale twin is passed over
 
 
 def test_the_shipped_twins_were_made_from_the_shipped_networks():
-    from realtime.models import QUANTIZED_FROM, file_sha256
+    from realtime.models import QUANTIZED_FROM, file_sha256, is_twin, twin_path
 
-    folder = resolve_style("udnie").parent
-    twins = sorted(folder.glob("*.int8.onnx"))
-    assert twins
-    for twin in twins:
-        made_from = folder / twin.name.replace(".int8.onnx", ".onnx")
+    files = list(resolve_style("udnie").parent.glob("*.onnx"))
+    pairs = [(f, twin_path(f)) for f in files if not is_twin(f) and twin_path(f).is_file()]
+    assert len(pairs) == sum(map(is_twin, files)) > 0  # every twin has its float network beside it
+    for made_from, twin in pairs:
         assert read_info(twin).metadata[QUANTIZED_FROM] == file_sha256(made_from), twin.name
