@@ -154,17 +154,14 @@ def fill(image: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 def blurred(image: np.ndarray, seen: np.ndarray, ksize: int = 21) -> np.ndarray:
-    """The blur mode's background: a strong blur of the plate that only the seen background goes into
-    (a normalised convolution at 1/4 size), so a guess under the person never bleeds into the room around them."""
+    """The blur mode's background: the plate with its never-seen pixels guessed from the seen room around them
+    (push-pull, never the person's colours), strongly blurred, at 1/4 size. (A blur of the seen pixels alone,
+    normalised, leans on one side of the person and was further from the empty room's blur: docs/plate_eval.json.)"""
     h, w = seen.shape
     size = (max(1, w // 4), max(1, h // 4))
-    k = (ksize | 1, ksize | 1)
     known = cv2.resize(seen, size, interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    weight = cv2.GaussianBlur(known, k, 0)
-    num = cv2.GaussianBlur(small * known[..., None], k, 0)
-    guess = cv2.GaussianBlur(push_pull_fill(small, known), k, 0)  # where no seen pixel is near
-    out = np.where(weight[..., None] > 0.05, num / np.maximum(weight, 1e-6)[..., None], guess)
+    out = cv2.GaussianBlur(push_pull_fill(small, known), (ksize | 1, ksize | 1), 0)
     return cv2.convertScaleAbs(cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR))
 
 

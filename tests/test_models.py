@@ -37,7 +37,8 @@ def test_six_styles_shipped_with_painting_metadata():
 
 LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
 NOT_RETRAINED = set(SHIPPED_STYLES)  # fast nets from before the lattice fix (the style-network issue)
-STILL_LATTICED = {"udnie-full", "starry_night-full"}  # retrained with the fixes: down from the fast nets', not gone
+# retrained with the fixes: their lattice is down from the fast nets', not gone
+STILL_LATTICED = {"udnie-full", "starry_night-full", "the_scream-full"}
 
 
 def shipped_style_files() -> list[str]:
