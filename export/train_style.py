@@ -47,6 +47,7 @@ from export.losses import (
     VGG16Features,
     distill_loss,
     lattice_loss,
+    palette_loss,
     stability_loss,
     still_loss,
 )
@@ -72,7 +73,7 @@ from realtime.composite import fit_background
 from realtime.models import user_styles_dir
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0}
+           "lattice": 4.0, "palette": 0.0}
 BLOTCHES = 0.02
 CHECKPOINT_EVERY = 250  # steps
 EVAL_EVERY = 500  # steps between held-out style scores with --converge
@@ -114,6 +115,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="weight of the stroke term on the style predictor's trained features (0: off)")
     ap.add_argument("--lattice", type=float, default=WEIGHTS["lattice"],
                     help="weight of the term against a repeated pattern on the net's 4-pixel grid")
+    ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
+                    help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's weights (a fine-tune: a new run, its own steps and schedule)")
     ap.add_argument("--holes", type=float, default=None,
                     help="share of the inputs with a person-shaped hole filled as the background plate fills it "
                          "(default 0.5 for the full net, which paints the plate; 0 for the fast one)")
@@ -262,6 +267,8 @@ class StyleLosses:
         if self.features is not None:
             parts["features"] = self.features(scored, target)
         parts["lattice"] = lattice_loss(out, target)
+        if self.weights.get("palette"):
+            parts["palette"] = palette_loss(scored, target)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches)
         if batch.still is not None:
             parts["still"] = still_loss(model, *batch.still)
@@ -271,7 +278,8 @@ class StyleLosses:
 def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
-                         "still": args.still, "lattice": args.lattice}
+                         "still": args.still, "lattice": args.lattice,
+                         "palette": args.palette}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),
@@ -415,6 +423,7 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
             "pairs": args.pairs, "frame": "x".join(map(str, args.frame)), "steps": args.steps,
             "batch": args.batch, "crop": args.size, "lr": args.lr, "holes": args.holes, "bf16": args.bf16,
             "converge": args.converge, "held_out": history[-1] if history else None,
+            "init": args.init.name if args.init else None,
             "seed": args.seed, "loss_weights": losses.weights, "blotches": args.blotches,
             "still_pairs": 0 if data.video is None else len(data.video),
             "teacher_minutes": round(teacher_s / 60, 1),
@@ -441,6 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     teacher_s = time.time() - t0
     losses = build_losses(args, device)  # before the student: both draw their initial weights from torch's RNG
     model = TransformerNet(args.arch).to(device)
+    if args.init:
+        model.load_state_dict(load_checkpoint(args.init)["model"])
     held_out = None
     if args.converge:
         held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image)

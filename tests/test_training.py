@@ -9,7 +9,14 @@ from conftest import SHARED, needs_shared
 torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[train]')")
 pytest.importorskip("onnx", reason="export tests need onnx")
 
-from export.losses import PerceptualLoss, TextureLoss, VGG16Features, distill_loss, stability_loss  # noqa: E402
+from export.losses import (  # noqa: E402
+    PerceptualLoss,
+    TextureLoss,
+    VGG16Features,
+    distill_loss,
+    palette_loss,
+    stability_loss,
+)
 from export.onnx_export import export  # noqa: E402
 from models.transformer_net import TransformerNet  # noqa: E402
 from models.unet import UNet  # noqa: E402
@@ -328,6 +335,22 @@ def test_texture_loss_compares_statistics_not_positions():
     assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
 
 
+def test_palette_loss_compares_whole_colour_distributions():
+    """Red and blue against magenta and black: the same per-channel means and spreads (the colour term is blind to
+    the difference), not the same palette. Where the pixels are does not matter, which colours there are does."""
+    target = torch.zeros(1, 3, 64, 64)
+    target[:, 0, :32] = 1.0  # red top half (RGB)
+    target[:, 2, 32:] = 1.0  # blue bottom half
+    other = torch.zeros_like(target)
+    other[:, 0, :32] = other[:, 2, :32] = 1.0  # magenta top half, black bottom half
+    shuffled = target.flatten(2)[:, :, torch.randperm(64 * 64)].reshape(target.shape)
+    assert distill_loss(other, target)["colour"].item() == 0.0
+    assert palette_loss(shuffled, target).item() == 0.0 < 0.1 < palette_loss(other, target).item()
+    out = other.clone().requires_grad_(True)
+    palette_loss(out, target).backward()
+    assert out.grad.abs().sum() > 0
+
+
 def test_feature_texture_loss_on_mobilenet_features():
     from export.losses import FeatureTexture
     from models.mobilenet import MobileNetV2
@@ -589,7 +612,7 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
                       "--content", str(photos), "--pairs", "3", "--steps", "3", "--batch", "2", "--size", "64",
                       "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out), "--frame", "160x96",
                       "--still", "2", "--videos", str(recording(tmp_path / "room.mp4")), "--converge",
-                      "--holes", "1"])
+                      "--holes", "1", "--palette", "1.5"])
     meta = read_info(out).metadata
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
@@ -602,6 +625,19 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["step"] for h in history] == [1, 2, 3] and training["held_out"] == history[-1]
     assert 0 < history[-1]["style_score"] <= 1 and history[-1]["teacher_score"] > 0.9
+    assert weights["palette"] == 1.5 and training["init"] is None
+    # a fine-tune: a new run that starts from the first one's weights
+    tuned = tmp_path / "tuned.onnx"
+    train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
+                      "--content", str(photos), "--pairs", "3", "--steps", "1", "--batch", "2", "--size", "64",
+                      "--run", str(tmp_path / "tuned"), "--out", str(tuned), "--frame", "160x96",
+                      "--init", str(tmp_path / "run" / "last.pt"), "--lr", "0"])
+    assert json.loads(read_info(tuned).metadata["training"])["init"] == "last.pt"
+    import onnxruntime as ort
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    a, b = (ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+            for f in (out, tuned))
+    assert np.abs(a - b).max() < 1e-4  # learning rate 0: the fine-tune's network is the one it started from
 
 
 def test_teacher_paints_a_whole_frame_at_384_on_its_longer_side():
