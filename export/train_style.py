@@ -19,6 +19,9 @@ the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
         --resume                         # the plate's net; run the same command again to resume after a stop
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures \
         --videos my_room.mp4   # your own photos, and a recording of your room for the still-scene term
+    nice -n 19 python -m export.train_style --style-image udnie.jpg --name udnie --arch full --converge \
+        --init runs/style/udnie-full/last.pt --run runs/style/udnie-tune --steps 500 --lr 3e-4 --palette 5
+                                         # a fine-tune from a finished run (here with the palette term, off by default)
 
 Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
 
