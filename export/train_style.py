@@ -281,8 +281,7 @@ class StyleLosses:
 def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
-                         "still": args.still, "lattice": args.lattice,
-                         "palette": args.palette}
+                         "still": args.still, "lattice": args.lattice, "palette": args.palette}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),

@@ -633,10 +633,10 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
                       "--run", str(tmp_path / "tuned"), "--out", str(tuned), "--frame", "160x96",
                       "--init", str(tmp_path / "run" / "last.pt"), "--lr", "0"])
     assert json.loads(read_info(tuned).metadata["training"])["init"] == "last.pt"
-    import onnxruntime as ort
+    from realtime.inference import open_session
+
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
-    a, b = (ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
-            for f in (out, tuned))
+    a, b = (open_session(f, "style-transfer", "cpu", 1).run(x) for f in (out, tuned))
     assert np.abs(a - b).max() < 1e-4  # learning rate 0: the fine-tune's network is the one it started from
 
 
