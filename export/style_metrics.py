@@ -44,18 +44,19 @@ def flat_wall(w: int = 640, h: int = 360, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:
-    """The strongest grid component of ``img``'s luma spectrum (a Hann-windowed FFT) over the median of the
-    spectrum within ``around`` bins of it: about 1-3 for noise or real strokes, far more for a repeated pattern
-    on the ``period`` px grid (a net that downsamples 4x and upsamples by repeating pixels draws one)."""
+def grid_components(img: np.ndarray, period: int = 4, around: int = 6) -> list[list[float | None]]:
+    """Per component of the ``period`` px grid (ky, kx in 0..period-1; None at (0, 0)): its peak in ``img``'s
+    luma spectrum (a Hann-windowed FFT) over the median of the spectrum within ``around`` bins of it."""
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
     h, w = g.shape
     g = (g - g.mean()) * np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
     spec = np.abs(np.fft.fft2(g))
-    worst = 0.0
+    out: list[list[float | None]] = []
     for ky in range(period):
+        out.append([])
         for kx in range(period):
             if ky == kx == 0:
+                out[-1].append(None)
                 continue
             fy, fx = round(ky * h / period), round(kx * w / period)
             ys = np.arange(fy - around, fy + around + 1) % h
@@ -63,5 +64,12 @@ def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:
             patch = spec[np.ix_(ys, xs)].copy()
             peak = patch[around - 1:around + 2, around - 1:around + 2].max()  # the window spreads a peak 1 bin
             patch[around - 1:around + 2, around - 1:around + 2] = np.nan
-            worst = max(worst, float(peak / (np.nanmedian(patch) + 1e-6)))
-    return worst
+            out[-1].append(float(peak / (np.nanmedian(patch) + 1e-6)))
+    return out
+
+
+def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:
+    """The strongest grid component of ``img`` (``grid_components``): about 1-3 for noise or real strokes, far
+    more for a repeated pattern on the ``period`` px grid (a net that downsamples 4x and upsamples by repeating
+    pixels draws one)."""
+    return max(v for row in grid_components(img, period, around) for v in row if v is not None)

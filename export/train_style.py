@@ -369,6 +369,9 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
                 schedule.cool_down(step, round(step * COOLDOWN))
         if hours is not None and seconds > hours * 3600 * (1 - COOLDOWN):
             schedule.cool_down(step, round(step * COOLDOWN / (1 - COOLDOWN)))
+        if bar.total != schedule.end:  # the bar shows where training will really end
+            bar.total = schedule.end
+            bar.refresh()
         if step % CHECKPOINT_EVERY == 0 or step == schedule.end:
             save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
                             history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from)

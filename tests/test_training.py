@@ -740,6 +740,31 @@ def test_style_measures_palette_and_lattice():
     assert lattice(np.clip(wall + strokes[..., None], 0, 255).astype(np.uint8)) < 4  # texture is not a lattice
 
 
+def test_lattice_probe_finds_the_layer_that_draws_the_grid():
+    """export.lattice_probe: a pattern on the 4 px grid that a decoder stage adds shows at that stage's Nyquist
+    frequency and in the output's grid components, not in the layers before it."""
+    from export.lattice_probe import probe
+    from export.style_metrics import flat_wall, grid_components
+
+    torch.manual_seed(0)
+    net = TransformerNet("full").eval()
+    stage = 8  # the decoder's half-resolution stage: its alternating rows are stripes 4 px apart in the output
+
+    def alternate_rows(_module, _inputs, out):
+        sign = torch.ones_like(out)
+        sign[:, :, 1::2] = -1
+        return out + 0.5 * sign
+
+    net.net[stage].register_forward_hook(alternate_rows)
+    wall = flat_wall(128, 96)
+    painted, rows = probe(net, wall)
+    assert painted.shape == wall.shape and len(rows) == len(net.net)
+    assert rows[stage][1] == (48, 64) and rows[stage][2] > 20
+    assert max(r[2] for r in rows[:stage]) < 5  # before the decoder nothing stands out at its own Nyquist frequency
+    grid = grid_components(painted)
+    assert grid[1][0] == max(v for row in grid for v in row if v is not None)  # stripes 4 px apart, across rows
+
+
 def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
     """export.quantize: QDQ int8 convolutions calibrated on frames; the runtime loads it as a style; its painting
     stays close to the float one's."""

@@ -1,0 +1,75 @@
+"""Where a style network's grid pattern is born: paint the flat wall of the lattice guard and, per layer, how far
+the strongest channel stands out at that layer's Nyquist frequency (in the output, 1/2^k cycle per pixel at a
+layer 2^k times smaller than the frame) against the median of its own spectrum.
+
+    python -m export.lattice_probe runs/style/the_scream-full/last.pt            # a training checkpoint
+    python -m export.lattice_probe runs/style/the_scream-full/last.pt --arch full
+
+Prints the output's grid components (the lattice measure per (ky, kx) on the 4 px grid), then one line per layer.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from export.common import load_checkpoint
+from export.style_metrics import flat_wall, grid_components
+from models.transformer_net import ARCHS, TransformerNet
+
+
+def nyquist_peak(act: np.ndarray) -> float:
+    """A C x H x W activation's strongest Nyquist component (rows alternating, columns alternating, both) over the
+    median of its spectrum, the channels' Hann-windowed power spectra summed (a channel counts by its energy, so
+    a near-silent one cannot stand out)."""
+    _, h, w = act.shape
+    win = np.outer(np.hanning(h), np.hanning(w))
+    power = sum(np.abs(np.fft.fft2((ch - ch.mean()) * win)) ** 2 for ch in act)
+    ys, xs = slice(h // 2 - 1, h // 2 + 2), slice(w // 2 - 1, w // 2 + 2)  # the window spreads a peak 1 bin
+    peak = max(power[ys, xs].max(), power[0:2, xs].max(), power[ys, 0:2].max())
+    return float(np.sqrt(peak / (np.median(power) + 1e-18)))  # in amplitude, like the lattice measure
+
+
+Layer = tuple[str, tuple[int, int], float]  # name, (h, w), Nyquist peak
+
+
+def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[Layer]]:
+    """The painted wall (uint8 BGR) and, per top-level layer: (name, size, Nyquist peak)."""
+    acts: dict[int, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, i=i: acts.__setitem__(i, out.detach()))
+             for i, m in enumerate(model.net)]
+    x = torch.from_numpy(cv2.cvtColor(wall, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = model(x)
+    for h in hooks:
+        h.remove()
+    painted = cv2.cvtColor((y[0].permute(1, 2, 0).numpy() * 255).clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    rows = []
+    for i, a in sorted(acts.items()):
+        rows.append((type(model.net[i]).__name__, tuple(a.shape[2:]), nyquist_peak(a[0].float().numpy())))
+    return painted, rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m export.lattice_probe", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", type=Path, help="a train_style checkpoint (runs/style/NAME-ARCH/last.pt)")
+    ap.add_argument("--arch", default="full", choices=sorted(ARCHS))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    model = TransformerNet(args.arch)
+    model.load_state_dict(load_checkpoint(args.checkpoint)["model"])
+    model.eval()
+    painted, rows = probe(model, flat_wall())
+    print("output grid components (ky down, kx across; 1 = 1/4 cycle per pixel):")
+    for row in grid_components(painted):
+        print("  " + "  ".join("   -" if v is None else f"{v:4.1f}" for v in row))
+    print("layer                size       Nyquist peak / spectrum median (channels' power summed)")
+    for i, (name, size, peak) in enumerate(rows):
+        print(f"{i:2d} {name:16s} {size[0]:4d}x{size[1]:<5d}  {peak:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
