@@ -3,9 +3,12 @@ the strongest channel stands out at that layer's Nyquist frequency (in the outpu
 layer 2^k times smaller than the frame) against the median of its own spectrum.
 
     python -m export.lattice_probe runs/style/the_scream-full/last.pt            # a training checkpoint
-    python -m export.lattice_probe runs/style/the_scream-full/last.pt --arch full
+    python -m export.lattice_probe models/weights/the_scream.onnx                 # a shipped network, no layers
+    python -m export.lattice_probe runs/style/the_scream-full/last.pt --teacher ../shared/data/styles/the_scream.jpg
 
-Prints the output's grid components (the lattice measure per (ky, kx) on the 4 px grid), then one line per layer.
+Prints the output's grid components (the lattice measure per (ky, kx) on the 4 px grid) and their amplitude in
+grey levels (in step across the wall, and per 32 px square; ``--teacher``: the teacher's painting of the same wall
+too), then one line per layer.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 
 from export.common import load_checkpoint
-from export.style_metrics import flat_wall, grid_components
+from export.style_metrics import flat_wall, grid_amplitude, grid_components, lattice
 from models.transformer_net import ARCHS, TransformerNet
 
 
@@ -53,19 +56,47 @@ def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[Lay
     return painted, rows
 
 
+def paint_onnx(path: Path, wall: np.ndarray) -> np.ndarray:
+    from realtime.inference import open_session
+
+    session = open_session(path, "style-transfer", "cpu", 1)
+    x = cv2.cvtColor(wall, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255
+    out = (session.run(x)[0].transpose(1, 2, 0) * 255).clip(0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m export.lattice_probe", description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", type=Path, help="a train_style checkpoint (runs/style/NAME-ARCH/last.pt)")
+    ap.add_argument("checkpoint", type=Path,
+                    help="a train_style checkpoint (runs/style/NAME-ARCH/last.pt) or an .onnx network (picture only)")
     ap.add_argument("--arch", default="full", choices=sorted(ARCHS))
+    ap.add_argument("--teacher", type=Path, default=None, help="the painting: measure the teacher's wall as well")
     args = ap.parse_args(argv)
+    for path in (args.checkpoint, args.teacher):
+        if path is not None and not path.is_file():
+            ap.error(f"not found: {path}")
     torch.set_num_threads(1)
-    model = TransformerNet(args.arch)
-    model.load_state_dict(load_checkpoint(args.checkpoint)["model"])
-    model.eval()
-    painted, rows = probe(model, flat_wall())
+    wall = flat_wall()
+    rows: list[Layer] = []
+    if args.checkpoint.suffix == ".onnx":  # a shipped network: its picture only
+        painted = paint_onnx(args.checkpoint, wall)
+    else:
+        model = TransformerNet(args.arch)
+        model.load_state_dict(load_checkpoint(args.checkpoint)["model"])
+        painted, rows = probe(model.eval(), wall)
     print("output grid components (ky down, kx across; 1 = 1/4 cycle per pixel):")
     for row in grid_components(painted):
         print("  " + "  ".join("   -" if v is None else f"{v:4.1f}" for v in row))
+    pictures = {"network": painted}
+    if args.teacher:
+        from export.teacher import Teacher
+
+        pictures["teacher"] = Teacher(args.teacher, threads=1).paint_frame(wall)
+    for who, img in pictures.items():
+        print(f"{who}: lattice {lattice(img):.1f}, strongest grid component {grid_amplitude(img):.2f} grey levels "
+              f"in step across the wall, {grid_amplitude(img, 32):.2f} per 32 px square")
+    if not rows:
+        return
     print("layer                size       Nyquist peak / spectrum median (channels' power summed)")
     for i, (name, size, peak) in enumerate(rows):
         print(f"{i:2d} {name:16s} {size[0]:4d}x{size[1]:<5d}  {peak:8.1f}")

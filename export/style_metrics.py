@@ -68,6 +68,29 @@ def grid_components(img: np.ndarray, period: int = 4, around: int = 6) -> list[l
     return out
 
 
+def grid_amplitude(img: np.ndarray, tile: int | None = None, period: int = 4) -> float:
+    """The strongest component on the ``period`` px grid as an amplitude in grey levels: of the whole image's
+    ``period`` x ``period`` pixel phases (a pattern in step across the image, what ``lattice`` sees), or with
+    ``tile``, of each ``tile`` px square's, averaged (a pattern whose phase wanders: also texture that happens to
+    have energy there)."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    if tile is None:
+        cells = [g[:g.shape[0] // period * period, :g.shape[1] // period * period]]
+    else:
+        cells = [g[y:y + tile, x:x + tile] for y in range(0, g.shape[0] - tile + 1, tile)
+                 for x in range(0, g.shape[1] - tile + 1, tile)]
+
+    k = np.arange(period)
+    own_mirror = ((2 * k[:, None]) % period == 0) & ((2 * k[None, :]) % period == 0)  # e.g. rows alternating
+    gain = np.where(own_mirror, 1.0, 2.0) / period**2  # elsewhere a cosine of amplitude a puts a/2 in two bins
+
+    def peak(cell: np.ndarray) -> float:
+        phases = np.array([[cell[i::period, j::period].mean() for j in range(period)] for i in range(period)])
+        return float((np.abs(np.fft.fft2(phases - phases.mean())) * gain).max())
+
+    return float(np.mean([peak(c) for c in cells]))
+
+
 def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:
     """The strongest grid component of ``img`` (``grid_components``): about 1-3 for noise or real strokes, far
     more for a repeated pattern on the ``period`` px grid (a net that downsamples 4x and upsamples by repeating

@@ -722,7 +722,7 @@ def test_learning_rate_schedule_and_the_convergence_rule():
 def test_style_measures_palette_and_lattice():
     import cv2
 
-    from export.style_metrics import cosine, flat_wall, lattice, palette_distance
+    from export.style_metrics import cosine, flat_wall, grid_amplitude, lattice, palette_distance
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
@@ -738,6 +738,14 @@ def test_style_measures_palette_and_lattice():
     assert lattice(np.clip(painted, 0, 255).astype(np.uint8)) > 10
     strokes = cv2.GaussianBlur(rng.normal(0, 30, wall.shape[:2]).astype(np.float32), (0, 0), 3)
     assert lattice(np.clip(wall + strokes[..., None], 0, 255).astype(np.uint8)) < 4  # texture is not a lattice
+    y = np.arange(64)[:, None] + np.zeros((1, 128))
+    stripes = np.repeat(np.rint(128 + 3 * np.cos(np.pi * y / 2))[..., None], 3, 2).astype(np.uint8)  # 4 px apart
+    rows = np.repeat((128 + 3 * (-1) ** y)[..., None], 3, 2).astype(np.uint8)
+    for img in (stripes, rows):
+        assert grid_amplitude(img) == pytest.approx(3, abs=0.1) == grid_amplitude(img, 32)  # grey levels
+    drifting = stripes.copy()
+    drifting[:, 64:] = np.roll(stripes[:, 64:], 2, axis=0)  # half the image out of step: cancels in step only
+    assert grid_amplitude(drifting) < 0.1 and grid_amplitude(drifting, 32) == pytest.approx(3, abs=0.1)
 
 
 def test_lattice_probe_finds_the_layer_that_draws_the_grid():
