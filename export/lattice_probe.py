@@ -1,6 +1,6 @@
 """Where a style network's grid pattern is born: paint the flat wall of the lattice guard and, per layer, how far
-the strongest channel stands out at that layer's Nyquist frequency (in the output, 1/2^k cycle per pixel at a
-layer 2^k times smaller than the frame) against the median of its own spectrum.
+the channels' summed energy stands out at that layer's Nyquist frequency (in the output, 1/2^(k+1) cycle per pixel
+at a layer 2^k times smaller than the frame: 1/4 at half resolution) against the median of its spectrum.
 
     python -m export.lattice_probe runs/style/the_scream-full/last.pt            # a training checkpoint
     python -m export.lattice_probe models/weights/the_scream.onnx                 # a shipped network, no layers
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from export.common import load_checkpoint
-from export.style_metrics import flat_wall, grid_amplitude, grid_components, lattice
+from export.style_metrics import flat_wall, grid_amplitude, grid_components, lattice, paint_wall
 from models.transformer_net import ARCHS, TransformerNet
 
 
@@ -36,10 +36,10 @@ def nyquist_peak(act: np.ndarray) -> float:
     return float(np.sqrt(peak / (np.median(power) + 1e-18)))  # in amplitude, like the lattice measure
 
 
-Layer = tuple[str, tuple[int, int], float]  # name, (h, w), Nyquist peak
+LayerPeak = tuple[str, tuple[int, int], float]  # name, (h, w), Nyquist peak
 
 
-def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[Layer]]:
+def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[LayerPeak]]:
     """The painted wall (uint8 BGR) and, per top-level layer: (name, size, Nyquist peak)."""
     acts: dict[int, torch.Tensor] = {}
     hooks = [m.register_forward_hook(lambda _m, _i, out, i=i: acts.__setitem__(i, out.detach()))
@@ -56,15 +56,6 @@ def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[Lay
     return painted, rows
 
 
-def paint_onnx(path: Path, wall: np.ndarray) -> np.ndarray:
-    from realtime.inference import open_session
-
-    session = open_session(path, "style-transfer", "cpu", 1)
-    x = cv2.cvtColor(wall, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255
-    out = (session.run(x)[0].transpose(1, 2, 0) * 255).clip(0, 255).astype(np.uint8)
-    return cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m export.lattice_probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", type=Path,
@@ -77,9 +68,9 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"not found: {path}")
     torch.set_num_threads(1)
     wall = flat_wall()
-    rows: list[Layer] = []
+    rows: list[LayerPeak] = []
     if args.checkpoint.suffix == ".onnx":  # a shipped network: its picture only
-        painted = paint_onnx(args.checkpoint, wall)
+        painted = paint_wall(args.checkpoint, wall)
     else:
         model = TransformerNet(args.arch)
         model.load_state_dict(load_checkpoint(args.checkpoint)["model"])

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -74,6 +76,11 @@ def grid_amplitude(img: np.ndarray, tile: int | None = None, period: int = 4) ->
     ``tile``, of each ``tile`` px square's, averaged (a pattern whose phase wanders: also texture that happens to
     have energy there)."""
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    if tile is not None and (tile % period or tile > min(g.shape)):
+        raise ValueError(f"tile must be a multiple of {period} and fit in the image, got {tile}")
+    # a period-wide box average holds nothing of the grid: taking it away keeps the grid and drops shading, which
+    # would otherwise leak into the phase means (a ramp reads about 1.4 x its slope)
+    g -= cv2.blur(g, (period, period), borderType=cv2.BORDER_REFLECT)
     if tile is None:
         cells = [g[:g.shape[0] // period * period, :g.shape[1] // period * period]]
     else:
@@ -81,14 +88,25 @@ def grid_amplitude(img: np.ndarray, tile: int | None = None, period: int = 4) ->
                  for x in range(0, g.shape[1] - tile + 1, tile)]
 
     k = np.arange(period)
-    own_mirror = ((2 * k[:, None]) % period == 0) & ((2 * k[None, :]) % period == 0)  # e.g. rows alternating
-    gain = np.where(own_mirror, 1.0, 2.0) / period**2  # elsewhere a cosine of amplitude a puts a/2 in two bins
+    self_conjugate = ((2 * k[:, None]) % period == 0) & ((2 * k[None, :]) % period == 0)  # e.g. rows alternating
+    gain = np.where(self_conjugate, 1.0, 2.0) / period**2  # a real cosine is alone in a self-conjugate bin, else
+    # split between two bins
 
     def peak(cell: np.ndarray) -> float:
         phases = np.array([[cell[i::period, j::period].mean() for j in range(period)] for i in range(period)])
         return float((np.abs(np.fft.fft2(phases - phases.mean())) * gain).max())
 
     return float(np.mean([peak(c) for c in cells]))
+
+
+def paint_wall(path: Path, wall: np.ndarray, threads: int = 2) -> np.ndarray:
+    """``wall`` (uint8 BGR) painted whole by the style network in the ONNX file ``path``, as uint8 BGR."""
+    from realtime.inference import open_session
+
+    session = open_session(path, "style-transfer", "cpu", threads)
+    x = cv2.cvtColor(wall, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255
+    out = (session.run(x)[0].transpose(1, 2, 0) * 255).clip(0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
 
 
 def lattice(img: np.ndarray, period: int = 4, around: int = 6) -> float:

@@ -746,6 +746,11 @@ def test_style_measures_palette_and_lattice():
     drifting = stripes.copy()
     drifting[:, 64:] = np.roll(stripes[:, 64:], 2, axis=0)  # half the image out of step: cancels in step only
     assert grid_amplitude(drifting) < 0.1 and grid_amplitude(drifting, 32) == pytest.approx(3, abs=0.1)
+    ramp = np.repeat(np.linspace(60, 200, 128, dtype=np.float32)[None, :, None], 64, 0)
+    shaded = np.repeat(ramp, 3, 2).astype(np.uint8)  # shading, no grid
+    assert grid_amplitude(shaded) < 0.1 and grid_amplitude(shaded, 32) < 0.2
+    with pytest.raises(ValueError):
+        grid_amplitude(shaded, 30)
 
 
 def test_lattice_probe_finds_the_layer_that_draws_the_grid():
@@ -771,6 +776,17 @@ def test_lattice_probe_finds_the_layer_that_draws_the_grid():
     assert max(r[2] for r in rows[:stage]) < 5  # before the decoder nothing stands out at its own Nyquist frequency
     grid = grid_components(painted)
     assert grid[1][0] == max(v for row in grid for v in row if v is not None)  # stripes 4 px apart, across rows
+
+
+def test_nyquist_peak_sees_rows_columns_and_checkerboards_alike():
+    from export.lattice_probe import nyquist_peak
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1, (4, 48, 64))
+    y, x = np.mgrid[:48, :64]
+    assert nyquist_peak(noise) < 5
+    for pattern in ((-1.0) ** y, (-1.0) ** x, (-1.0) ** (x + y)):
+        assert nyquist_peak(noise + pattern) > 20
 
 
 def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
