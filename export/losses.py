@@ -60,6 +60,22 @@ def lattice_loss(out: torch.Tensor, target: torch.Tensor, period: int = 4, windo
     return F.l1_loss(deviation(out), deviation(target))
 
 
+def grid_loss(out: torch.Tensor, target: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """A pattern on the net's ``period`` px grid that the teacher does not paint, seen across the whole crop: the
+    grid components (a ``period`` x ``period`` DFT of the pixel phases' means) of the difference between the two
+    paintings, after a sliding ``period`` px box average is taken away (it holds nothing of the grid, and without
+    it smooth differences leak in). Mismatched strokes are not in step across the crop and average out; a lattice
+    is and adds up, so this sees a stripe of one grey level that ``lattice_loss``'s 32 px cells barely do."""
+    r = (out - target).float()
+    lo, hi = (period - 1) // 2, period // 2
+    r = r - F.avg_pool2d(F.pad(r, (lo, hi, lo, hi), mode="reflect"), period, stride=1)
+    h, w = r.shape[2] // period * period, r.shape[3] // period * period
+    phases = torch.stack([torch.stack([r[:, :, i:h:period, j:w:period].mean((2, 3)) for j in range(period)], -1)
+                          for i in range(period)], -2)  # N x C x period x period
+    spectrum = torch.fft.fft2(phases - phases.mean((-2, -1), keepdim=True)).abs() / period**2
+    return spectrum.sum((-2, -1)).mean()
+
+
 class TextureLoss(nn.Module):
     """Brush texture without pretrained weights: Gram matrices of a fixed, randomly initialised conv net
     (random multi-scale filters capture texture statistics well, Ustyuzhaninov et al. 2016) must match the

@@ -49,6 +49,7 @@ from export.losses import (
     TextureLoss,
     VGG16Features,
     distill_loss,
+    grid_loss,
     lattice_loss,
     palette_loss,
     stability_loss,
@@ -76,7 +77,7 @@ from realtime.composite import fit_background
 from realtime.models import user_styles_dir
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0, "palette": 0.0}
+           "lattice": 4.0, "grid": 0.0, "palette": 0.0}
 BLOTCHES = 0.02
 CHECKPOINT_EVERY = 250  # steps
 EVAL_EVERY = 500  # steps between held-out style scores with --converge
@@ -118,6 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="weight of the stroke term on the style predictor's trained features (0: off)")
     ap.add_argument("--lattice", type=float, default=WEIGHTS["lattice"],
                     help="weight of the term against a repeated pattern on the net's 4-pixel grid")
+    ap.add_argument("--grid", type=float, default=WEIGHTS["grid"],
+                    help="weight of the whole-crop term against a grid pattern the teacher does not paint (0: off)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
@@ -270,6 +273,8 @@ class StyleLosses:
         if self.features is not None:
             parts["features"] = self.features(scored, target)
         parts["lattice"] = lattice_loss(out, target)
+        if self.weights.get("grid"):
+            parts["grid"] = grid_loss(scored, target)
         if self.weights.get("palette"):
             parts["palette"] = palette_loss(scored, target)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches)
@@ -281,7 +286,7 @@ class StyleLosses:
 def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
-                         "still": args.still, "lattice": args.lattice, "palette": args.palette}
+                         "still": args.still, "lattice": args.lattice, "grid": args.grid, "palette": args.palette}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),

@@ -612,7 +612,7 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
                       "--content", str(photos), "--pairs", "3", "--steps", "3", "--batch", "2", "--size", "64",
                       "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out), "--frame", "160x96",
                       "--still", "2", "--videos", str(recording(tmp_path / "room.mp4")), "--converge",
-                      "--holes", "1", "--palette", "1.5"])
+                      "--holes", "1", "--palette", "1.5", "--grid", "2"])
     meta = read_info(out).metadata
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
@@ -625,7 +625,7 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["step"] for h in history] == [1, 2, 3] and training["held_out"] == history[-1]
     assert 0 < history[-1]["style_score"] <= 1 and history[-1]["teacher_score"] > 0.9
-    assert weights["palette"] == 1.5 and training["init"] is None
+    assert weights["palette"] == 1.5 and weights["grid"] == 2.0 and training["init"] is None
     # a fine-tune: a new run that starts from the first one's weights
     tuned = tmp_path / "tuned.onnx"
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
@@ -696,6 +696,28 @@ def test_lattice_term_punishes_a_pattern_on_the_nets_grid_only():
     assert lattice_loss(target + grid, target) > 3 * lattice_loss(target + noise, target)
     out = (target + grid).requires_grad_()
     lattice_loss(out, target).backward()
+    assert out.grad.abs().sum() > 0
+
+
+def test_grid_term_sees_a_faint_stripe_that_the_cell_term_barely_does():
+    """export.losses.grid_loss: half a grey level of stripes 4 px apart over noise of 5 grey levels (strokes that
+    do not match the teacher's) shows clearly in a batch of 256 px crops; the noise alone or a shading difference
+    does not."""
+    import numpy as np
+
+    from export.losses import grid_loss, lattice_loss
+
+    torch.manual_seed(0)
+    target = torch.rand(4, 3, 256, 256)
+    noise = torch.randn(4, 3, 256, 256) * 0.02
+    stripes = 0.5 / 255 * torch.cos(np.pi * torch.arange(256.0) / 2)[:, None].expand(256, 256)
+    ramp = torch.linspace(0, 0.2, 256)[None, :].expand(256, 256)
+    assert grid_loss(target, target) == 0
+    assert grid_loss(target + noise + stripes, target) > 2 * grid_loss(target + noise, target)
+    assert lattice_loss(target + noise + stripes, target) < 1.3 * lattice_loss(target + noise, target)
+    assert grid_loss(target + ramp, target) < 0.05 * grid_loss(target + noise, target)
+    out = (target + stripes).requires_grad_()
+    grid_loss(out, target).backward()
     assert out.grad.abs().sum() > 0
 
 
