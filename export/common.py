@@ -27,6 +27,11 @@ def to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2))).float() / 255
 
 
+def to_image(out: torch.Tensor) -> np.ndarray:
+    """A network's first painting (RGB 0..1 tensor) as uint8 BGR: ``to_tensor`` the other way."""
+    return (out[0].float().numpy().transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
+
+
 def save_checkpoint(path: Path, **state: object) -> None:
     """Atomically write a checkpoint (tensors and plain Python values only)."""
     path.parent.mkdir(parents=True, exist_ok=True)

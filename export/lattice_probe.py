@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from export.common import load_checkpoint
+from export.common import load_checkpoint, to_image, to_tensor
 from export.style_metrics import flat_wall, grid_amplitude, grid_components, lattice, paint_wall
 from models.transformer_net import ARCHS, TransformerNet
 
@@ -44,12 +43,10 @@ def probe(model: TransformerNet, wall: np.ndarray) -> tuple[np.ndarray, list[Lay
     acts: dict[int, torch.Tensor] = {}
     hooks = [m.register_forward_hook(lambda _m, _i, out, i=i: acts.__setitem__(i, out.detach()))
              for i, m in enumerate(model.net)]
-    x = torch.from_numpy(cv2.cvtColor(wall, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
-        y = model(x)
+        painted = to_image(model(to_tensor(wall[None])))
     for h in hooks:
         h.remove()
-    painted = cv2.cvtColor((y[0].permute(1, 2, 0).numpy() * 255).clip(0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
     rows = []
     for i, a in sorted(acts.items()):
         rows.append((type(model.net[i]).__name__, tuple(a.shape[2:]), nyquist_peak(a[0].float().numpy())))

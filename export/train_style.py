@@ -42,7 +42,7 @@ from torch import nn
 from tqdm import tqdm
 
 from export.catalog import PAINTINGS
-from export.common import DATA_ROOT, load_checkpoint, save_checkpoint, setup, to_tensor
+from export.common import DATA_ROOT, load_checkpoint, save_checkpoint, setup, to_image, to_tensor
 from export.losses import (
     FeatureTexture,
     PerceptualLoss,
@@ -227,11 +227,6 @@ class HeldOut:
                 "teacher_score": round(self.teacher_score, 4),
                 "palette": round(float(np.mean([palette_distance(p, self.painting) for p in painted])), 2),
                 "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
-
-
-def to_image(out: torch.Tensor) -> np.ndarray:
-    """A network's first painting (RGB 0..1 tensor) as uint8 BGR."""
-    return (out[0].float().numpy().transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
 
 
 # --- losses -------------------------------------------------------------------------------------------

@@ -703,8 +703,6 @@ def test_grid_term_sees_a_faint_stripe_that_the_cell_term_barely_does():
     """export.losses.grid_loss: half a grey level of stripes 4 px apart over noise of 5 grey levels (strokes that
     do not match the teacher's) shows clearly in a batch of 256 px crops; the noise alone or a shading difference
     does not."""
-    import numpy as np
-
     from export.losses import grid_loss, lattice_loss
 
     torch.manual_seed(0)
