@@ -149,11 +149,13 @@ def speed(name: str, sizes=((640, 360), (1280, 720)), runs: int = 5) -> dict[str
     return out
 
 
-def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bool) -> dict[str, object]:
-    """The model card's figures for the network ``name`` (see the module's docstring)."""
+def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bool,
+         scale: float = 1.0) -> dict[str, object]:
+    """The model card's figures for the network ``name`` (see the module's docstring), painted at ``scale`` times
+    the frame size and enlarged back as the runtime does (0.5: the fast nets' size on a CPU)."""
     from export.style_data import person_shapes
 
-    net, tch = student(name, 1.0, smoothing=0.0), teacher(name, data)
+    net, tch = student(name, scale, smoothing=0.0), teacher(name, data)
     painting = cv2.imread(str(data / "styles" / f"{read_style(name)}.jpg"))
     ours, theirs = [net(f) for f in frames], [tch.paint_frame(f) for f in frames]
     row: dict[str, object] = {
@@ -168,8 +170,10 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
     videos = sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]
     row["flicker"] = np.mean([flicker(net, clip_frames(v, 30)) for v in videos]) if videos else None
     row = {k: None if v is None else round(float(v), 4) for k, v in row.items()}
+    if scale != 1.0:
+        row["scale"] = scale
     if timing:
-        row |= speed(name)
+        row |= speed(name, tuple((round(w * scale), round(h * scale)) for w, h in ((640, 360), (1280, 720))))
     return row
 
 
@@ -181,14 +185,14 @@ def read_style(name: str) -> str:
 
 
 def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: Path,
-                  labels: list[str] | None = None) -> None:
+                  labels: list[str] | None = None, scale: float = 1.0) -> None:
     """frame | each network | teacher, one row per frame, tiles at 320 px wide."""
     tch = teacher(names[0], data)
 
     def tile(img: np.ndarray, text: str) -> np.ndarray:
         return label(cv2.resize(img, (320, 320 * img.shape[0] // img.shape[1]), interpolation=cv2.INTER_AREA), text)
 
-    nets = [student(n, 1.0, smoothing=0.0) for n in names]
+    nets = [student(n, scale, smoothing=0.0) for n in names]
     rows = []
     for f in frames:
         tiles = [tile(f, "frame")] + [tile(net(f), n) for net, n in zip(nets, labels or names, strict=True)]
@@ -213,19 +217,22 @@ def main() -> None:
                                               "other networks' entries are kept) and stop")
     ap.add_argument("--contact", type=Path, help="with --card: frame | each network | teacher (PNG)")
     ap.add_argument("--no-timing", action="store_true", help="with --card: leave out ms (the CPU is busy)")
+    ap.add_argument("--card-scale", type=float, default=1.0,
+                    help="with --card: the networks paint at this times the frame size, enlarged back (0.5: as the "
+                         "fast nets paint live on a CPU, 320x180 of a 640x360 frame; ms then at 320x180 and 640x360)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
     if args.card:
         labelled = dict(n.split("=", 1) if "=" in n else (n, n) for n in names)
         frames = card_frames(args.data)
-        report = {label: card(spec, args.data, frames, min(args.clips, 5), not args.no_timing)
+        report = {label: card(spec, args.data, frames, min(args.clips, 5), not args.no_timing, args.card_scale)
                   for label, spec in labelled.items()}
         kept = json.loads(args.card.read_text()) if args.card.is_file() else {}
         args.card.write_text(json.dumps(kept | report, indent=2))
         print(json.dumps(report, indent=1))
         if args.contact:
             picks = [frames[0], frames[2], frames[6], frames[9]] if len(frames) > 9 else frames[:4]
-            contact_sheet(list(labelled.values()), args.data, picks, args.contact, list(labelled))
+            contact_sheet(list(labelled.values()), args.data, picks, args.contact, list(labelled), args.card_scale)
         return
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))[: args.clips]
     report: dict = {}

@@ -14,7 +14,7 @@ The ONNX file goes to your styles folder ($REALTIME_STYLES or ~/.local/share/rea
 runtime's `--style NAME` finds it (to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
 the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
 
-    python -m export.train_style --style-image painting.jpg --name my_style            # ~18 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~11 min on 2 CPU cores
     nice -n 19 python -m export.train_style --style-image udnie.jpg --name udnie --arch full --converge --hours 2 \
         --resume                         # the plate's net; run the same command again to resume after a stop
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures \
@@ -79,6 +79,14 @@ from realtime.models import user_styles_dir
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
            "lattice": 4.0, "grid": 0.0, "palette": 0.0}
 BLOTCHES = 0.02
+# What each network learns on, by where it paints: the fast net paints about 320x180 live on a CPU (the frame's
+# strokes at that size, then enlarged), the full net the plate at 640x360, holes and all; the grid term keeps the
+# fast net's decoder from drawing a lattice (models/README.md, "The fast networks, redistilled").
+ARCH_DEFAULTS = {
+    "fast": {"frame": "320x180", "size": 160, "batch": 8, "grid": 50.0, "holes": 0.0},
+    "full": {"frame": f"{FRAME[0]}x{FRAME[1]}", "size": 256, "batch": 4, "grid": WEIGHTS["grid"], "holes": 0.5},
+}
+ARCH_DEFAULTS["johnson"] = ARCH_DEFAULTS["full"] | {"holes": 0.0}
 CHECKPOINT_EVERY = 250  # steps
 EVAL_EVERY = 500  # steps between held-out style scores with --converge
 CONVERGED = 0.002  # --converge stops when the held-out style score gains less than this per 1,000 steps
@@ -95,10 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
     ap.add_argument("--pairs", type=int, default=320, help="frames the teacher paints")
-    ap.add_argument("--frame", default=f"{FRAME[0]}x{FRAME[1]}", help="frame size the net learns to paint, WxH")
+    ap.add_argument("--frame", default=None, help="frame size the net learns to paint, WxH (default: 320x180 for the "
+                                                  "fast net, 640x360 otherwise)")
     ap.add_argument("--steps", type=int, default=600, help="training steps (with --converge: at most)")
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--size", type=int, default=256, help="training crop size (square, cut from the frames)")
+    ap.add_argument("--batch", type=int, default=None, help="default: 8 for the fast net, 4 otherwise")
+    ap.add_argument("--size", type=int, default=None,
+                    help="training crop size (square, cut from the frames; default: 160 for the fast net, else 256)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -119,8 +129,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="weight of the stroke term on the style predictor's trained features (0: off)")
     ap.add_argument("--lattice", type=float, default=WEIGHTS["lattice"],
                     help="weight of the term against a repeated pattern on the net's 4-pixel grid")
-    ap.add_argument("--grid", type=float, default=WEIGHTS["grid"],
-                    help="weight of the whole-crop term against a grid pattern the teacher does not paint (0: off)")
+    ap.add_argument("--grid", type=float, default=None,
+                    help="weight of the whole-crop term against a grid pattern the teacher does not paint (0: off; "
+                         "default: 50 for the fast net, off otherwise)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
@@ -141,14 +152,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="ONNX file (default: NAME.onnx, or NAME-full.onnx, in your styles folder: $REALTIME_STYLES "
                          "or ~/.local/share/realtime/styles; to ship a style, models/weights/NAME.onnx)")
     args = ap.parse_args(argv)
+    for key, value in ARCH_DEFAULTS[args.arch].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     try:
         args.frame = tuple(int(v) for v in args.frame.lower().split("x"))
         if len(args.frame) != 2 or min(args.frame) < args.size:
             raise ValueError
     except ValueError:
         ap.error(f"--frame must be WxH, both at least --size ({args.size}), e.g. 640x360")
-    if args.holes is None:
-        args.holes = 0.5 if args.arch == "full" else 0.0
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"

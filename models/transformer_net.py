@@ -14,9 +14,11 @@ exit conv, all with instance norm. Configurations:
   bilinear upsampling because nearest upsampling twice repeats every feature on the 4x4 grid, which is
   where the shipped nets' diagonal lattice sits (a peak at 1/4 cycle per pixel in both axes);
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
-  reduces channels (1x1) before it upsamples, 3x3 end convs and zero padding inside the convs,
-  for CPUs. Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took
-  20% of its time; reducing before upsampling took 480x270 from 48 to 38 ms.
+  reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
+  ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
+  Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took 20% of its time;
+  reducing before upsampling took 480x270 from 48 to 38 ms. The fast nets shipped before 2026-12-03
+  upsample nearest (their ONNX files carry their own graph).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
              "upsample": "bilinear"},
-    "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False},
+    "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
+             "upsample": "bilinear"},
 }
 
 

