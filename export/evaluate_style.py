@@ -17,7 +17,8 @@ The model card's figures (`--card FILE.json`, with `--contact FILE.png`): each n
 (whole frames: held-out room photos at 640x360, one frame of each webcam clip at 640x480), with the measures of
 export/style_metrics.py against the teacher painting the same frames: style score, palette distance to the
 painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall, the seam around a
-person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720:
+person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720 (with
+`--card-scale S`, painted at S times the frame as the runtime's style scale does, and timed at that size):
 
     python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.jpg \
         --styles udnie,udnie-full,udnie-full.int8,"udnie-full (before)=/tmp/old/udnie-full.onnx"

@@ -1,6 +1,6 @@
-"""What the style nets train on: frames at the size they will paint (640x360), the teacher's paintings of them
-(cached on disk), real video frame pairs, person-shaped holes filled as the background plate fills them, and the
-random batches cut from all of these at each step."""
+"""What the style nets train on: frames at the size they will paint (the full net 640x360, the fast one 320x180),
+the teacher's paintings of them (cached on disk), real video frame pairs, person-shaped holes filled as the
+background plate fills them, and the random batches cut from all of these at each step."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

