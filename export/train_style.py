@@ -76,6 +76,7 @@ from models.mobilenet import MobileNetV2
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
 from realtime.models import user_styles_dir
+from realtime.stylize import style_size
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
            "lattice": 4.0, "grid": 0.0, "palette": 0.0}
@@ -211,16 +212,18 @@ def still_pairs(args: argparse.Namespace) -> np.ndarray | None:
 
 class HeldOut:
     """Frames never trained on (held-out room photos at 640x360, webcam frames at 640x480) and the teacher's
-    paintings of them: the student's style score, palette distance and detail ratio on them, painted whole."""
+    paintings of them: the student's style score, palette distance and detail ratio on them, painted whole at
+    ``scale`` times their size and enlarged back, as the runtime paints (the fast net: about 0.5)."""
 
-    def __init__(self, teacher: Teacher, frames: list[np.ndarray], painting: np.ndarray) -> None:
-        self.teacher, self.frames, self.painting = teacher, frames, painting
+    def __init__(self, teacher: Teacher, frames: list[np.ndarray], painting: np.ndarray, scale: float = 1.0) -> None:
+        self.teacher, self.frames, self.painting, self.scale = teacher, frames, painting, scale
         taught = [teacher.paint_frame(f) for f in frames]
         self.teacher_score = float(np.mean([teacher.style_score(t) for t in taught]))
         self.teacher_detail = float(np.mean([detail(t) for t in taught]))
 
     @classmethod
-    def from_data(cls, teacher: Teacher, data: Path, painting: Path, rooms: int = 4, clips: int = 4) -> HeldOut:
+    def from_data(cls, teacher: Teacher, data: Path, painting: Path, scale: float = 1.0, rooms: int = 4,
+                  clips: int = 4) -> HeldOut:
         frames = [fit_background(cv2.imread(str(p)), FRAME) for p in held_out_rooms(data)[:rooms]]
         for clip in sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]:
             cap = cv2.VideoCapture(str(clip))
@@ -231,17 +234,24 @@ class HeldOut:
                 frames.append(frame)
         if not frames:
             raise SystemExit(f"--converge needs held-out frames: none found under {data}")
-        return cls(teacher, frames, cv2.imread(str(painting)))
+        return cls(teacher, frames, cv2.imread(str(painting)), scale)
 
     def score(self, model: TransformerNet) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            painted = [to_image(model(to_tensor(f[None]))) for f in self.frames]
+            painted = [self._paint(model, f) for f in self.frames]
         model.train()
         return {"style_score": round(float(np.mean([self.teacher.style_score(p) for p in painted])), 4),
                 "teacher_score": round(self.teacher_score, 4),
                 "palette": round(float(np.mean([palette_distance(p, self.painting) for p in painted])), 2),
                 "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
+
+    def _paint(self, model: TransformerNet, frame: np.ndarray) -> np.ndarray:
+        if self.scale == 1.0:
+            return to_image(model(to_tensor(frame[None])))
+        h, w = frame.shape[:2]
+        small = cv2.resize(frame, style_size(w, h, self.scale), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(to_image(model(to_tensor(small[None]))), (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 # --- losses -------------------------------------------------------------------------------------------
@@ -493,7 +503,8 @@ def main(argv: list[str] | None = None) -> None:
         load_weights(args.init, model)
     held_out = None
     if args.converge:
-        held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image)
+        held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image,
+                                     args.frame[0] / FRAME[0])
     t0 = time.time()
     history = train(model, data, losses, args.steps, args.batch, args.size, args.lr, args.seed, args.run,
                     args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours)

@@ -905,3 +905,23 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a crop larger than the fast net's default frame: the message names both
         parse_args(["--style-image", "p.jpg", "--name", "p", "--size", "256"])
     assert "320x180" in capsys.readouterr().err
+
+
+def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
+    """--converge scores the fast net as it paints live (a 640x360 frame at 320x180, enlarged back), the full net
+    at full size."""
+    import torch
+
+    from export.train_style import HeldOut
+
+    seen = []
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape[2:]))
+        return x
+
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    for scale, size in ((0.5, (180, 320)), (1.0, (360, 640))):
+        held = HeldOut.__new__(HeldOut)
+        held.scale = scale
+        assert held._paint(net, frame).shape == frame.shape and seen[-1] == size
