@@ -129,7 +129,10 @@ def seam(paint, frame: np.ndarray, shapes: list[np.ndarray], seed: int = 0) -> f
     return float(np.mean(out))
 
 
-def speed(name: str, sizes=((640, 360), (1280, 720)), runs: int = 5) -> dict[str, float]:
+CARD_SIZES = ((640, 360), (1280, 720))  # the frame sizes the card times a network at
+
+
+def speed(name: str, sizes=CARD_SIZES, runs: int = 5) -> dict[str, float]:
     """Median ms per frame on 2 CPU threads (ONNX Runtime, as the runtime opens it)."""
     import time
 
@@ -155,6 +158,7 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
     """The model card's figures for the network ``name`` (see the module's docstring), painted at ``scale`` times
     the frame size and enlarged back as the runtime does (0.5: the fast nets' size on a CPU)."""
     from export.style_data import person_shapes
+    from realtime.stylize import style_size
 
     net, tch = student(name, scale, smoothing=0.0), teacher(name, data)
     painting = cv2.imread(str(data / "styles" / f"{read_style(name)}.jpg"))
@@ -174,7 +178,7 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
     if scale != 1.0:
         row["scale"] = scale
     if timing:
-        row |= speed(name, tuple((round(w * scale), round(h * scale)) for w, h in ((640, 360), (1280, 720))))
+        row |= speed(name, tuple(style_size(w, h, scale) for w, h in CARD_SIZES))  # timed at the painted size
     return row
 
 

@@ -157,14 +157,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in ARCH_DEFAULTS[args.arch].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    frame = args.frame
     try:
-        args.frame = tuple(int(v) for v in args.frame.lower().split("x"))
+        args.frame = tuple(int(v) for v in frame.lower().split("x"))
         if len(args.frame) != 2 or min(args.frame) < args.size:
             raise ValueError
     except ValueError:
-        ap.error(f"--frame ({'WxH, ' if isinstance(args.frame, str) else ''}{'x'.join(map(str, args.frame))}) must be "
-                 f"at least --size ({args.size}) on both sides; the {args.arch} net's defaults are --frame "
-                 f"{ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
+        ap.error(f"--frame {frame} must be WxH, both at least --size ({args.size}); the {args.arch} net's defaults "
+                 f"are --frame {ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
@@ -247,10 +247,12 @@ class HeldOut:
                 "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
 
     def _paint(self, model: TransformerNet, frame: np.ndarray) -> np.ndarray:
-        if self.scale == 1.0:
-            return to_image(model(to_tensor(frame[None])))
+        """As the runtime's Stylizer scales (it runs an ONNX session, this a PyTorch model): down, paint, up."""
         h, w = frame.shape[:2]
-        small = cv2.resize(frame, style_size(w, h, self.scale), interpolation=cv2.INTER_LINEAR)
+        size = style_size(w, h, self.scale)
+        if size == (w, h):
+            return to_image(model(to_tensor(frame[None])))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         return cv2.resize(to_image(model(to_tensor(small[None]))), (w, h), interpolation=cv2.INTER_CUBIC)
 
 
@@ -424,9 +426,10 @@ def load_weights(ckpt: Path, model: TransformerNet) -> dict:
     """``ckpt``'s state with its weights loaded into ``model``; one line and exit 1 when it was trained as another
     network (fast checkpoints from before 2026-12-03, which record none, upsampled nearest)."""
     state = load_checkpoint(ckpt)
-    fast_before = model.arch == "fast" and "net" not in state
-    if fast_before or state.get("net", net_config(model)) != net_config(model):
-        trained = "a fast net from before 2026-12-03, which upsampled nearest" if fast_before else state["net"]
+    wanted = net_config(model)
+    recorded = state.get("net", None if model.arch == "fast" else wanted)  # only the fast net changed unrecorded
+    if recorded != wanted:
+        trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"
         raise SystemExit(f"{ckpt} was trained as another network than --arch {model.arch} builds now ({trained}); "
                          "train a new run (--run) instead")
     model.load_state_dict(state["model"])

@@ -905,6 +905,9 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a crop larger than the fast net's default frame: the message names both
         parse_args(["--style-image", "p.jpg", "--name", "p", "--size", "256"])
     assert "320x180" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a frame that is not WxH is quoted as given
+        parse_args(["--style-image", "p.jpg", "--name", "p", "--frame", "640by360"])
+    assert "--frame 640by360 must be WxH" in capsys.readouterr().err
 
 
 def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
