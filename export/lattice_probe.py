@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.common import load_checkpoint, to_image, to_tensor
+from export.common import to_image, to_tensor
 from export.style_metrics import flat_wall, grid_amplitude, grid_components, lattice, paint_wall
+from export.train_style import load_weights
 from models.transformer_net import ARCHS, TransformerNet
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         painted = paint_wall(args.checkpoint, wall)
     else:
         model = TransformerNet(args.arch)
-        model.load_state_dict(load_checkpoint(args.checkpoint)["model"])
+        load_weights(args.checkpoint, model)  # one line, no traceback, for a checkpoint of another network
         painted, rows = probe(model.eval(), wall)
     print("output grid components (ky down, kx across; 1 = 1/4 cycle per pixel):")
     for row in grid_components(painted):

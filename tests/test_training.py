@@ -902,6 +902,10 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
         load_weights(tmp_path / "full.pt", net)
     save_checkpoint(tmp_path / "new.pt", model=net.state_dict(), net=net_config(net))
     assert load_weights(tmp_path / "new.pt", TransformerNet("fast"))["net"] == net_config(net)
+    from export.lattice_probe import main as probe_main
+
+    with pytest.raises(SystemExit, match="before 2026-12-03"):  # the probe too: one line, not a wrong picture
+        probe_main([str(tmp_path / "old.pt"), "--arch", "fast"])
     with pytest.raises(SystemExit):  # a crop larger than the fast net's default frame: the message names both
         parse_args(["--style-image", "p.jpg", "--name", "p", "--size", "256"])
     assert "320x180" in capsys.readouterr().err
