@@ -23,6 +23,9 @@ the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
     nice -n 19 python -m export.train_style --style-image udnie.jpg --name udnie --arch full --converge \
         --init runs/style/udnie-full/last.pt --run runs/style/udnie-tune --steps 500 --lr 3e-4 --palette 5
                                          # a fine-tune from a finished run (here with the palette term, off by default)
+    nice -n 19 python -m export.train_style --style-image great_wave.jpg --name great_wave --arch full --converge \
+        --init models/weights/great_wave-full.onnx --run runs/style/great_wave-tune --steps 1000 --lr 5e-4
+                                         # or from a shipped float file, where its run folder is not at hand
 
 Classic Johnson perceptual loss, when you have torchvision-format VGG-16 weights:
 
@@ -137,7 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
-                    help="start from this checkpoint's weights (a fine-tune: a new run, its own steps and schedule)")
+                    help="start from the weights of this checkpoint, or of a float .onnx this script exported "
+                         "(a fine-tune: a new run, its own steps and schedule)")
     ap.add_argument("--holes", type=float, default=None,
                     help="share of the inputs with a person-shaped hole filled as the background plate fills it "
                          "(default 0.5 for the full net, which paints the plate; 0 otherwise)")
@@ -422,11 +426,38 @@ def net_config(model: TransformerNet) -> str:
     return json.dumps({"arch": model.arch, **ARCHS[model.arch]}, sort_keys=True)
 
 
+def onnx_state(path: Path) -> dict:
+    """An exported float network as a checkpoint's state: its initializers keep the modules' names, so a shipped
+    file can be fine-tuned (--init) on a machine without its run folder. Its configuration is read off the graph
+    (the architecture it records, and how its Resize nodes upsample)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    arch = {p.key: p.value for p in proto.metadata_props}.get("architecture")
+    modes = {a.s.decode() for n in proto.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"}
+    state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}}
+    mode = modes.pop() if len(modes) == 1 else None
+    if arch in ARCHS and ARCHS[arch].get("upsample", "nearest") == ("bilinear" if mode == "linear" else mode):
+        state["net"] = json.dumps({"arch": arch, **ARCHS[arch]}, sort_keys=True)
+    return state
+
+
 def load_weights(ckpt: Path, model: TransformerNet) -> dict:
-    """``ckpt``'s state with its weights loaded into ``model``; one line and exit 1 when it was trained as another
-    network (fast checkpoints from before 2026-12-03, which record none, upsampled nearest)."""
-    state = load_checkpoint(ckpt)
+    """``ckpt``'s state (a checkpoint, or an exported float .onnx) with its weights loaded into ``model``; one line
+    and exit 1 when it was trained as another network (fast checkpoints from before 2026-12-03, which record none,
+    upsampled nearest) or holds other weights (an int8 file)."""
+    state = onnx_state(ckpt) if ckpt.suffix == ".onnx" else load_checkpoint(ckpt)
     wanted = net_config(model)
+    if ckpt.suffix == ".onnx":
+        if state.get("net") != wanted:
+            raise SystemExit(f"{ckpt} is not a float network as --arch {model.arch} builds now; --init takes "
+                             "a checkpoint or the float .onnx of such a network")
+        missing = model.state_dict().keys() - state["model"].keys()
+        if missing:
+            raise SystemExit(f"{ckpt} lacks {len(missing)} of the network's float weights (an int8 file?); "
+                             "--init takes a checkpoint or the float .onnx")
+        state["model"] = {k: state["model"][k] for k in model.state_dict()}
     recorded = state.get("net", None if model.arch == "fast" else wanted)  # only the fast net changed unrecorded
     if recorded != wanted:
         trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"

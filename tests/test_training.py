@@ -914,6 +914,26 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     assert "--frame 640by360 must be WxH" in capsys.readouterr().err
 
 
+def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
+    """--init takes a shipped float .onnx (run folders do not travel between machines): the network it loads paints
+    as ONNX Runtime runs that file; an int8 twin, or a file of another configuration, is refused in one line."""
+    import onnxruntime as ort
+
+    from export.train_style import load_weights
+    weights = Path(__file__).resolve().parents[1] / "models" / "weights"
+    net = TransformerNet("full")
+    load_weights(weights / "udnie-full.onnx", net)
+    x = np.random.default_rng(0).random((1, 3, 72, 128), dtype=np.float32)
+    session = ort.InferenceSession(str(weights / "udnie-full.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ours = net.eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(ours - session.run(None, {session.get_inputs()[0].name: x})[0]).max() < 1e-3
+    with pytest.raises(SystemExit, match="lacks .* float weights"):
+        load_weights(weights / "udnie-full.int8.onnx", TransformerNet("full"))
+    with pytest.raises(SystemExit, match="not a float network as --arch fast"):
+        load_weights(weights / "udnie-full.onnx", TransformerNet("fast"))
+
+
 def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
     """--converge scores the fast net as it paints live (a 640x360 frame at 320x180, enlarged back), the full net
     at full size."""
