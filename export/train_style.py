@@ -169,6 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError:
         ap.error(f"--frame {frame} must be WxH, both at least --size ({args.size}); the {args.arch} net's defaults "
                  f"are --frame {ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
+    if args.init is not None and not args.init.is_file():
+        ap.error(f"--init {args.init}: no such file")
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
@@ -447,7 +449,11 @@ def load_weights(ckpt: Path, model: TransformerNet) -> dict:
     """``ckpt``'s state (a checkpoint, or an exported float .onnx) with its weights loaded into ``model``; one line
     and exit 1 when it was trained as another network (fast checkpoints from before 2026-12-03, which record none,
     upsampled nearest) or holds other weights (an int8 file)."""
-    state = onnx_state(ckpt) if ckpt.suffix == ".onnx" else load_checkpoint(ckpt)
+    try:
+        state = onnx_state(ckpt) if ckpt.suffix == ".onnx" else load_checkpoint(ckpt)
+    except Exception as exc:  # torch and onnx raise many kinds (with long advice) for a file that is not theirs
+        raise SystemExit(f"{ckpt} is not a checkpoint or an exported .onnx that can be read "
+                         f"({type(exc).__name__})") from None
     wanted = net_config(model)
     if ckpt.suffix == ".onnx":
         if state.get("net") != wanted:

@@ -909,6 +909,9 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a crop larger than the fast net's default frame: the message names both
         parse_args(["--style-image", "p.jpg", "--name", "p", "--size", "256"])
     assert "320x180" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a missing --init fails before the teacher paints for minutes
+        parse_args(["--style-image", "p.jpg", "--name", "p", "--init", str(tmp_path / "gone.pt")])
+    assert "gone.pt: no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # a frame that is not WxH is quoted as given
         parse_args(["--style-image", "p.jpg", "--name", "p", "--frame", "640by360"])
     assert "--frame 640by360 must be WxH" in capsys.readouterr().err
@@ -932,6 +935,11 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
         load_weights(weights / "udnie-full.int8.onnx", TransformerNet("full"))
     with pytest.raises(SystemExit, match="not a float network as --arch fast"):
         load_weights(weights / "udnie-full.onnx", TransformerNet("fast"))
+    (tmp_path / "broken.onnx").write_bytes(b"not a network")  # a file that is neither: one line, no traceback
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    for broken in ("broken.onnx", "broken.pt"):
+        with pytest.raises(SystemExit, match="is not a checkpoint or an exported .onnx that can be read"):
+            load_weights(tmp_path / broken, TransformerNet("full"))
 
 
 def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
