@@ -408,7 +408,7 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
         if step % CHECKPOINT_EVERY == 0 or step == schedule.end:
             save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
                             history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from,
-                            net=net_config(model))
+                            net=net_config(model.arch))
     bar.close()
     return history
 
@@ -422,10 +422,10 @@ def converged(history: list[dict], gain: float = CONVERGED, span: int = 1000) ->
     return bool(then) and now["style_score"] - then[-1]["style_score"] < gain
 
 
-def net_config(model: TransformerNet) -> str:
+def net_config(arch: str) -> str:
     """The network's configuration as a checkpoint records it: upsampling has no weights, so a checkpoint of another
     configuration would load without a word."""
-    return json.dumps({"arch": model.arch, **ARCHS[model.arch]}, sort_keys=True)
+    return json.dumps({"arch": arch, **ARCHS[arch]}, sort_keys=True)
 
 
 def onnx_state(path: Path) -> dict:
@@ -439,9 +439,11 @@ def onnx_state(path: Path) -> dict:
     arch = {p.key: p.value for p in proto.metadata_props}.get("architecture")
     modes = {a.s.decode() for n in proto.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"}
     state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}}
-    mode = modes.pop() if len(modes) == 1 else None
-    if arch in ARCHS and ARCHS[arch].get("upsample", "nearest") == ("bilinear" if mode == "linear" else mode):
-        state["net"] = json.dumps({"arch": arch, **ARCHS[arch]}, sort_keys=True)
+    upsample = {"bilinear" if mode == "linear" else mode for mode in modes}
+    if arch in ARCHS and upsample == {ARCHS[arch].get("upsample", "nearest")}:
+        state["net"] = net_config(arch)
+    else:
+        state["net"] = f"an exported {arch or 'unnamed'} net upsampling {' and '.join(sorted(upsample)) or 'never'}"
     return state
 
 
@@ -454,21 +456,19 @@ def load_weights(ckpt: Path, model: TransformerNet) -> dict:
     except Exception as exc:  # torch and onnx raise many kinds (with long advice) for a file that is not theirs
         raise SystemExit(f"{ckpt} is not a checkpoint or an exported .onnx that can be read "
                          f"({type(exc).__name__})") from None
-    wanted = net_config(model)
-    if ckpt.suffix == ".onnx":
-        if state.get("net") != wanted:
-            raise SystemExit(f"{ckpt} is not a float network as --arch {model.arch} builds now; --init takes "
-                             "a checkpoint or the float .onnx of such a network")
-        missing = model.state_dict().keys() - state["model"].keys()
-        if missing:
-            raise SystemExit(f"{ckpt} lacks {len(missing)} of the network's float weights (an int8 file?); "
-                             "--init takes a checkpoint or the float .onnx")
-        state["model"] = {k: state["model"][k] for k in model.state_dict()}
+    wanted = net_config(model.arch)
     recorded = state.get("net", None if model.arch == "fast" else wanted)  # only the fast net changed unrecorded
     if recorded != wanted:
         trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"
         raise SystemExit(f"{ckpt} was trained as another network than --arch {model.arch} builds now ({trained}); "
                          "train a new run (--run) instead")
+    if ckpt.suffix == ".onnx":  # an int8 twin records the same network, its weights quantized under other names
+        names = model.state_dict().keys()
+        missing = names - state["model"].keys()
+        if missing:
+            raise SystemExit(f"{ckpt} lacks {len(missing)} of the network's float weights (an int8 file?); "
+                             "--init takes a checkpoint or the float .onnx")
+        state["model"] = {k: state["model"][k] for k in names}  # without the graph's own constants
     model.load_state_dict(state["model"])
     return state
 

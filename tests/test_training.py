@@ -897,11 +897,11 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit, match="before 2026-12-03, which upsampled nearest"):
         load_weights(tmp_path / "old.pt", TransformerNet("fast"))
     full = TransformerNet("full")
-    save_checkpoint(tmp_path / "full.pt", model=full.state_dict(), net=net_config(full))
+    save_checkpoint(tmp_path / "full.pt", model=full.state_dict(), net=net_config(full.arch))
     with pytest.raises(SystemExit, match="another network than --arch fast"):
         load_weights(tmp_path / "full.pt", net)
-    save_checkpoint(tmp_path / "new.pt", model=net.state_dict(), net=net_config(net))
-    assert load_weights(tmp_path / "new.pt", TransformerNet("fast"))["net"] == net_config(net)
+    save_checkpoint(tmp_path / "new.pt", model=net.state_dict(), net=net_config(net.arch))
+    assert load_weights(tmp_path / "new.pt", TransformerNet("fast"))["net"] == net_config(net.arch)
     from export.lattice_probe import main as probe_main
 
     with pytest.raises(SystemExit, match="before 2026-12-03"):  # the probe too: one line, not a wrong picture
@@ -923,6 +923,7 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
     import onnxruntime as ort
 
     from export.train_style import load_weights
+
     weights = Path(__file__).resolve().parents[1] / "models" / "weights"
     net = TransformerNet("full")
     load_weights(weights / "udnie-full.onnx", net)
@@ -933,8 +934,10 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
     assert np.abs(ours - session.run(None, {session.get_inputs()[0].name: x})[0]).max() < 1e-3
     with pytest.raises(SystemExit, match="lacks .* float weights"):
         load_weights(weights / "udnie-full.int8.onnx", TransformerNet("full"))
-    with pytest.raises(SystemExit, match="not a float network as --arch fast"):
+    with pytest.raises(SystemExit, match='another network than --arch fast builds now .*"arch": "full"'):
         load_weights(weights / "udnie-full.onnx", TransformerNet("fast"))
+    with pytest.raises(SystemExit, match="an exported .* net upsampling bilinear"):  # not a style network at all
+        load_weights(weights / "person.onnx", TransformerNet("full"))
     (tmp_path / "broken.onnx").write_bytes(b"not a network")  # a file that is neither: one line, no traceback
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     for broken in ("broken.onnx", "broken.pt"):
