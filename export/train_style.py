@@ -430,27 +430,35 @@ def net_config(arch: str) -> str:
 
 def onnx_state(path: Path) -> dict:
     """An exported float network as a checkpoint's state: its initializers keep the modules' names, so a shipped
-    file can be fine-tuned (--init) on a machine without its run folder. Its configuration is read off the graph
-    (the architecture it records, and how its Resize nodes upsample)."""
+    file can be fine-tuned (--init) on a machine without its run folder. Its configuration is the one it records
+    (``net``); files from before they recorded it are read off the graph (the architecture they name, and how
+    their Resize nodes upsample; none had the full net's low-pass)."""
     import onnx
     from onnx import numpy_helper
 
     proto = onnx.load(str(path))
-    arch = {p.key: p.value for p in proto.metadata_props}.get("architecture")
-    modes = {a.s.decode() for n in proto.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"}
+    meta = {p.key: p.value for p in proto.metadata_props}
     state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}}
+    if "net" in meta:
+        state["net"] = meta["net"]
+        return state
+    arch = meta.get("architecture")
+    modes = {a.s.decode() for n in proto.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"}
     upsample = {"bilinear" if mode == "linear" else mode for mode in modes}
-    if arch in ARCHS and upsample == {ARCHS[arch].get("upsample", "nearest")}:
+    if arch in ARCHS and upsample == {ARCHS[arch].get("upsample", "nearest")} and not ARCHS[arch].get("lowpass"):
         state["net"] = net_config(arch)
     else:
-        state["net"] = f"an exported {arch or 'unnamed'} net upsampling {' and '.join(sorted(upsample)) or 'never'}"
+        state["net"] = (f"an exported {arch or 'unnamed'} net upsampling {' and '.join(sorted(upsample)) or 'never'}"
+                        + (" without the decoder low-pass" if arch in ARCHS and ARCHS[arch].get("lowpass") else ""))
     return state
 
 
-def load_weights(ckpt: Path, model: TransformerNet) -> dict:
+def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
     """``ckpt``'s state (a checkpoint, or an exported float .onnx) with its weights loaded into ``model``; one line
     and exit 1 when it was trained as another network (fast checkpoints from before 2026-12-03, which record none,
-    upsampled nearest) or holds other weights (an int8 file)."""
+    upsampled nearest) or holds other weights (an int8 file). With ``init`` (a fine-tune's start, never a resume or
+    a picture) a network that differs only in layers without weights (upsampling, the low-pass) is taken, said
+    in one line: its weights are where the fine-tune starts."""
     try:
         state = onnx_state(ckpt) if ckpt.suffix == ".onnx" else load_checkpoint(ckpt)
     except Exception as exc:  # torch and onnx raise many kinds (with long advice) for a file that is not theirs
@@ -458,10 +466,12 @@ def load_weights(ckpt: Path, model: TransformerNet) -> dict:
                          f"({type(exc).__name__})") from None
     wanted = net_config(model.arch)
     recorded = state.get("net", None if model.arch == "fast" else wanted)  # only the fast net changed unrecorded
-    if recorded != wanted:
-        trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"
+    trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"
+    if recorded != wanted and not (init and fits(state["model"], model)):
         raise SystemExit(f"{ckpt} was trained as another network than --arch {model.arch} builds now ({trained}); "
                          "train a new run (--run) instead")
+    if recorded != wanted:
+        print(f"{ckpt} was trained as {trained}: fine-tuning its weights in the {model.arch} net built now")
     if ckpt.suffix == ".onnx":  # an int8 twin records the same network, its weights quantized under other names
         names = model.state_dict().keys()
         missing = names - state["model"].keys()
@@ -471,6 +481,11 @@ def load_weights(ckpt: Path, model: TransformerNet) -> dict:
         state["model"] = {k: state["model"][k] for k in names}  # without the graph's own constants
     model.load_state_dict(state["model"])
     return state
+
+
+def fits(weights: dict[str, torch.Tensor], model: nn.Module) -> bool:
+    """``weights`` hold every weight of ``model`` under its name, in its shape."""
+    return all(k in weights and weights[k].shape == v.shape for k, v in model.state_dict().items())
 
 
 def resume_from(ckpt: Path, model: TransformerNet, opt: torch.optim.Optimizer, schedule: Schedule) -> dict:
@@ -505,7 +520,7 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
     painting, artist, year = PAINTINGS.get(args.name, (args.style_image.stem, "unknown", "unknown"))
     return {
         "kind": "style-transfer", "name": args.out.stem, "style": args.name, "painting": painting,
-        "artist": artist, "year": year, "architecture": args.arch,
+        "artist": artist, "year": year, "architecture": args.arch, "net": net_config(args.arch),
         "input": "image float32 [N,3,H,W] RGB 0..1", "output": "stylized float32 [N,3,H,W] RGB 0..1",
         "training": json.dumps({
             "method": losses.method,
@@ -540,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
     losses = build_losses(args, device)  # before the student: both draw their initial weights from torch's RNG
     model = TransformerNet(args.arch).to(device)
     if args.init:
-        load_weights(args.init, model)
+        load_weights(args.init, model, init=True)
     held_out = None
     if args.converge:
         held_out = HeldOut.from_data(Teacher(args.style_image, args.threads), args.data, args.style_image,

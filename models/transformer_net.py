@@ -12,7 +12,11 @@ exit conv, all with instance norm. Configurations:
   every frame): 24/48/96 channels, 5 residual blocks, 5x5 end convs, zero padding, bilinear upsampling.
   Chosen by ONNX Runtime time at 640x360 on 2 CPU threads against a 250 ms budget (models/README.md);
   bilinear upsampling because nearest upsampling twice repeats every feature on the 4x4 grid, which is
-  where the shipped nets' diagonal lattice sits (a peak at 1/4 cycle per pixel in both axes);
+  where the shipped nets' diagonal lattice sits (a peak at 1/4 cycle per pixel in both axes); and a fixed
+  low-pass (``lowpass``) after the half-resolution decoder stage, because bilinear upsampling alone left
+  the lattice half there: the half-resolution stage still carried features at its own Nyquist frequency,
+  which the last upsampling places on the 4-pixel grid. The filter has no weights, so full nets from
+  before it (2026-12-04) load into this one only to be fine-tuned (models/README.md);
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
   reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
@@ -29,7 +33,7 @@ from torch import nn
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
-             "upsample": "bilinear"},
+             "upsample": "bilinear", "lowpass": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
              "upsample": "bilinear"},
 }
@@ -75,20 +79,40 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class UpsampleConv(nn.Module):
-    """2x upsample (nearest or bilinear) then conv (no checkerboard, unlike transposed convs). The separable
-    variant first reduces channels with a 1x1 conv at the low resolution, which is cheaper."""
+class LowPass(nn.Module):
+    """A fixed binomial blur, [1 2 1] x [1 2 1] / 16 per channel with reflected borders: it removes a feature
+    map's highest frequency (its Nyquist, where its response is zero) and keeps the low ones. No weights."""
 
-    def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest") -> None:
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (taps[:, None] * taps[None, :] / 16).expand(channels, 1, 3, 3).clone()
+        self.register_buffer("kernel", kernel, persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, groups=self.channels)
+
+
+class UpsampleConv(nn.Module):
+    """2x upsample (nearest or bilinear) then conv (no checkerboard, unlike transposed convs), then the low-pass
+    when ``smooth``. The separable variant first reduces channels with a 1x1 conv at the low resolution, which is
+    cheaper."""
+
+    def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest",
+                 smooth: bool = False) -> None:
         super().__init__()
         self.mode = mode
         self.reduce = nn.Conv2d(cin, cout, 1) if separable else nn.Identity()
         self.conv = _separable(cout, cout, reflect) if separable else ConvLayer(cin, cout, k, reflect=reflect)
+        self.smooth = LowPass(cout) if smooth else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "nearest":
-            return self.conv(F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest"))
-        return self.conv(F.interpolate(self.reduce(x), scale_factor=2.0, mode=self.mode, align_corners=False))
+            up = F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest")
+        else:
+            up = F.interpolate(self.reduce(x), scale_factor=2.0, mode=self.mode, align_corners=False)
+        return self.smooth(self.conv(up))
 
 
 class TransformerNet(nn.Module):
@@ -102,12 +126,13 @@ class TransformerNet(nn.Module):
         self.arch = arch
         c1, c2, c3 = cfg["channels"]
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
+        smooth = cfg.get("lowpass", False)
         self.net = nn.Sequential(
             ConvLayer(3, c1, k, reflect=refl),
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
-            UpsampleConv(c3, c2, 3, sep, refl, up),
+            UpsampleConv(c3, c2, 3, sep, refl, up, smooth),
             UpsampleConv(c2, c1, 3, sep, refl, up),
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )

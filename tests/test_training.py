@@ -917,6 +917,70 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     assert "--frame 640by360 must be WxH" in capsys.readouterr().err
 
 
+def test_the_full_nets_low_pass_takes_the_half_resolution_stages_nyquist_off_the_4_pixel_grid():
+    """A pattern alternating every row or column of the decoder's half-resolution stage lands on the 4-pixel grid
+    once the last stage doubles it (the lattice): the full net's fixed low-pass after that stage removes it and
+    keeps smooth features; it adds no weights."""
+    from export.lattice_probe import probe
+    from export.style_metrics import flat_wall, grid_components
+    from models.transformer_net import LowPass
+
+    y, x = np.mgrid[:24, :32].astype(np.float32)
+    blur = LowPass(1)
+    for pattern in ((-1.0) ** y, (-1.0) ** x, (-1.0) ** (x + y)):
+        assert blur(torch.from_numpy(pattern)[None, None]).abs().max() < 1e-6
+    ramp = torch.from_numpy(0.1 * x + 0.05 * y)[None, None]
+    assert (blur(ramp) - ramp)[..., 1:-1, 1:-1].abs().max() < 1e-5  # a binomial blur keeps a linear ramp
+    assert not list(blur.state_dict())
+
+    def alternate_rows(_module, _inputs, out):
+        sign = torch.ones_like(out)
+        sign[:, :, 1::2] = -1
+        return out + 0.5 * sign
+
+    torch.manual_seed(0)
+    net = TransformerNet("full").eval()
+    stage = net.net[8]  # the decoder's half-resolution stage
+    stage.conv.register_forward_hook(alternate_rows)  # before its low-pass
+    wall = flat_wall(128, 96)
+    stripes = {}
+    for smooth in ("low-pass", "none"):
+        painted, _ = probe(net, wall)
+        stripes[smooth] = grid_components(painted)[1][0]  # stripes 4 px apart, across rows
+        stage.smooth = torch.nn.Identity()
+    assert stripes["low-pass"] < 0.1 * stripes["none"]
+
+
+def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else(tmp_path, capsys):
+    """The low-pass has no weights, so a full net exported before it (recording no configuration) would load
+    without a word: it is refused for resuming and pictures, and taken, said in one line, as a fine-tune's start;
+    a file of another shape is refused even then."""
+    from export.train_style import load_weights, net_config, onnx_state
+
+    torch.manual_seed(0)
+    old = TransformerNet("full").eval()
+    old.net[8].smooth = torch.nn.Identity()
+    with torch.no_grad():  # as trained: the exporter shares equal initializers (a new net's norms) under one name
+        for weight in old.parameters():
+            weight.add_(0.01 * torch.randn_like(weight))
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    export(old, tmp_path / "old.onnx", "image", "stylized", torch.rand(1, 3, 64, 96), {"architecture": "full"},
+           [x], tolerance=1e-3)
+    assert onnx_state(tmp_path / "old.onnx")["net"] == "an exported full net upsampling bilinear without the " \
+                                                      "decoder low-pass"
+    with pytest.raises(SystemExit, match="another network than --arch full builds now .*without the decoder"):
+        load_weights(tmp_path / "old.onnx", TransformerNet("full"))
+    net = TransformerNet("full")
+    load_weights(tmp_path / "old.onnx", net, init=True)
+    assert "fine-tuning its weights in the full net built now" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), old.state_dict().values(), strict=True))
+    with pytest.raises(SystemExit, match="another network than --arch fast"):
+        load_weights(tmp_path / "old.onnx", TransformerNet("fast"), init=True)
+    export(net.eval(), tmp_path / "new.onnx", "image", "stylized", torch.rand(1, 3, 64, 96),
+           {"architecture": "full", "net": net_config("full")}, [x], tolerance=1e-3)
+    assert load_weights(tmp_path / "new.onnx", TransformerNet("full"))["net"] == net_config("full")
+
+
 def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
     """--init takes a shipped float .onnx (run folders do not travel between machines): the network it loads paints
     as ONNX Runtime runs that file; an int8 twin, or a file of another configuration, is refused in one line."""
