@@ -445,11 +445,12 @@ def onnx_state(path: Path) -> dict:
     arch = meta.get("architecture")
     modes = {a.s.decode() for n in proto.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"}
     upsample = {"bilinear" if mode == "linear" else mode for mode in modes}
-    if arch in ARCHS and upsample == {ARCHS[arch].get("upsample", "nearest")} and not ARCHS[arch].get("lowpass"):
+    lowpass = arch in ARCHS and ARCHS[arch].get("lowpass", False)  # what such a net has now, and these files lack
+    if arch in ARCHS and upsample == {ARCHS[arch].get("upsample", "nearest")} and not lowpass:
         state["net"] = net_config(arch)
     else:
         state["net"] = (f"an exported {arch or 'unnamed'} net upsampling {' and '.join(sorted(upsample)) or 'never'}"
-                        + (" without the decoder low-pass" if arch in ARCHS and ARCHS[arch].get("lowpass") else ""))
+                        + (" without the decoder low-pass" if lowpass else ""))
     return state
 
 
