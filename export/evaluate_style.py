@@ -23,7 +23,8 @@ person-shaped hole filled as the plate fills it, and ms per frame on 2 threads a
     python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.jpg \
         --styles udnie,udnie-full,udnie-full.int8,"udnie-full (before)=/tmp/old/udnie-full.onnx"
 
-(``LABEL=NETWORK`` files a network under another name in the card and on the sheet.)
+(``LABEL=NETWORK`` files a network under another name in the card and on the sheet; entries are split on commas,
+so a label holds none.)
 """
 from __future__ import annotations
 
@@ -227,6 +228,14 @@ def main() -> None:
                          "fast nets paint live on a CPU, 320x180 of a 640x360 frame; ms then at 320x180 and 640x360)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
+    from realtime.errors import RealtimeError
+    from realtime.models import resolve_style
+    for spec in names:  # all of them before minutes of work, in one line (entries are split on commas)
+        try:
+            resolve_style(spec.split("=", 1)[-1])
+        except RealtimeError as exc:
+            ap.error(f"--styles entry {spec!r}: {exc} (entries are LABEL=FILE or a style, split on commas: "
+                     "a label cannot hold one)")
     if args.card:
         labelled = dict(n.split("=", 1) if "=" in n else (n, n) for n in names)
         frames = card_frames(args.data)

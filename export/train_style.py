@@ -56,6 +56,8 @@ from export.losses import (
     grid_loss,
     lattice_loss,
     palette_loss,
+    phase_crop,
+    soften,
     stability_loss,
     still_loss,
 )
@@ -137,6 +139,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--grid", type=float, default=None,
                     help="weight of the whole-crop term against a grid pattern the teacher does not paint (0: off; "
                          "default: 50 for the fast net, off otherwise)")
+    ap.add_argument("--stroke-phases", type=int, default=1,
+                    help="the texture and stroke terms compare the paintings from a random one of this many pixel "
+                         "phases per axis each step (8: every phase of their strided features; 1: always the crop's "
+                         "corner)")
+    ap.add_argument("--stroke-blur", type=float, default=0.0,
+                    help="the texture and stroke terms compare the paintings blurred by this sigma in px (0: sharp; "
+                         "1: what their strided features alias is gone)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
@@ -171,6 +180,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                  f"are --frame {ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
     if args.init is not None and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file")
+    if not 0 <= args.stroke_blur <= 4:
+        ap.error(f"--stroke-blur must be between 0 and 4 px, got {args.stroke_blur}")
+    if not 1 <= args.stroke_phases <= args.size // 4:
+        ap.error(f"--stroke-phases must be between 1 and a quarter of --size ({args.size // 4}), "
+                 f"got {args.stroke_phases}")
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
@@ -269,10 +283,13 @@ class StyleLosses:
 
     def __init__(self, weights: dict[str, float], perceptual: PerceptualLoss | None = None,
                  texture: TextureLoss | None = None, features: FeatureTexture | None = None, blotches: float = 0.0,
-                 seed: int = 0) -> None:
+                 stroke_phases: int = 1, stroke_blur: float = 0.0, seed: int = 0) -> None:
         self.weights, self.perceptual, self.texture, self.features = weights, perceptual, texture, features
         self.blotches = blotches
+        self.stroke_phases = stroke_phases  # the texture and stroke terms see the crop from this many phases (1: one)
+        self.stroke_blur = stroke_blur  # ... blurred by this sigma in px first (0: sharp)
         self.gen = torch.Generator().manual_seed(seed)  # the stability term's noise and shifts
+        self.phase_gen = torch.Generator().manual_seed(seed + 1)  # its own: the stability draws stay as before
 
     @property
     def method(self) -> str:
@@ -297,9 +314,13 @@ class StyleLosses:
         target = batch.target
         scored = out * batch.weight + target * (1 - batch.weight)
         parts = distill_loss(scored, target)
-        parts["texture"] = self.texture(scored, target)
+        seen = phase_crop(scored, target, self.phase_gen, self.stroke_phases) if self.stroke_phases > 1 else (
+            scored, target)
+        if self.stroke_blur:
+            seen = tuple(soften(x, self.stroke_blur) for x in seen)
+        parts["texture"] = self.texture(*seen)
         if self.features is not None:
-            parts["features"] = self.features(scored, target)
+            parts["features"] = self.features(*seen)
         parts["lattice"] = lattice_loss(out, target)
         if self.weights.get("grid"):
             parts["grid"] = grid_loss(scored, target)
@@ -324,7 +345,8 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     features = None
     if args.features:
         features = FeatureTexture(load_predictor(MobileNetV2(FeatureTexture.DEPTH))).to(device)
-    return StyleLosses(weights, texture=texture, features=features, blotches=args.blotches, seed=args.seed)
+    return StyleLosses(weights, texture=texture, features=features, blotches=args.blotches,
+                       stroke_phases=args.stroke_phases, stroke_blur=args.stroke_blur, seed=args.seed)
 
 
 # --- training -----------------------------------------------------------------------------------------
@@ -530,6 +552,7 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
             "converge": args.converge, "held_out": history[-1] if history else None,
             "init": args.init.name if args.init else None,
             "seed": args.seed, "loss_weights": losses.weights, "blotches": args.blotches,
+            "stroke_phases": args.stroke_phases, "stroke_blur": args.stroke_blur,
             "still_pairs": 0 if data.video is None else len(data.video),
             "teacher_minutes": round(teacher_s / 60, 1),
             "train_minutes": round(train_s / 60, 1), "device": str(device),

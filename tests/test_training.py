@@ -15,6 +15,7 @@ from export.losses import (  # noqa: E402
     VGG16Features,
     distill_loss,
     palette_loss,
+    phase_crop,
     stability_loss,
 )
 from export.onnx_export import export  # noqa: E402
@@ -365,6 +366,68 @@ def test_feature_texture_loss_on_mobilenet_features():
     out = flat.clone().requires_grad_(True)
     tex(out, stripes).backward()
     assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in tex.parameters())
+
+
+def _grid_peak(grad: torch.Tensor) -> float:
+    """The gradient's strongest component on the 2 and 4 px grid, over its spectrum's mean."""
+    spec = np.abs(np.fft.fft2(grad[0].sum(0).numpy()))
+    n = spec.shape[0]
+    return max(spec[0, n // 4], spec[n // 4, 0], spec[0, n // 2], spec[n // 2, 0]) / spec.mean()
+
+
+def test_stroke_term_pushes_a_grid_unless_seen_from_every_phase():
+    """Why the student learns a lattice, and the cure: the stroke term looks through strided convolutions, so
+    its gradient w.r.t. the painting is periodic, locked to the crop's corner. Averaged over every phase of the
+    4 px grid (what ``phase_crop``'s random corner does over the steps) that push is gone."""
+    from export.losses import FeatureTexture
+    from models.mobilenet import MobileNetV2
+
+    torch.manual_seed(0)
+    tex = FeatureTexture(MobileNetV2(FeatureTexture.DEPTH))
+
+    def smooth(seed: int) -> torch.Tensor:  # a painting with nothing on the grid
+        x = torch.rand(1, 3, 17, 17, generator=torch.Generator().manual_seed(seed))
+        return torch.nn.functional.interpolate(x, size=(68, 68), mode="bilinear", align_corners=False)
+
+    target, painting = smooth(1), smooth(2)
+    out = painting.clone().requires_grad_(True)
+    tex(out[:, :, :64, :64], target[:, :, :64, :64]).backward()
+    fixed = _grid_peak(out.grad[:, :, :64, :64])
+    out = painting.clone().requires_grad_(True)
+    for dy in range(4):
+        for dx in range(4):
+            tex(out[:, :, dy:dy + 64, dx:dx + 64], target[:, :, dy:dy + 64, dx:dx + 64]).backward()
+    every = _grid_peak(out.grad[:, :, 2:66, 2:66])
+    assert fixed > 20 and every < fixed / 5, (fixed, every)
+
+
+def test_soften_takes_away_what_strided_features_alias():
+    from export.losses import soften
+
+    rows = torch.zeros(1, 3, 32, 32)
+    rows[:, :, ::2] = 1.0  # rows alternating: 1/2 cycle per pixel
+    stripes = torch.zeros(1, 3, 32, 32)
+    stripes[:, :, :, ::4] = 1.0  # 1/4 cycle per pixel
+    ramp = torch.linspace(0, 1, 32).repeat(1, 3, 32, 1)
+
+    def swing(x: torch.Tensor) -> float:  # peak to peak away from the borders
+        x = x[:, :, 8:-8, 8:-8]
+        return float(x.max() - x.min())
+
+    assert swing(soften(rows, 1.0)) < 0.02 * swing(rows)
+    assert swing(soften(stripes, 1.0)) < 0.35 * swing(stripes)
+    assert torch.allclose(soften(ramp, 1.0)[:, :, 8:-8, 8:-8], ramp[:, :, 8:-8, 8:-8], atol=1e-5)
+
+
+def test_phase_crop_takes_the_same_place_of_both_from_every_phase():
+    a = torch.arange(40 * 40, dtype=torch.float32).reshape(1, 1, 40, 40).repeat(2, 3, 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    corners = set()
+    for _ in range(400):
+        x, y = phase_crop(a, a + 1, gen, 8)
+        assert x.shape == y.shape == (2, 3, 33, 33) and torch.equal(y, x + 1)
+        corners.add(divmod(int(x[0, 0, 0, 0]), 40))
+    assert corners == {(dy, dx) for dy in range(8) for dx in range(8)}
 
 
 def test_predictor_weights_reproduce_the_style_predictor():
@@ -1027,3 +1090,15 @@ def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
         held = HeldOut.__new__(HeldOut)
         held.scale = scale
         assert held._paint(net, frame).shape == frame.shape and seen[-1] == size
+
+
+def test_style_card_refuses_a_bad_entry_before_any_work():
+    """--styles is split on commas: a label holding one, or a file that is not there, is one line and exit 2."""
+    import subprocess
+    import sys
+
+    for styles in ("udnie-full (a, b)=x.onnx", "mine=/nonexistent/mine.onnx"):
+        run = subprocess.run([sys.executable, "-m", "export.evaluate_style", "--card", "unused.json", "--styles",
+                              styles], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert "--styles entry" in run.stderr.strip().splitlines()[-1]
