@@ -145,7 +145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "corner)")
     ap.add_argument("--stroke-blur", type=float, default=0.0,
                     help="the texture and stroke terms compare the paintings blurred by this sigma in px (0: sharp; "
-                         "1: what their strided features alias is gone)")
+                         "1: what their strided features alias is gone; on starry_night-full the lattice grew, "
+                         "models/README.md)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
