@@ -139,11 +139,11 @@ class FeatureTexture(nn.Module):
 
 def phase_crop(out: torch.Tensor, target: torch.Tensor, gen: torch.Generator, period: int
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same crop of both paintings, ``period`` px smaller, its corner moved by a random 0..period-1 px in each
-    axis. The texture and stroke terms look through strided convolutions (the predictor's stem at /2, its taps at
-    /4 and /8), so their gradient w.r.t. the painting is periodic, locked to the crop's corner: on the 2 and 4 px
-    grid it is 30-85x its mean over the spectrum, where the pixel and edge terms' is 1-2x, and the student learns
-    to draw that pattern (the lattice). Seen from a random phase each step, the push averages out."""
+    """The same crop of both paintings, ``period`` - 1 px smaller, its corner moved by a random 0..period-1 px in
+    each axis. The texture and stroke terms look through strided convolutions (the predictor's stem at /2, its taps
+    at /4 and /8), so their gradient w.r.t. the painting is periodic, locked to the crop's corner: every step asks
+    for the same pattern on the 2 and 4 px grid. Seen from a random phase each step, that push averages out (how
+    much of the lattice it removes: models/README.md)."""
     dy, dx = torch.randint(0, period, (2,), generator=gen).tolist()
     h, w = out.shape[2] - period + 1, out.shape[3] - period + 1
     return out[:, :, dy:dy + h, dx:dx + w], target[:, :, dy:dy + h, dx:dx + w]
