@@ -228,16 +228,16 @@ def main() -> None:
                          "fast nets paint live on a CPU, 320x180 of a 640x360 frame; ms then at 320x180 and 640x360)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
+    labelled = dict(n.split("=", 1) if args.card and "=" in n else (n, n) for n in names)  # labels: the card's
     from realtime.errors import RealtimeError
     from realtime.models import resolve_style
-    for spec in names:  # all of them before minutes of work, in one line (entries are split on commas)
+    for label, spec in labelled.items():  # all of them before minutes of work, in one line
         try:
-            resolve_style(spec.split("=", 1)[-1])
+            resolve_style(spec)
         except RealtimeError as exc:
-            ap.error(f"--styles entry {spec!r}: {exc} (entries are LABEL=FILE or a style, split on commas: "
-                     "a label cannot hold one)")
+            ap.error(f"--styles entry {label if label == spec else f'{label}={spec}'!r}: {exc} (entries are "
+                     "LABEL=FILE or a style, split on commas: a label cannot hold one)")
     if args.card:
-        labelled = dict(n.split("=", 1) if "=" in n else (n, n) for n in names)
         frames = card_frames(args.data)
         report = {label: card(spec, args.data, frames, min(args.clips, 5), not args.no_timing, args.card_scale)
                   for label, spec in labelled.items()}

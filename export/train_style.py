@@ -315,8 +315,7 @@ class StyleLosses:
         target = batch.target
         scored = out * batch.weight + target * (1 - batch.weight)
         parts = distill_loss(scored, target)
-        seen = phase_crop(scored, target, self.phase_gen, self.stroke_phases) if self.stroke_phases > 1 else (
-            scored, target)
+        seen = phase_crop(scored, target, self.phase_gen, self.stroke_phases)  # 1 phase: the whole crop
         if self.stroke_blur:
             seen = tuple(soften(x, self.stroke_blur) for x in seen)
         parts["texture"] = self.texture(*seen)
