@@ -289,8 +289,14 @@ class StyleLosses:
         self.blotches = blotches
         self.stroke_phases = stroke_phases  # the texture and stroke terms see the crop from this many phases (1: one)
         self.stroke_blur = stroke_blur  # ... blurred by this sigma in px first (0: sharp)
-        self.gen = torch.Generator().manual_seed(seed)  # the stability term's noise and shifts
-        self.phase_gen = torch.Generator().manual_seed(seed + 1)  # its own: the stability draws stay as before
+        self.gen, self.phase_gen = torch.Generator(), torch.Generator()
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """The stability term's noise and shifts, and the stroke phases (their own generator, so the stability
+        draws are the same with or without phases)."""
+        self.gen.manual_seed(seed)
+        self.phase_gen.manual_seed(seed + 1)
 
     @property
     def method(self) -> str:
@@ -402,6 +408,8 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
         state = resume_from(ckpt, model, opt, schedule)
     step, history = state["step"], state["history"]
     rng = np.random.default_rng(seed + step)  # a resumed run draws fresh batches, not the first ones again
+    if step:
+        losses.reseed(seed + step)  # ... and fresh noise, shifts and phases
     bar = tqdm(total=schedule.end, desc=desc, initial=step)
     started, before = time.time(), state["seconds"]
     while step < schedule.end:

@@ -1102,3 +1102,34 @@ def test_style_card_refuses_a_bad_entry_before_any_work():
                               styles], capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert "--styles entry" in run.stderr.strip().splitlines()[-1]
+
+
+def test_a_resumed_training_draws_fresh_noise_and_phases(tmp_path):
+    """A run resumed at step k reseeds the losses' own generators (stability noise and shifts, stroke phases) with
+    seed + k, as it does the batches: it neither repeats the first steps' draws nor depends on where it stopped."""
+    from types import SimpleNamespace
+
+    from export.train_style import StyleLosses, train
+
+    class Losses(StyleLosses):
+        def __init__(self):
+            self.seeds = []
+            super().__init__({}, seed=7)
+
+        def reseed(self, seed):
+            self.seeds.append(seed)
+            super().reseed(seed)
+
+        def __call__(self, model, batch, out):
+            loss = out.mean()
+            return loss, {"mean": loss}
+
+    data = SimpleNamespace(sample=lambda size, batch, rng, device: SimpleNamespace(x=torch.rand(batch, 3, size, size)))
+    model = TransformerNet("fast")
+    first = Losses()
+    train(model, data, first, 2, 1, 16, 1e-3, 7, tmp_path)
+    resumed = Losses()
+    train(model, data, resumed, 3, 1, 16, 1e-3, 7, tmp_path, resume=True)
+    assert first.seeds == [7] and resumed.seeds == [7, 9]  # built with the seed, then reseeded at step 2
+    fresh = torch.Generator().manual_seed(10)
+    assert torch.equal(torch.rand(4, generator=resumed.phase_gen), torch.rand(4, generator=fresh))
