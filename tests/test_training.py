@@ -1133,3 +1133,24 @@ def test_a_resumed_training_draws_fresh_noise_and_phases(tmp_path):
     assert first.seeds == [7] and resumed.seeds == [7, 9]  # built with the seed, then reseeded at step 2
     fresh = torch.Generator().manual_seed(10)
     assert torch.equal(torch.rand(4, generator=resumed.phase_gen), torch.rand(4, generator=fresh))
+
+
+def test_the_detail_term_asks_for_how_much_texture_not_where():
+    """A smooth wash where the teacher paints strokes costs a lot; the same strokes moved, or other strokes of the
+    same strength, cost little; and its gradient adds fine texture to a wash."""
+    from export.losses import detail_loss, soften
+
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.rand((2, 3, 64, 64), generator=gen)
+    wash = soften(teacher, 1.5)
+    assert detail_loss(teacher, teacher).item() == 0.0
+    assert detail_loss(wash, teacher).item() > 0.8
+    assert detail_loss(torch.roll(teacher, (3, 5), (2, 3)), teacher).item() < 0.05
+    assert detail_loss(torch.rand((2, 3, 64, 64), generator=gen), teacher).item() < 0.08
+
+    def fine(x):
+        return (x - soften(x, 1.5)).pow(2).mean().item()
+
+    x = wash.clone().requires_grad_()
+    detail_loss(x, teacher).backward()
+    assert fine(wash - 200 * x.grad) > 2 * fine(wash)
