@@ -40,7 +40,7 @@ REDISTILLED = {"udnie", "starry_night", "great_wave", "composition_vii"}  # fast
 NOT_RETRAINED = set(SHIPPED_STYLES) - REDISTILLED  # fast nets from before the lattice fix (the style-network issue)
 # retrained with the fixes: their lattice is down from the old fast nets', not gone (models/README.md)
 STILL_LATTICED = REDISTILLED | {"udnie-full", "starry_night-full", "the_scream-full", "great_wave-full",
-                                "composition_vii-full"}
+                                "composition_vii-full", "shipwreck_of_the_minotaur-full"}
 
 
 def shipped_style_files() -> list[str]:
