@@ -76,6 +76,14 @@ def grid_loss(out: torch.Tensor, target: torch.Tensor, period: int = 4) -> torch
     return spectrum.sum((-2, -1)).mean()
 
 
+def layout_loss(out: torch.Tensor, target: torch.Tensor, scales: tuple[int, ...] = (8, 16)) -> torch.Tensor:
+    """Where the colours go: L1 between the two paintings' means over ``scales`` px squares. The texture and stroke
+    terms compare statistics of the whole crop, so their pull moves colours toward the teacher's mix anywhere in the
+    crop, and it outweighs the per-pixel terms' pull toward the teacher's layout (models/README.md); this term is
+    that layout alone, blind to the strokes inside a square."""
+    return sum(F.l1_loss(F.avg_pool2d(out, s), F.avg_pool2d(target, s)) for s in scales) / len(scales)
+
+
 def detail_loss(out: torch.Tensor, target: torch.Tensor, window: int = 16, sigma: float = 1.5) -> torch.Tensor:
     """How much fine detail, not where: the local strength of the luma's high frequencies (what a Gaussian of
     ``sigma`` px takes away, RMS over ``window`` px squares, half-overlapping) must match the teacher's. Its strokes'

@@ -56,6 +56,7 @@ from export.losses import (
     distill_loss,
     grid_loss,
     lattice_loss,
+    layout_loss,
     palette_loss,
     phase_crop,
     soften,
@@ -85,7 +86,8 @@ from realtime.models import user_styles_dir
 from realtime.stylize import style_size
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0}
+           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0,
+           "layout": 0.0}
 BLOTCHES = 0.02
 # What each network learns on, by where it paints: the fast net paints about 320x180 live on a CPU (the frame's
 # strokes at that size, then enlarged), the full net the plate at 640x360, holes and all; the grid term keeps the
@@ -151,6 +153,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--detail", type=float, default=WEIGHTS["detail"],
                     help="weight of the term that asks for as much fine texture as the teacher paints in each 16 px "
                          "square, wherever in it (0: off)")
+    ap.add_argument("--layout", type=float, default=WEIGHTS["layout"],
+                    help="weight of the term that asks for the teacher's colours where the teacher puts them, in 8 "
+                         "and 16 px squares (0: off)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
     ap.add_argument("--init", type=Path, default=None,
@@ -338,6 +343,8 @@ class StyleLosses:
             parts["palette"] = palette_loss(scored, target)
         if self.weights.get("detail"):
             parts["detail"] = detail_loss(scored, target)
+        if self.weights.get("layout"):
+            parts["layout"] = layout_loss(scored, target)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches)
         if batch.still is not None:
             parts["still"] = still_loss(model, *batch.still)
@@ -348,7 +355,7 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
                          "still": args.still, "lattice": args.lattice, "grid": args.grid, "palette": args.palette,
-                         "detail": args.detail}
+                         "detail": args.detail, "layout": args.layout}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),

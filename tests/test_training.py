@@ -1154,3 +1154,20 @@ def test_the_detail_term_asks_for_how_much_texture_not_where():
     x = wash.clone().requires_grad_()
     detail_loss(x, teacher).backward()
     assert fine(wash - 200 * x.grad) > 2 * fine(wash)
+
+
+def test_the_layout_term_sees_where_colours_go_not_the_strokes():
+    """Strokes shuffled inside each 8 px square cost nothing; the same colours moved across the crop cost a lot."""
+    from export.losses import layout_loss
+
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.zeros((1, 3, 64, 64))
+    teacher[:, 0, :, :32] = 1.0  # red on the left, blue on the right
+    teacher[:, 2, :, 32:] = 1.0
+    teacher = (teacher + 0.2 * torch.rand(teacher.shape, generator=gen)).clamp(0, 1)
+    blocks = teacher.unfold(2, 8, 8).unfold(3, 8, 8).reshape(1, 3, 8, 8, 64)
+    shuffled = blocks[..., torch.randperm(64, generator=gen)].reshape(1, 3, 8, 8, 8, 8)
+    shuffled = shuffled.permute(0, 1, 2, 4, 3, 5).reshape(1, 3, 64, 64)
+    assert not torch.equal(shuffled, teacher)
+    assert layout_loss(shuffled, teacher).item() < 1e-6
+    assert layout_loss(teacher.flip(3), teacher).item() > 0.5
