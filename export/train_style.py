@@ -83,7 +83,7 @@ from models.mobilenet import MobileNetV2
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
 from realtime.models import user_styles_dir
-from realtime.stylize import style_size
+from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
            "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0,
@@ -277,13 +277,22 @@ class HeldOut:
                 "detail_ratio": round(float(np.mean([detail(p) for p in painted])) / self.teacher_detail, 3)}
 
     def _paint(self, model: TransformerNet, frame: np.ndarray) -> np.ndarray:
-        """As the runtime's Stylizer scales (it runs an ONNX session, this a PyTorch model): down, paint, up."""
-        h, w = frame.shape[:2]
-        size = style_size(w, h, self.scale)
-        if size == (w, h):
-            return to_image(model(to_tensor(frame[None])))
-        small = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
-        return cv2.resize(to_image(model(to_tensor(small[None]))), (w, h), interpolation=cv2.INTER_CUBIC)
+        """As the runtime paints (``Stylizer``: down to the scale, edge-padded, enlarged back), the PyTorch model
+        standing in for its ONNX session."""
+        return Stylizer(TorchSession(model), self.scale)(frame)
+
+
+class TorchSession:
+    """A PyTorch network behind the one call ``Stylizer`` makes of an ONNX Runtime session."""
+
+    accelerated = False
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x)).float().numpy()
 
 
 # --- losses -------------------------------------------------------------------------------------------

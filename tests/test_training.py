@@ -1074,10 +1074,11 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
 
 def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
     """--converge scores the fast net as it paints live (a 640x360 frame at 320x180, enlarged back), the full net
-    at full size."""
+    at full size, both with the runtime's edge padding."""
     import torch
 
     from export.train_style import HeldOut
+    from realtime.stylize import EDGE_PAD
 
     seen = []
 
@@ -1086,10 +1087,14 @@ def test_held_out_frames_are_painted_at_the_scale_the_net_paints():
         return x
 
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
-    for scale, size in ((0.5, (180, 320)), (1.0, (360, 640))):
+    for scale, size in ((0.5, (180, 320)), (1.0, (360 + 2 * EDGE_PAD, 640 + 2 * EDGE_PAD))):
         held = HeldOut.__new__(HeldOut)
         held.scale = scale
         assert held._paint(net, frame).shape == frame.shape and seen[-1] == size
+    # painted as the runtime paints it: the same picture as Stylizer with an ONNX session would give
+    held = HeldOut.__new__(HeldOut)
+    held.scale = 1.0
+    assert np.abs(held._paint(net, frame).astype(int) - frame).max() <= 1
 
 
 def test_style_card_refuses_a_bad_entry_before_any_work():
