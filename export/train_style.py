@@ -86,8 +86,7 @@ from realtime.models import user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0,
-           "layout": 0.0}
+           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0, "layout": 0.0}
 BLOTCHES = 0.02
 # What each network learns on, by where it paints: the fast net paints about 320x180 live on a CPU (the frame's
 # strokes at that size, then enlarged), the full net the plate at 640x360, holes and all; the grid term keeps the
