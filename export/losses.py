@@ -9,10 +9,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """N x 1 x H x W luma (BT.601 weights) of an N x 3 x H x W RGB batch."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def pooled_l1(out: torch.Tensor, target: torch.Tensor, scales: tuple[int, ...]) -> torch.Tensor:
+    """L1 between the two batches' means over ``scales`` px squares (1: the pixels), averaged over the scales."""
+    return sum(F.l1_loss(F.avg_pool2d(out, s), F.avg_pool2d(target, s)) if s > 1 else F.l1_loss(out, target)
+               for s in scales) / len(scales)
+
+
 def distill_loss(out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Match the teacher: L1 at three scales, Sobel edges (brush texture), per-channel mean/std (palette)."""
-    pixel = sum(F.l1_loss(F.avg_pool2d(out, s), F.avg_pool2d(target, s)) if s > 1 else F.l1_loss(out, target)
-                for s in (1, 2, 4)) / 3
+    pixel = pooled_l1(out, target, (1, 2, 4))
     edges = F.l1_loss(sobel(out), sobel(target))
     colour = F.l1_loss(out.mean((2, 3)), target.mean((2, 3))) + F.l1_loss(out.std((2, 3)), target.std((2, 3)))
     return {"pixel": pixel, "edges": edges, "colour": colour}
@@ -81,7 +92,7 @@ def layout_loss(out: torch.Tensor, target: torch.Tensor, scales: tuple[int, ...]
     terms compare statistics of the whole crop, so their pull moves colours toward the teacher's mix anywhere in the
     crop, and it outweighs the per-pixel terms' pull toward the teacher's layout (models/README.md); this term is
     that layout alone, blind to the strokes inside a square."""
-    return sum(F.l1_loss(F.avg_pool2d(out, s), F.avg_pool2d(target, s)) for s in scales) / len(scales)
+    return pooled_l1(out, target, scales)
 
 
 def detail_loss(out: torch.Tensor, target: torch.Tensor, window: int = 16, sigma: float = 1.5) -> torch.Tensor:
@@ -89,10 +100,8 @@ def detail_loss(out: torch.Tensor, target: torch.Tensor, window: int = 16, sigma
     ``sigma`` px takes away, RMS over ``window`` px squares, half-overlapping) must match the teacher's. Its strokes'
     exact places cannot be predicted from the frame, so the per-pixel terms average them into a smooth wash; this
     asks for as much texture as the teacher paints in each square, wherever in it. Relative L1."""
-    luma = torch.tensor([0.299, 0.587, 0.114], device=out.device, dtype=out.dtype).view(1, 3, 1, 1)
-
     def strength(x: torch.Tensor) -> torch.Tensor:
-        y = (x * luma).sum(1, keepdim=True).float()
+        y = luma(x).float()
         fine = y - soften(y, sigma)
         return (F.avg_pool2d(fine * fine, window, window // 2) + 1e-6).sqrt()
 
@@ -225,8 +234,7 @@ def still_loss(model: nn.Module, a: torch.Tensor, b: torch.Tensor, motion_gain: 
     the scene stands still, i.e. where the frames differ only by sensor and codec noise. Each pixel counts with
     weight exp(-motion_gain * |change of the blurred luma, 0..255|), as in the runtime's PaintingSmoother, so
     moving parts (which would need optical flow to follow) count for almost nothing."""
-    luma = torch.tensor([0.299, 0.587, 0.114], device=a.device).view(1, 3, 1, 1)
-    change = ((a - b) * luma).sum(1, keepdim=True).abs() * 255
+    change = luma(a - b).abs() * 255
     weight = torch.exp(-motion_gain * F.avg_pool2d(change, 5, 1, 2, count_include_pad=False))
     out_a, out_b = model(torch.cat([a, b])).chunk(2)
     diff = (out_a - out_b).abs().mean(1, keepdim=True)
