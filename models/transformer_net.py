@@ -1,6 +1,7 @@
 """Johnson et al. (2016) feed-forward style transformer network.
 
-Input:  ``image``    float32 N x 3 x H x W, RGB in 0..1 (any H, W; multiples of 4 are exact).
+Input:  ``image``    float32 N x 3 x H x W, RGB in 0..1 (any H, W; multiples of 4 are exact); the full
+        net's noise field is made inside the network (the ONNX file has the one input).
 Output: ``stylized`` float32 N x 3 x H x W, RGB in 0..1.
 
 A wide entry conv, two strided convs, residual blocks, two upsample+conv stages and an
@@ -16,7 +17,10 @@ exit conv, all with instance norm. Configurations:
   low-pass (``lowpass``) after the half-resolution decoder stage, because bilinear upsampling alone left
   the lattice half there: the half-resolution stage still carried features at its own Nyquist frequency,
   which the last upsampling places on the 4-pixel grid. The filter has no weights, so full nets from
-  before it (2026-12-04) load into this one only to be fine-tuned (models/README.md);
+  before it (2026-12-04) load into this one only to be fine-tuned (models/README.md). And a fixed noise
+  field beside the image (``ScreenNoise``, a fourth input channel of the entry conv): plain walls had nothing
+  else to paint strokes from but the net's own grid. Full nets from before it (2026-12-04 evening) load
+  into this one only to be fine-tuned, the new channel's weights starting at zero;
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
   reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
@@ -33,7 +37,7 @@ from torch import nn
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
-             "upsample": "bilinear", "lowpass": True},
+             "upsample": "bilinear", "lowpass": True, "noise": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
              "upsample": "bilinear"},
 }
@@ -115,6 +119,33 @@ class UpsampleConv(nn.Module):
         return self.smooth(self.conv(up))
 
 
+class ScreenNoise(nn.Module):
+    """A fixed field of Gaussian noise (zero mean, unit spread) in the frame's pixel coordinates, fed to the net
+    beside the image: a seed for brush strokes on plain surfaces that does not change from frame to frame (the
+    frame's own sensor noise does, so the stability terms forbid painting strokes from it, and the net drew them on
+    its 4 px grid instead: models/README.md). The sum of two tiles whose sides are coprime primes, so it repeats
+    nowhere within a frame of up to about 4,000 px. ``origin`` moves the field (training draws a fresh one each
+    step, and moves it with the image where a loss shifts the image); the runtime's is None, (0, 0). No weights: the
+    tiles are drawn from a fixed seed."""
+
+    TILES = ((127, 131), (137, 139))
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        for i, (h, w) in enumerate(self.TILES):
+            self.register_buffer(f"tile{i}", torch.randn(1, 1, h, w, generator=gen) / 2**0.5, persistent=False)
+
+    def forward(self, image: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+        n, _, h, w = image.shape
+        field = 0
+        for i, (th, tw) in enumerate(self.TILES):
+            oy, ox = (0, 0) if origin is None else (origin[0] % th, origin[1] % tw)
+            tiled = getattr(self, f"tile{i}").repeat(1, 1, (h + oy) // th + 1, (w + ox) // tw + 1)
+            field = field + tiled[:, :, oy:oy + h, ox:ox + w]
+        return field.to(image.dtype).expand(n, 1, h, w)
+
+
 class TransformerNet(nn.Module):
     """Style transformer; ``arch`` is a key of ARCHS."""
 
@@ -127,8 +158,9 @@ class TransformerNet(nn.Module):
         c1, c2, c3 = cfg["channels"]
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
         smooth = cfg.get("lowpass", False)
+        self.noise = ScreenNoise() if cfg.get("noise") else None
         self.net = nn.Sequential(
-            ConvLayer(3, c1, k, reflect=refl),
+            ConvLayer(3 + (self.noise is not None), c1, k, reflect=refl),
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
@@ -137,6 +169,7 @@ class TransformerNet(nn.Module):
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+        x = image if self.noise is None else torch.cat([image, self.noise(image, origin)], 1)
         # strided convs round sizes up, so crop back to the input size
-        return torch.sigmoid(self.net(image))[:, :, : image.shape[2], : image.shape[3]]
+        return torch.sigmoid(self.net(x))[:, :, : image.shape[2], : image.shape[3]]
