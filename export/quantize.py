@@ -43,6 +43,13 @@ class Frames:
         return next(self.items, None)
 
 
+def image_mixing_convs(graph: onnx.GraphProto, image: str) -> list[str]:
+    """The convs that take the image joined with something else (the full net's noise field): they stay float, as
+    one uint8 scale for the image's 0..1 and the field's several sigmas would keep the image at about 36 levels."""
+    joined = {o for n in graph.node if n.op_type == "Concat" and image in n.input for o in n.output}
+    return [n.name for n in graph.node if n.op_type == "Conv" and joined & set(n.input)]
+
+
 def quantize(src: Path, dst: Path, frames: list[np.ndarray]) -> None:
     """Write ``src`` as static int8 QDQ to ``dst``, calibrated on ``frames``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
@@ -50,11 +57,12 @@ def quantize(src: Path, dst: Path, frames: list[np.ndarray]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        name = onnx.load(str(prepared)).graph.input[0].name
+        graph = onnx.load(str(prepared)).graph
+        name = graph.input[0].name
         quantize_static(str(prepared), str(dst), Frames(frames, name), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.Percentile, op_types_to_quantize=["Conv"],
-                        extra_options={"CalibPercentile": 99.99})
+                        nodes_to_exclude=image_mixing_convs(graph, name), extra_options={"CalibPercentile": 99.99})
     meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
     model = onnx.load(str(dst))
     set_metadata(model, meta | {"name": dst.name.split(".")[0], "precision": "int8 (static QDQ, per-channel)",

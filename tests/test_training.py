@@ -898,6 +898,12 @@ def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
     full = open_session(tmp_path / "s.onnx", "style-transfer", "cpu", 1).run(x)
     int8 = open_session(tmp_path / "s.int8.onnx", "style-transfer", "cpu", 1).run(x)
     assert int8.shape == full.shape and np.abs(int8 - full).mean() < 0.03
+    # the entry conv takes the image with the noise field: it stays float, so the image keeps its 256 levels (one
+    # uint8 scale for both kept it at about 36); every later conv takes int8
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    produced = {o: n.op_type for n in model.graph.node for o in n.output}
+    assert produced[convs[0].input[0]] == "Concat" and convs[0].input[1] not in produced  # float weights
+    assert all(produced[c.input[0]] == "DequantizeLinear" for c in convs[1:])
 
 
 def test_realtime_train_style_puts_the_style_where_styles_lists_it(tmp_path):
