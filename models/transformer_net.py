@@ -123,10 +123,11 @@ class ScreenNoise(nn.Module):
     """A fixed field of Gaussian noise (zero mean, unit spread) in the frame's pixel coordinates, fed to the net
     beside the image: a seed for brush strokes on plain surfaces that does not change from frame to frame (the
     frame's own sensor noise does, so the stability terms forbid painting strokes from it, and the net drew them on
-    its 4 px grid instead: models/README.md). The sum of two tiles whose sides are coprime primes, so it repeats
-    nowhere within a frame of up to about 4,000 px. ``origin`` moves the field (training draws a fresh one each
-    step, and moves it with the image where a loss shifts the image); the runtime's is None, (0, 0). No weights: the
-    tiles are drawn from a fixed seed."""
+    its 4 px grid instead: models/README.md). The sum of two tiles whose sides are primes, so the whole field
+    repeats nowhere within a frame of up to about 4,000 px (half of it, one tile, repeats a tile's side away).
+    ``origin`` moves the field (training draws a fresh one each step, and moves it with the image where a loss shifts
+    the image); the runtime's is None, (0, 0). No weights: the tiles are drawn from a fixed seed (a checkpoint does
+    not store them; a test pins them, so a torch that drew others would be caught before a resumed run used them)."""
 
     TILES = ((127, 131), (137, 139))
 
