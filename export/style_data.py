@@ -201,6 +201,20 @@ def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batc
     return c, np.stack([target[i, y:y + size, x:x + size] for i, y, x in zip(idx, ys, xs, strict=True)])
 
 
+def plain_walls(count: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` squares of plain wall, uint8 BGR: a colour from dark to light, a gentle shading in a random
+    direction, sensor noise of 0-6 grey levels. The rooms have little of it, and it is where a lattice shows."""
+    yy, xx = np.mgrid[:size, :size].astype(np.float32) / size - 0.5
+    walls = []
+    for _ in range(count):
+        colour = rng.uniform(40, 220) * rng.uniform(0.8, 1.2, 3)
+        angle = rng.uniform(0, 2 * np.pi)
+        shade = 1 + rng.uniform(0, 0.3) * (np.cos(angle) * yy + np.sin(angle) * xx)
+        wall = colour * shade[..., None] + rng.normal(0, rng.uniform(0, 6), (size, size, 3))
+        walls.append(np.clip(wall, 0, 255).astype(np.uint8))
+    return np.stack(walls)
+
+
 def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Generator) -> np.ndarray:
     """``batch`` frame pairs cropped alike (random place, random mirror): first frames, then second frames."""
     idx = rng.integers(len(video), size=batch)
@@ -216,7 +230,7 @@ def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Genera
 class StyleData:
     """The style net's training images, uint8 BGR: frames, the teacher's paintings of them (None for the perceptual
     loss), consecutive video frame pairs for the still-scene term (None without it), and person silhouettes
-    (empty: no holes) cut into a ``holes`` share of the inputs."""
+    (empty: no holes) cut into a ``holes`` share of the inputs; ``walls`` plain walls a step (``plain_walls``)."""
 
     content: np.ndarray
     target: np.ndarray | None = None
@@ -224,11 +238,13 @@ class StyleData:
     shapes: list[np.ndarray] = field(default_factory=list)
     holes: float = 0.0
     still_share: float = 0.5  # of the steps that take video pairs: the term costs as much as the student's own pass
+    walls: int = 0
 
     def sample(self, size: int, batch: int, rng: np.random.Generator, device: torch.device) -> Batch:
         """One step's tensors on ``device``: ``batch`` squares of ``size`` px (some with a person-shaped hole,
         filled), their paintings of the whole room, the loss weights, and on a ``still_share`` of the steps
-        ``batch // 2`` video frame pairs."""
+        ``batch // 2`` video frame pairs; ``walls`` plain walls (from a child of ``rng``, so the rest of the
+        draws are the same with or without them)."""
         content, target = sample_batch(self.content, self.target, size, batch, rng)
         weight = np.ones(content.shape[:3], np.float32)
         inputs = content.astype(np.float32)
@@ -240,16 +256,19 @@ class StyleData:
         still = None
         if self.video is not None and rng.random() < self.still_share:
             still = to_tensor(sample_video(self.video, size, batch // 2, rng)).to(device).chunk(2)
+        walls = to_tensor(plain_walls(self.walls, size, rng.spawn(1)[0])).to(device) if self.walls else None
         return Batch(x.to(device), None if target is None else to_tensor(target).to(device),
-                     torch.from_numpy(weight)[:, None].to(device), still)
+                     torch.from_numpy(weight)[:, None].to(device), still, walls)
 
 
 @dataclass
 class Batch:
     """One training step's tensors: ``x`` the inputs (N x 3 x H x W, RGB 0..1), ``target`` the teacher's paintings,
-    ``weight`` (N x 1 x H x W) 0 where a hole's inside does not count, ``still`` video pairs (first, second)."""
+    ``weight`` (N x 1 x H x W) 0 where a hole's inside does not count, ``still`` video pairs (first, second),
+    ``walls`` plain walls (RGB 0..1) or None."""
 
     x: torch.Tensor
     target: torch.Tensor | None
     weight: torch.Tensor
     still: tuple[torch.Tensor, torch.Tensor] | None
+    walls: torch.Tensor | None = None

@@ -7,10 +7,10 @@ the student learns to reproduce them from square crops with pixel, multi-scale, 
 (Gram matrices of random filters, and of the teacher's own style predictor, a pretrained MobileNetV2: strokes) plus
 two terms against flicker: synthetic noise and shifts, and real consecutive video frames that must paint alike where
 the scene stands still; and terms against a lattice on the net's 4-pixel grid (for the fast net also --grid, on the
-whole crop). The `full` net, which paints the background plate, also learns on frames with person-shaped holes
-filled as the plate fills them (--holes), against the teacher's painting of the whole room, so that it paints no
-seam around the hole. `--converge` trains until the held-out style score gains less than 0.002 per 1,000 steps (or
---hours runs out), then cools the learning rate down.
+whole crop; --walls, on plain walls painted beside the crops). The `full` net, which paints the background plate,
+also learns on frames with person-shaped holes filled as the plate fills them (--holes), against the teacher's
+painting of the whole room, so that it paints no seam around the hole. `--converge` trains until the held-out
+style score gains less than 0.002 per 1,000 steps (or --hours runs out), then cools the learning rate down.
 The ONNX file goes to your styles folder ($REALTIME_STYLES or ~/.local/share/realtime/styles), where the
 runtime's `--style NAME` finds it (to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
 the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
@@ -86,7 +86,9 @@ from realtime.models import user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0, "layout": 0.0}
+           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0, "layout": 0.0,
+           "walls": 0.0}
+WALLS = 2  # plain walls painted a step when the wall term is on
 BLOTCHES = 0.02
 # What each network learns on, by where it paints: the fast net paints about 320x180 live on a CPU (the frame's
 # strokes at that size, then enlarged), the full net the plate at 640x360, holes and all; the grid term keeps the
@@ -141,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--grid", type=float, default=None,
                     help="weight of the whole-crop term against a grid pattern the teacher does not paint (0: off; "
                          "default: 50 for the fast net, off otherwise)")
+    ap.add_argument("--walls", type=float, default=WEIGHTS["walls"],
+                    help=f"weight of the term against a grid pattern on {WALLS} plain walls painted each step, where "
+                         "nothing but the net's own grid can put one (0: off; at 50 on udnie-full it halved the "
+                         "grid's amplitude on a wall but not the lattice measure, models/README.md)")
     ap.add_argument("--stroke-phases", type=int, default=1,
                     help="the texture and stroke terms compare the paintings from a random one of this many pixel "
                          "phases per axis each step (8: every phase of their strided features; 1: always the crop's "
@@ -226,7 +232,8 @@ def build_data(args: argparse.Namespace) -> StyleData:
         return StyleData(plain_frames(sources, args.pairs, args.seed, args.frame), shapes=shapes, holes=args.holes)
     teacher = Teacher(args.style_image, args.threads)
     content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz", args.frame)
-    return StyleData(content, target, still_pairs(args) if args.still else None, shapes, args.holes)
+    return StyleData(content, target, still_pairs(args) if args.still else None, shapes, args.holes,
+                     walls=WALLS if args.walls else 0)
 
 
 def still_pairs(args: argparse.Namespace) -> np.ndarray | None:
@@ -349,6 +356,9 @@ class StyleLosses:
         parts["lattice"] = lattice_loss(out, target)
         if self.weights.get("grid"):
             parts["grid"] = grid_loss(scored, target)
+        if self.weights.get("walls") and batch.walls is not None:
+            # the wall's own phase means differ only by its noise, a few hundredths of a grey level
+            parts["walls"] = grid_loss(model(batch.walls, origin), batch.walls)
         if self.weights.get("palette"):
             parts["palette"] = palette_loss(scored, target)
         if self.weights.get("detail"):
@@ -365,7 +375,7 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
                          "still": args.still, "lattice": args.lattice, "grid": args.grid, "palette": args.palette,
-                         "detail": args.detail, "layout": args.layout}
+                         "detail": args.detail, "layout": args.layout, "walls": args.walls}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),

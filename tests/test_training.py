@@ -1239,3 +1239,39 @@ def test_the_noise_field_is_fixed_on_the_frame_moves_with_its_origin_and_starts_
     assert "net.0.conv.weight: 1 new input channel(s), starting at zero" in capsys.readouterr().out
     with torch.no_grad():
         assert torch.allclose(noisy(torch.from_numpy(x)), plain(torch.from_numpy(x)), atol=1e-6)
+
+
+def test_plain_walls_are_flat_and_the_wall_term_paints_them_without_changing_the_other_draws():
+    """--walls: each step also paints plain walls (a colour, a gentle shading, sensor noise), drawn from a child of
+    the step's generator so the rooms, holes and video pairs drawn are the same with or without them; the term is
+    the grid term on the painted walls, and its gradient reaches the net."""
+    import cv2
+
+    from export.style_data import StyleData, plain_walls
+    from export.train_style import WEIGHTS, StyleLosses
+
+    walls = plain_walls(3, 64, np.random.default_rng(0))
+    assert walls.shape == (3, 64, 64, 3) and walls.dtype == np.uint8
+    for wall in walls:
+        smooth = cv2.GaussianBlur(wall, (0, 0), 4).astype(np.float32)
+        assert np.abs(wall - smooth).mean() < 8  # sensor noise, no structure
+        assert np.ptp(smooth[8:-8, 8:-8].mean(2)) < 0.35 * smooth.mean() + 4  # a gentle shading
+    assert np.array_equal(walls, plain_walls(3, 64, np.random.default_rng(0)))
+
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (4, 80, 96, 3), dtype=np.uint8)
+    target = rng.integers(0, 256, (4, 80, 96, 3), dtype=np.uint8)
+    plain = StyleData(content, target).sample(64, 2, np.random.default_rng(1), torch.device("cpu"))
+    walled = StyleData(content, target, walls=2).sample(64, 2, np.random.default_rng(1), torch.device("cpu"))
+    assert plain.walls is None and walled.walls.shape == (2, 3, 64, 64)
+    assert torch.equal(plain.x, walled.x) and torch.equal(plain.target, walled.target)
+
+    from export.losses import TextureLoss
+
+    torch.manual_seed(0)
+    net = TransformerNet("fast")
+    terms = StyleLosses(WEIGHTS | {"walls": 1.0}, texture=TextureLoss())
+    parts = terms.terms(net, walled, net(walled.x))
+    assert "walls" not in StyleLosses(WEIGHTS, texture=TextureLoss()).terms(net, walled, net(walled.x))
+    parts["walls"].backward()
+    assert next(net.parameters()).grad.abs().sum() > 0
