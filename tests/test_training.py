@@ -1247,6 +1247,7 @@ def test_plain_walls_are_flat_and_the_wall_term_paints_them_without_changing_the
     the grid term on the painted walls, and its gradient reaches the net."""
     import cv2
 
+    from export.losses import TextureLoss
     from export.style_data import StyleData, plain_walls
     from export.train_style import WEIGHTS, StyleLosses
 
@@ -1265,8 +1266,6 @@ def test_plain_walls_are_flat_and_the_wall_term_paints_them_without_changing_the
     walled = StyleData(content, target, walls=2).sample(64, 2, np.random.default_rng(1), torch.device("cpu"))
     assert plain.walls is None and walled.walls.shape == (2, 3, 64, 64)
     assert torch.equal(plain.x, walled.x) and torch.equal(plain.target, walled.target)
-
-    from export.losses import TextureLoss
 
     torch.manual_seed(0)
     net = TransformerNet("fast")
