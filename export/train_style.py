@@ -498,7 +498,7 @@ def onnx_state(path: Path) -> dict:
     """An exported float network as a checkpoint's state: its initializers keep the modules' names, so a shipped
     file can be fine-tuned (--init) on a machine without its run folder. Its configuration is the one it records
     (``net``); files from before they recorded it are read off the graph (the architecture they name, and how
-    their Resize nodes upsample; none had the full net's low-pass)."""
+    their Resize nodes upsample; none had the decoder's low-pass)."""
     import onnx
     from onnx import numpy_helper
 

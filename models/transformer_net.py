@@ -25,8 +25,9 @@ exit conv, all with instance norm. Configurations:
   reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
   Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took 20% of its time;
-  reducing before upsampling took 480x270 from 48 to 38 ms. The fast nets shipped before 2026-12-03
-  upsample nearest (their ONNX files carry their own graph).
+  reducing before upsampling took 480x270 from 48 to 38 ms. Since 2026-12-05 it has the full net's low-pass
+  after its half-resolution stage too (the same lattice, drawn the same way). The fast nets shipped before
+  2026-12-03 upsample nearest, those before 2026-12-05 have no low-pass (their ONNX files carry their own graph).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ ARCHS: dict[str, dict] = {
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
              "upsample": "bilinear", "lowpass": True, "noise": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
-             "upsample": "bilinear"},
+             "upsample": "bilinear", "lowpass": True},
 }
 
 
