@@ -1024,7 +1024,7 @@ def test_the_decoders_low_pass_takes_the_half_resolution_stages_nyquist_off_the_
     filtered = stripes()
     stage.smooth = torch.nn.Identity()
     unfiltered = stripes()
-    assert abs(filtered - own) < 0.02 * (unfiltered - own)
+    assert abs(filtered - own) < 0.005 * (unfiltered - own)  # the full net: also under a tenth of unfiltered, as before
 
 
 def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else(tmp_path, capsys):
