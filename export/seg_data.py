@@ -53,14 +53,27 @@ def load_cutouts(root: Path) -> list[Sample]:
     return out
 
 
-def load_backgrounds(root: Path, side: int = 512) -> list[np.ndarray]:
-    """Indoor background photos (rooms, rooms_small, misc)."""
+BACKGROUND_FOLDERS = ("rooms", "rooms_small", "misc")
+HELD_OUT_EVERY = 8  # every 8th background photo of each folder (sorted by name) is never trained on: the empty
+# rooms on which false alarms are measured (for backgrounds/rooms, the style networks' held-out rooms too)
+
+
+def background_paths(root: Path, held_out: bool = False) -> list[Path]:
+    """The background photos the person net trains on, or (``held_out``) the ones kept out of its training."""
     out = []
-    for folder in ("rooms", "rooms_small", "misc"):
-        for p in sorted((root / folder).glob("*.jpg")):
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is not None:
-                out.append(_fit(img, side))
+    for folder in BACKGROUND_FOLDERS:
+        paths = sorted((root / folder).glob("*.jpg"))
+        out += [p for i, p in enumerate(paths) if (i % HELD_OUT_EVERY == 0) == held_out]
+    return out
+
+
+def load_backgrounds(root: Path, side: int = 512, held_out: bool = False) -> list[np.ndarray]:
+    """Indoor background photos (rooms, rooms_small, misc): the training ones, or the held-out ones."""
+    out = []
+    for p in background_paths(root, held_out):
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is not None:
+            out.append(_fit(img, side))
     return out
 
 
@@ -94,20 +107,22 @@ def letterbox(img: np.ndarray, width: int, height: int, interp: int = cv2.INTER_
     return cv2.copyMakeBorder(small, top, height - nh - top, left, width - nw - left, cv2.BORDER_REPLICATE)
 
 
-def check_share(share: float) -> None:
+def check_share(share: float, what: str = "portrait share") -> None:
     """ValueError unless ``share`` is a probability (0..1)."""
     if not 0.0 <= share <= 1.0:
-        raise ValueError(f"portrait share must be between 0 and 1, got {share}")
+        raise ValueError(f"{what} must be between 0 and 1, got {share}")
 
 
 class Augmenter:
     """Makes webcam-like training pairs of a fixed size from photos, masks, cut-outs and rooms."""
 
     def __init__(self, pairs: list[Sample], cutouts: list[Sample], backgrounds: list[np.ndarray],
-                 size: tuple[int, int], seed: int, portrait_share: float | None = None) -> None:
+                 size: tuple[int, int], seed: int, portrait_share: float | None = None, empty: float = 0.0) -> None:
         """``portrait_share``: chance that a photo is drawn from the portraits subset (default: as often as
-        its share of ``pairs``)."""
-        self.pairs, self.cutouts, self.backgrounds = pairs, cutouts, backgrounds
+        its share of ``pairs``). ``empty``: chance of a room with nobody in it (its mask all background): every
+        other sample has a person, and a net that never sees an empty room takes chairs and clothes for one."""
+        check_share(empty, "empty-room share")
+        self.pairs, self.cutouts, self.backgrounds, self.empty = pairs, cutouts, backgrounds, empty
         self.size = self.w, self.h = size
         self.rng = np.random.default_rng(seed)
         self.draw_p = None
@@ -122,6 +137,8 @@ class Augmenter:
         """One (image, mask) pair of ``size`` (width, height; default the constructor's)."""
         self.w, self.h = size or self.size
         r = self.rng
+        if self.empty and self.backgrounds and r.random() < self.empty:
+            return self._photometric(self._background(self.w, self.h)), np.zeros((self.h, self.w), np.uint8)
         if self.cutouts and r.random() < 0.25:
             img, mask = self._composite_cutout()
         else:

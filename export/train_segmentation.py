@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from export.common import DATA_ROOT, load_checkpoint, save_checkpoint, setup, to_tensor
@@ -62,13 +63,18 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--stability", type=float, default=0.0,
                     help="weight of a steadiness term: the mask of a noisy, brighter or 16 px shifted frame should "
                          "be the same mask, shifted")
+    ap.add_argument("--empty", type=float, default=0.0,
+                    help="share of training frames that are a room with nobody in it (held-out rooms excepted): "
+                         "without them the net takes chairs, cushions and clothes for a person")
     ap.add_argument("--lovasz", type=float, default=0.0,
                     help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run", type=Path, default=Path("runs/segmentation"), help="checkpoint folder")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's weights, or a person .onnx this script exported (its batch "
+                         "norms are folded into the convolutions, so they stay fixed while it is fine-tuned)")
     ap.add_argument("--out", type=Path, default=None,
                     help="ONNX file (default RUN/person.onnx; to ship it, models/weights/person.onnx)")
     return ap
@@ -78,11 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; --portrait-share is checked here, before the photos load, with the Augmenter's own rule."""
     ap = parser()
     args = ap.parse_args(argv)
-    if args.portrait_share is not None:
+    for flag, share in (("--portrait-share", args.portrait_share), ("--empty", args.empty)):
         try:
-            check_share(args.portrait_share)
+            if share is not None:
+                check_share(share, flag)
         except ValueError as e:
-            ap.error(f"--portrait-share: {e}")
+            ap.error(str(e))
     args.out = args.out or args.run / "person.onnx"
     return args
 
@@ -96,7 +103,7 @@ def build_data(args: argparse.Namespace) -> tuple[Augmenter, list[Sample]]:
     train_set = [s for s in pairs if s.name not in val_names]
     val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
     aug = Augmenter(train_set, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed,
-                    args.portrait_share)
+                    args.portrait_share, args.empty)
     return aug, val
 
 
@@ -168,11 +175,72 @@ def build_model(args: argparse.Namespace, device: torch.device) -> UNet:
         print("encoder: MobileNetV2 from the style predictor's pretrained weights")
     if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
         try:
-            model.load_shallower(load_checkpoint(args.init)["model"])
+            if args.init.suffix == ".onnx":
+                load_onnx(model, args.init)
+            else:
+                model.load_shallower(load_checkpoint(args.init)["model"])
         except ValueError as e:
             sys.exit(f"--init {args.init}: {e}")
     # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
     return model.to(device, memory_format=torch.channels_last)
+
+
+def conv_norm_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Each convolution followed by a batch norm, in the order the network runs them (its modules' order)."""
+    mods = list(model.modules())
+    return [(a, b) for a, b in zip(mods, mods[1:], strict=False)
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d)]
+
+
+def load_onnx(model: UNet, path: Path) -> None:
+    """The weights of a person .onnx exported from this network: the named ones by name; the convolutions whose
+    batch norm the export folded in (unnamed) in graph order, each norm set to pass its conv through unchanged
+    (``freeze_norms`` keeps it so). ``ValueError`` when they do not fit, or the rebuilt net does not paint the
+    file's masks."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+    state = model.state_dict()
+    named = {k: v for k, v in weights.items() if k in state}
+    folded = [n for n in proto.graph.node if n.op_type == "Conv" and n.input[1] not in state]
+    pairs = conv_norm_pairs(model)
+    if len(folded) != len(pairs):
+        raise ValueError(f"{len(folded)} folded convolutions in the file, {len(pairs)} in this network")
+    with torch.no_grad():
+        for name, value in named.items():
+            if state[name].shape != value.shape:
+                raise ValueError(f"{name} is {tuple(value.shape)} in the file, {tuple(state[name].shape)} here")
+            state[name].copy_(value)
+        for node, (conv, norm) in zip(folded, pairs, strict=True):
+            w, b = weights[node.input[1]], weights[node.input[2]]
+            if w.shape != conv.weight.shape:
+                raise ValueError(f"a folded convolution is {tuple(w.shape)}, {tuple(conv.weight.shape)} here")
+            conv.weight.copy_(w)
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(b)
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)
+    model.eval()
+    x = np.random.default_rng(0).random((1, 3, 144, 256), dtype=np.float32)
+    ours = model(torch.from_numpy(x)).detach().numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {proto.graph.input[0].name: x})[0]
+    worst = float(np.abs(ours - theirs).max())
+    if worst > 1e-3:
+        raise ValueError(f"the rebuilt network's masks differ from the file's by up to {worst:.3g}")
+    model.train()
+
+
+def freeze_norms(model: nn.Module) -> None:
+    """Batch norms keep their statistics and scale (for a net rebuilt from an ONNX file, whose norms are folded
+    away): eval mode and no gradient. Call after each ``model.train()``."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+            m.requires_grad_(False)
 
 
 def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
@@ -187,10 +255,10 @@ def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
 
 def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLoss, *, epochs: int, steps: int,
           batch: int, size: tuple[int, int], portrait: float, lr: float, encoder_lr: float, seed: int,
-          checkpoint_dir: Path, resume: bool = False) -> tuple[float, list[dict]]:
+          checkpoint_dir: Path, resume: bool = False, frozen_norms: bool = False) -> tuple[float, list[dict]]:
     """AdamW on a one-cycle cosine schedule, ``epochs`` x ``steps`` steps, scored on ``val`` after each epoch.
     Writes ``checkpoint_dir``/last.pt (``resume`` continues from it) and best.pt (best mean mIoU); returns that
-    best score and the per-epoch history."""
+    best score and the per-epoch history. ``frozen_norms``: the batch norms stay as they are (``freeze_norms``)."""
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(param_groups(model, lr, encoder_lr), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups],
@@ -206,6 +274,9 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
         aug.rng = np.random.default_rng(seed + start)
         print(f"resumed at epoch {start}")
     for epoch in range(start, epochs):
+        model.train()
+        if frozen_norms:
+            freeze_norms(model)
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", leave=False)
         for _ in bar:
             x, y = sample_batch(aug, batch, size, portrait, device)
@@ -270,7 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     best, history = train(model, aug, val, losses, epochs=args.epochs, steps=args.steps, batch=args.batch,
                           size=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
-                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume)
+                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume,
+                          frozen_norms=args.init is not None and args.init.suffix == ".onnx")
     wall = time.time() - t0
     print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
     export_onnx(args, sys.argv[1:] if argv is None else argv, history, wall)

@@ -103,6 +103,86 @@ def test_fold_pads_leaves_other_pads_alone(tmp_path):
     assert fold_pads(proto) == 0  # nothing left to fold
 
 
+def test_person_net_fine_tunes_from_its_onnx_file_with_its_norms_held(tmp_path):
+    """A shipped person.onnx has its batch norms folded into the convolutions: rebuilt into the network it paints
+    the file's masks, training moves the convolutions but not the norms, and a file of another width is refused."""
+    from export.train_segmentation import conv_norm_pairs, freeze_norms, load_onnx
+
+    torch.manual_seed(0)
+    net = UNet(encoder="mobilenet", blocks=8)
+    for _, norm in conv_norm_pairs(net):  # trained norms: statistics and scales far from a fresh net's
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+    rng = np.random.default_rng(0)
+    export(net.eval(), tmp_path / "p.onnx", "image", "mask", torch.rand(1, 3, 64, 112), {"kind": "x"},
+           [rng.random((1, 3, 144, 256), dtype=np.float32)], tolerance=1e-4)
+
+    fresh = UNet(encoder="mobilenet", blocks=8)
+    load_onnx(fresh, tmp_path / "p.onnx")  # raises when the rebuilt net's masks differ from the file's
+    x = torch.rand(2, 3, 64, 112)
+    assert torch.allclose(fresh.eval()(x), net(x), atol=1e-4)
+
+    fresh.train()
+    freeze_norms(fresh)
+    norm = conv_norm_pairs(fresh)[0][1]
+    before_stats, before_conv = norm.running_var.clone(), conv_norm_pairs(fresh)[0][0].weight.clone()
+    opt = torch.optim.AdamW([p for p in fresh.parameters() if p.requires_grad], lr=1e-2)
+    fresh.forward_logits(x).mean().backward()
+    opt.step()
+    assert torch.equal(norm.running_var, before_stats) and norm.weight.grad is None
+    assert not torch.equal(conv_norm_pairs(fresh)[0][0].weight, before_conv)
+
+    with pytest.raises(ValueError, match="in the file"):
+        load_onnx(UNet(encoder="mobilenet", blocks=8, base=4), tmp_path / "p.onnx")
+
+
+def test_empty_rooms_are_drawn_as_often_as_asked_and_held_out_rooms_never(tmp_path):
+    import cv2
+
+    from export.seg_data import HELD_OUT_EVERY, Augmenter, Sample, background_paths, load_backgrounds
+
+    for folder in ("rooms", "misc"):
+        (tmp_path / folder).mkdir()
+        for i in range(10):
+            cv2.imwrite(str(tmp_path / folder / f"{i:02d}.jpg"), np.full((40, 60, 3), 10 * i, np.uint8))
+    train, held = background_paths(tmp_path), background_paths(tmp_path, held_out=True)
+    assert {p.name for p in held} == {"00.jpg", f"{HELD_OUT_EVERY:02d}.jpg"} and len(held) == 4
+    assert not set(train) & set(held) and len(train) + len(held) == 20
+    assert len(load_backgrounds(tmp_path)) == 16 and len(load_backgrounds(tmp_path, held_out=True)) == 4
+
+    person = [Sample("fullbody/a.jpg", np.full((60, 40, 3), 200, np.uint8), np.full((60, 40), 255, np.uint8))]
+    rooms = load_backgrounds(tmp_path)
+
+    def draws(empty):
+        aug = Augmenter(person, [], rooms, (32, 32), 0, empty=empty)
+        return [aug() for _ in range(300)]
+
+    assert np.mean([m.max() == 0 for _, m in draws(0.3)]) == pytest.approx(0.3, abs=0.07)
+    assert all(m.max() == 0 for _, m in draws(1.0))
+    default = Augmenter(person, [], rooms, (32, 32), 0)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(draws(0.0)[:20], [default() for _ in range(20)],
+                                                           strict=True))  # off: the same draws as before
+    with pytest.raises(ValueError, match="empty-room share"):
+        Augmenter(person, [], rooms, (32, 32), 0, empty=1.5)
+
+
+def test_false_alarms_count_the_share_of_an_empty_room_called_person():
+    from export.evaluate_segmentation import false_alarms
+
+    rooms = [np.zeros((36, 64, 3), np.uint8)] * 4
+    calls = iter([0.0, 0.01, 0.03, 0.0])
+
+    def model(room):  # a mask at its own size, a given share of it over 0.5
+        mask = np.zeros((100, 100), np.float32)
+        mask.flat[:round(next(calls) * mask.size)] = 0.9
+        return mask
+
+    got = false_alarms(model, rooms)
+    assert got == {"rooms": 4, "mean_share": 0.01, "rooms_over_0.5%": 0.5, "rooms_over_2%": 0.25}
+
+
 def test_pretrained_encoder_trains_slower_than_the_decoder():
     from export.train_segmentation import param_groups
 
