@@ -122,6 +122,8 @@ class Augmenter:
         its share of ``pairs``). ``empty``: chance of a room with nobody in it (its mask all background): every
         other sample has a person, and a net that never sees an empty room takes chairs and clothes for one."""
         check_share(empty, "empty-room share")
+        if empty and not backgrounds:
+            raise ValueError("empty rooms asked for, but there are no background photos to draw them from")
         self.pairs, self.cutouts, self.backgrounds, self.empty = pairs, cutouts, backgrounds, empty
         self.size = self.w, self.h = size
         self.rng = np.random.default_rng(seed)
@@ -137,7 +139,7 @@ class Augmenter:
         """One (image, mask) pair of ``size`` (width, height; default the constructor's)."""
         self.w, self.h = size or self.size
         r = self.rng
-        if self.empty and self.backgrounds and r.random() < self.empty:
+        if self.empty and r.random() < self.empty:  # no draw when off: other recipes' draws stay as they were
             return self._photometric(self._background(self.w, self.h)), np.zeros((self.h, self.w), np.uint8)
         if self.cutouts and r.random() < 0.25:
             img, mask = self._composite_cutout()

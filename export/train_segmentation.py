@@ -81,15 +81,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; --portrait-share is checked here, before the photos load, with the Augmenter's own rule."""
+    """The command line; --portrait-share and --empty are checked here, before the photos load, with the
+    Augmenter's own rule."""
     ap = parser()
     args = ap.parse_args(argv)
     for flag, share in (("--portrait-share", args.portrait_share), ("--empty", args.empty)):
-        try:
-            if share is not None:
+        if share is not None:
+            try:
                 check_share(share, flag)
-        except ValueError as e:
-            ap.error(str(e))
+            except ValueError as e:
+                ap.error(str(e))
     args.out = args.out or args.run / "person.onnx"
     return args
 
@@ -165,24 +166,29 @@ class SegmentationLoss:
 
 
 # --- model and training -------------------------------------------------------------------------------
-def build_model(args: argparse.Namespace, device: torch.device) -> UNet:
-    """The U-Net the flags describe, from the style predictor's weights (a fresh mobilenet encoder) or --init's.
-    ``ValueError`` for a combination of flags it does not take."""
+def build_model(args: argparse.Namespace, device: torch.device) -> tuple[UNet, bool]:
+    """The U-Net the flags describe, from the style predictor's weights (a fresh mobilenet encoder) or --init's,
+    and whether its batch norms must stay fixed (weights from an ONNX file, or a checkpoint of a run that started
+    from one). ``ValueError`` for a combination of flags it does not take."""
     model = UNet(base=args.base, residual=tuple(args.residual), head=args.head, encoder=args.encoder,
                  blocks=args.blocks)
     if args.encoder == "mobilenet" and not args.init and not args.resume:
         load_predictor(model.encoder)
         print("encoder: MobileNetV2 from the style predictor's pretrained weights")
+    frozen = False
     if args.init:  # a checkpoint of the same or a shallower net: added residual blocks start as the identity
         try:
             if args.init.suffix == ".onnx":
                 load_onnx(model, args.init)
+                frozen = True
             else:
-                model.load_shallower(load_checkpoint(args.init)["model"])
+                state = load_checkpoint(args.init)
+                model.load_shallower(state["model"])
+                frozen = bool(state.get("frozen_norms", False))
         except ValueError as e:
             sys.exit(f"--init {args.init}: {e}")
     # channels-last runs the depthwise convolutions ~1.4x faster on CPU (measured)
-    return model.to(device, memory_format=torch.channels_last)
+    return model.to(device, memory_format=torch.channels_last), frozen
 
 
 def conv_norm_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
@@ -205,7 +211,10 @@ def load_onnx(model: UNet, path: Path) -> None:
     weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     state = model.state_dict()
     named = {k: v for k, v in weights.items() if k in state}
-    folded = [n for n in proto.graph.node if n.op_type == "Conv" and n.input[1] not in state]
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    if any(n.input[1] not in weights or weights[n.input[1]].dtype != torch.float32 for n in convs):
+        raise ValueError("not a float person network exported by this script (an int8 or fp16 file?)")
+    folded = [n for n in convs if n.input[1] not in state]
     pairs = conv_norm_pairs(model)
     if len(folded) != len(pairs):
         raise ValueError(f"{len(folded)} folded convolutions in the file, {len(pairs)} in this network")
@@ -258,7 +267,8 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
           checkpoint_dir: Path, resume: bool = False, frozen_norms: bool = False) -> tuple[float, list[dict]]:
     """AdamW on a one-cycle cosine schedule, ``epochs`` x ``steps`` steps, scored on ``val`` after each epoch.
     Writes ``checkpoint_dir``/last.pt (``resume`` continues from it) and best.pt (best mean mIoU); returns that
-    best score and the per-epoch history. ``frozen_norms``: the batch norms stay as they are (``freeze_norms``)."""
+    best score and the per-epoch history. ``frozen_norms``: the batch norms stay as they are (``freeze_norms``);
+    the checkpoints record it, so a resumed run, or a fine-tune from them, keeps them so too."""
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(param_groups(model, lr, encoder_lr), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups],
@@ -271,6 +281,7 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         start, best, history = state["epoch"], state["best"], state["history"]
+        frozen_norms = frozen_norms or bool(state.get("frozen_norms", False))
         aug.rng = np.random.default_rng(seed + start)
         print(f"resumed at epoch {start}")
     for epoch in range(start, epochs):
@@ -294,9 +305,9 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
         if score > best:
             best = score
             save_checkpoint(checkpoint_dir / "best.pt", model=model.state_dict(), config=model.config,
-                            metrics=metrics)
+                            metrics=metrics, frozen_norms=frozen_norms)
         save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
-                        epoch=epoch + 1, best=best, history=history)
+                        epoch=epoch + 1, best=best, history=history, frozen_norms=frozen_norms)
     return best, history
 
 
@@ -331,18 +342,20 @@ def export_onnx(args: argparse.Namespace, argv: list[str], history: list[dict], 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = setup(args.seed, args.threads)
-    aug, val = build_data(args)
+    try:
+        aug, val = build_data(args)
+    except ValueError as e:
+        parser().error(str(e))
     print(f"train {len(aug.pairs)} photos + cut-outs, validation {len(val)} photos, device {device}")
     try:
-        model = build_model(args, device)
+        model, frozen = build_model(args, device)
     except ValueError as e:
         parser().error(str(e))
     losses = SegmentationLoss(args.lovasz, args.stability, args.seed)
     t0 = time.time()
     best, history = train(model, aug, val, losses, epochs=args.epochs, steps=args.steps, batch=args.batch,
                           size=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
-                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume,
-                          frozen_norms=args.init is not None and args.init.suffix == ".onnx")
+                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume, frozen_norms=frozen)
     wall = time.time() - t0
     print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
     export_onnx(args, sys.argv[1:] if argv is None else argv, history, wall)

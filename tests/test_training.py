@@ -106,7 +106,7 @@ def test_fold_pads_leaves_other_pads_alone(tmp_path):
 def test_person_net_fine_tunes_from_its_onnx_file_with_its_norms_held(tmp_path):
     """A shipped person.onnx has its batch norms folded into the convolutions: rebuilt into the network it paints
     the file's masks, training moves the convolutions but not the norms, and a file of another width is refused."""
-    from export.train_segmentation import conv_norm_pairs, freeze_norms, load_onnx
+    from export.train_segmentation import conv_norm_pairs, load_onnx
 
     torch.manual_seed(0)
     net = UNet(encoder="mobilenet", blocks=8)
@@ -124,15 +124,45 @@ def test_person_net_fine_tunes_from_its_onnx_file_with_its_norms_held(tmp_path):
     x = torch.rand(2, 3, 64, 112)
     assert torch.allclose(fresh.eval()(x), net(x), atol=1e-4)
 
-    fresh.train()
-    freeze_norms(fresh)
-    norm = conv_norm_pairs(fresh)[0][1]
-    before_stats, before_conv = norm.running_var.clone(), conv_norm_pairs(fresh)[0][0].weight.clone()
-    opt = torch.optim.AdamW([p for p in fresh.parameters() if p.requires_grad], lr=1e-2)
-    fresh.forward_logits(x).mean().backward()
-    opt.step()
-    assert torch.equal(norm.running_var, before_stats) and norm.weight.grad is None
-    assert not torch.equal(conv_norm_pairs(fresh)[0][0].weight, before_conv)
+    # the training loop itself (its evaluation puts the net back in train mode each epoch), then a resume that
+    # does not say so again: the checkpoint remembers that the norms stay fixed
+    from export.common import load_checkpoint
+    from export.seg_data import Augmenter, Sample
+    from export.train_segmentation import SegmentationLoss, train
+
+    def norms(model):
+        return [torch.cat([n.running_mean, n.running_var, n.weight.detach(), n.bias.detach()])
+                for _, n in conv_norm_pairs(model)]
+
+    before, conv_before = norms(fresh), conv_norm_pairs(fresh)[0][0].weight.detach().clone()
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:, 20:44] = 255
+    photo = Sample("portraits/a.jpg", (rng.random((48, 64, 3)) * 255).astype(np.uint8), mask)
+    room = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    class Stopped(Exception):
+        pass
+
+    class StopsAtEpoch3(Augmenter):  # a run interrupted after two epochs (one step of two frames each)
+        calls = 0
+
+        def __call__(self, size=None):
+            StopsAtEpoch3.calls += 1
+            if StopsAtEpoch3.calls > 4:
+                raise Stopped
+            return super().__call__(size)
+
+    kwargs = dict(epochs=3, steps=1, batch=2, size=(64, 48), portrait=0.0, lr=1e-2, encoder_lr=0.25, seed=0,
+                  checkpoint_dir=tmp_path / "run")
+    with pytest.raises(Stopped):
+        train(fresh, StopsAtEpoch3([photo], [], [room], (64, 48), 0, empty=0.5), [photo], SegmentationLoss(),
+              frozen_norms=True, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(norms(fresh), before, strict=True))
+    assert not torch.equal(conv_norm_pairs(fresh)[0][0].weight, conv_before)  # the convolutions did learn
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["frozen_norms"] is True and state["epoch"] == 2
+    train(fresh, Augmenter([photo], [], [room], (64, 48), 0), [photo], SegmentationLoss(), resume=True, **kwargs)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 3
+    assert all(torch.equal(a, b) for a, b in zip(norms(fresh), before, strict=True))
 
     with pytest.raises(ValueError, match="in the file"):
         load_onnx(UNet(encoder="mobilenet", blocks=8, base=4), tmp_path / "p.onnx")
@@ -161,11 +191,21 @@ def test_empty_rooms_are_drawn_as_often_as_asked_and_held_out_rooms_never(tmp_pa
 
     assert np.mean([m.max() == 0 for _, m in draws(0.3)]) == pytest.approx(0.3, abs=0.07)
     assert all(m.max() == 0 for _, m in draws(1.0))
-    default = Augmenter(person, [], rooms, (32, 32), 0)
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(draws(0.0)[:20], [default() for _ in range(20)],
-                                                           strict=True))  # off: the same draws as before
+    assert not any(m.max() == 0 for _, m in draws(0.0))
     with pytest.raises(ValueError, match="empty-room share"):
         Augmenter(person, [], rooms, (32, 32), 0, empty=1.5)
+    with pytest.raises(ValueError, match="no background photos"):
+        Augmenter(person, [], [], (32, 32), 0, empty=0.1)
+
+
+@needs_shared("backgrounds/rooms")
+def test_the_person_nets_held_out_rooms_are_the_style_nets():
+    """One held-out set of room photos: the person net's false alarms and the style nets' held-out score use it."""
+    from export.seg_data import background_paths
+    from export.style_data import held_out_rooms
+
+    rooms = [p for p in background_paths(SHARED / "backgrounds", held_out=True) if p.parent.name == "rooms"]
+    assert rooms and rooms == held_out_rooms(SHARED)
 
 
 def test_false_alarms_count_the_share_of_an_empty_room_called_person():
