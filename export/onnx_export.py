@@ -107,6 +107,11 @@ def fold_pads(proto: onnx.ModelProto) -> int:
     return len(folded)
 
 
+def initializers(proto: onnx.ModelProto) -> dict[str, torch.Tensor]:
+    """A model file's weights by name, as tensors (to rebuild or fine-tune the network it was exported from)."""
+    return {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+
+
 def set_metadata(proto: onnx.ModelProto, metadata: dict[str, object]) -> None:
     """Store ``metadata`` as ONNX metadata_props (non-strings as JSON)."""
     del proto.metadata_props[:]

@@ -205,10 +205,11 @@ def load_onnx(model: UNet, path: Path) -> None:
     file's masks."""
     import onnx
     import onnxruntime as ort
-    from onnx import numpy_helper
+
+    from export.onnx_export import initializers
 
     proto = onnx.load(str(path))
-    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+    weights = initializers(proto)
     state = model.state_dict()
     named = {k: v for k, v in weights.items() if k in state}
     convs = [n for n in proto.graph.node if n.op_type == "Conv"]

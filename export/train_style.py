@@ -63,7 +63,7 @@ from export.losses import (
     stability_loss,
     still_loss,
 )
-from export.onnx_export import export
+from export.onnx_export import export, initializers
 from export.predictor_weights import load_predictor
 from export.style_data import (
     FRAME,
@@ -500,12 +500,10 @@ def onnx_state(path: Path) -> dict:
     (``net``); files from before they recorded it are read off the graph (the architecture they name, and how
     their Resize nodes upsample; none had the decoder's low-pass)."""
     import onnx
-    from onnx import numpy_helper
 
     proto = onnx.load(str(path))
     meta = {p.key: p.value for p in proto.metadata_props}
-    state = {"model": {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer},
-             "int8": "quantized_from" in meta}
+    state = {"model": initializers(proto), "int8": "quantized_from" in meta}
     if "net" in meta:
         state["net"] = meta["net"]
         return state
