@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from export.common import to_tensor
+from export.seg_data import HELD_OUT_EVERY  # the held-out style score's rooms are the person net's held-out rooms
 from export.teacher import Teacher
 from realtime.plate import fill
 
@@ -22,7 +23,6 @@ CONTENT_MIX = (
     ("segmentation/fullbody/images", 0.05), ("content/bsds500", 0.2),
 )
 FRAME = (640, 360)  # the plate's size live on a CPU: strokes are learned at the size a viewer sees them
-HELD_OUT_EVERY = 8  # every 8th room photo (sorted by name) is never trained on: the held-out style score's rooms
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 

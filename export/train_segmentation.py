@@ -204,9 +204,8 @@ def load_onnx(model: UNet, path: Path) -> None:
     (``freeze_norms`` keeps it so). ``ValueError`` when they do not fit, or the rebuilt net does not paint the
     file's masks."""
     import onnx
-    import onnxruntime as ort
 
-    from export.onnx_export import initializers
+    from export.onnx_export import initializers, parity
 
     proto = onnx.load(str(path))
     weights = initializers(proto)
@@ -233,12 +232,7 @@ def load_onnx(model: UNet, path: Path) -> None:
             norm.bias.copy_(b)
             norm.running_mean.zero_()
             norm.running_var.fill_(1.0 - norm.eps)
-    model.eval()
-    x = np.random.default_rng(0).random((1, 3, 144, 256), dtype=np.float32)
-    ours = model(torch.from_numpy(x)).detach().numpy()
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    theirs = session.run(None, {proto.graph.input[0].name: x})[0]
-    worst = float(np.abs(ours - theirs).max())
+    worst = parity(model.eval(), path, [np.random.default_rng(0).random((1, 3, 144, 256), dtype=np.float32)])
     if worst > 1e-3:
         raise ValueError(f"the rebuilt network's masks differ from the file's by up to {worst:.3g}")
     model.train()

@@ -139,6 +139,7 @@ def test_person_net_fine_tunes_from_its_onnx_file_with_its_norms_held(tmp_path):
     mask[10:, 20:44] = 255
     photo = Sample("portraits/a.jpg", (rng.random((48, 64, 3)) * 255).astype(np.uint8), mask)
     room = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+
     class Stopped(Exception):
         pass
 
