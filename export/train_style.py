@@ -79,7 +79,9 @@ from export.style_data import (
 )
 from export.style_metrics import detail, palette_distance
 from export.teacher import Teacher
+from export.tone import TONE_FRAMES, fit_tone, tone_metadata
 from models.mobilenet import MobileNetV2
+from models.tone_curve import ToneCurve
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
 from realtime.models import user_styles_dir
@@ -94,8 +96,9 @@ BLOTCHES = 0.02
 # strokes at that size, then enlarged), the full net the plate at 640x360, holes and all; the grid term keeps the
 # fast net's decoder from drawing a lattice (models/README.md, "The fast networks, redistilled").
 ARCH_DEFAULTS = {
-    "fast": {"frame": "320x180", "size": 160, "batch": 8, "grid": 50.0, "holes": 0.0},
-    "full": {"frame": f"{FRAME[0]}x{FRAME[1]}", "size": 256, "batch": 4, "grid": WEIGHTS["grid"], "holes": 0.5},
+    "fast": {"frame": "320x180", "size": 160, "batch": 8, "grid": 50.0, "holes": 0.0, "tone": False},
+    "full": {"frame": f"{FRAME[0]}x{FRAME[1]}", "size": 256, "batch": 4, "grid": WEIGHTS["grid"], "holes": 0.5,
+             "tone": True},
 }
 ARCH_DEFAULTS["johnson"] = ARCH_DEFAULTS["full"] | {"holes": 0.0}
 CHECKPOINT_EVERY = 250  # steps
@@ -169,6 +172,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--holes", type=float, default=None,
                     help="share of the inputs with a person-shaped hole filled as the background plate fills it "
                          "(default 0.5 for the full net, which paints the plate; 0 otherwise)")
+    ap.add_argument("--tone", action=argparse.BooleanOptionalAction, default=None,
+                    help="after training, grade the net's colours to the teacher's (export/tone.py; default: on for "
+                         "the full nets, which measured better with it)")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="run the student in bfloat16 autocast (default: on a CPU with AVX-512 BF16 or AMX)")
     ap.add_argument("--converge", action="store_true",
@@ -524,7 +530,8 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
     and exit 1 when it was trained as another network (fast checkpoints from before 2026-12-03, which record none,
     upsampled nearest) or holds other weights (an int8 file). With ``init`` (a fine-tune's start, never a resume or
     a picture) a network that differs only in layers without weights (upsampling, the low-pass) is taken, said
-    in one line: its weights are where the fine-tune starts."""
+    in one line: its weights are where the fine-tune starts. A graded file's colour grade (export.tone) comes with
+    it, except for a fine-tune, which starts from the network without it."""
     try:
         state = onnx_state(ckpt) if ckpt.suffix == ".onnx" else load_checkpoint(ckpt)
     except Exception as exc:  # torch and onnx raise many kinds (with long advice) for a file that is not theirs
@@ -543,6 +550,8 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
                          "train a new run (--run) instead")
     if recorded != wanted:
         print(f"{ckpt} was trained as {trained}: fine-tuning its weights in the {model.arch} net built now")
+    graded = state["model"]  # an exported file's weights, its colour grade among them
+    model.tone = None  # the network's own weights first; the grade (never trained) after
     if ckpt.suffix == ".onnx":  # an int8 twin records the same network, its weights quantized under other names
         names = model.state_dict().keys()
         missing = names - state["model"].keys()
@@ -551,6 +560,10 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
                              "--init takes a checkpoint or the float .onnx")
         state["model"] = {k: state["model"][k] for k in names}  # without the graph's own constants
     model.load_state_dict(state["model"])
+    model.tone = None if init else ToneCurve.from_weights(graded)
+    if init and graded.get("tone.table") is not None:
+        print(f"{ckpt} is graded (export.tone): the fine-tune starts from its network without the grade, and "
+              "the grade is fitted anew after training")
     return state
 
 
@@ -651,9 +664,12 @@ def main(argv: list[str] | None = None) -> None:
                     args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours)
     (args.run / "history.json").write_text(json.dumps(history, indent=1))
     train_s = time.time() - t0
+    meta = metadata(args, data, losses, teacher_s, train_s, device, history)
+    if args.tone and data.target is not None:
+        model.tone = fit_tone(model, data.content[:TONE_FRAMES], data.target[:TONE_FRAMES])
+        meta["tone"] = tone_metadata(min(len(data.content), TONE_FRAMES), args.frame)
     shown = held_out.frames[::2] if held_out else data.content[:4]
     contact_sheet(model, shown, args.run / "contact_sheet.png")
-    meta = metadata(args, data, losses, teacher_s, train_s, device, history)
     worst = export_onnx(model, args.out, meta, data.content[:2])
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, parity {worst:.1e}); teacher "
           f"{teacher_s / 60:.1f} min, training {train_s / 60:.1f} min; contact sheet {args.run / 'contact_sheet.png'}")

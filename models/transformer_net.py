@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.tone_curve import ToneCurve
+
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
@@ -161,6 +163,7 @@ class TransformerNet(nn.Module):
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
         smooth = cfg.get("lowpass", False)
         self.noise = ScreenNoise() if cfg.get("noise") else None
+        self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
             ConvLayer(3 + (self.noise is not None), c1, k, reflect=refl),
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
@@ -174,4 +177,5 @@ class TransformerNet(nn.Module):
     def forward(self, image: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
         x = image if self.noise is None else torch.cat([image, self.noise(image, origin)], 1)
         # strided convs round sizes up, so crop back to the input size
-        return torch.sigmoid(self.net(x))[:, :, : image.shape[2], : image.shape[3]]
+        out = torch.sigmoid(self.net(x))[:, :, : image.shape[2], : image.shape[3]]
+        return out if self.tone is None else self.tone(out)

