@@ -28,8 +28,9 @@ def to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
 
 
 def to_image(out: torch.Tensor) -> np.ndarray:
-    """A network's first painting (RGB 0..1 tensor) as uint8 BGR: ``to_tensor`` the other way."""
-    return (out[0].float().numpy().transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
+    """A network's first painting (RGB 0..1 tensor) as uint8 BGR, rounded as the runtime rounds: ``to_tensor`` the
+    other way."""
+    return np.rint(out[0].float().numpy().transpose(1, 2, 0)[..., ::-1] * 255).clip(0, 255).astype(np.uint8)
 
 
 def save_checkpoint(path: Path, **state: object) -> None:

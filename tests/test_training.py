@@ -1435,6 +1435,30 @@ def test_tone_curve_spreads_the_students_colours_as_the_teachers():
     assert ToneCurve.from_weights({"net.0.conv.weight": torch.zeros(1)}) is None
 
 
+def test_the_grade_is_fitted_on_paintings_made_with_the_runtimes_margin():
+    """export.tone.fit_tone paints each frame as realtime.stylize does, with its reflected margin, and fits on the
+    frame without it: a net that paints its input's top rows white (a border effect) fits the identity when its
+    painting is the teacher's; without the margin those rows would skew the curve."""
+    from export.tone import fit_tone
+    from realtime.stylize import EDGE_PAD
+
+    class BorderNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+            self.tone = None
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = x.clone()
+            out[..., :EDGE_PAD, :] = 1.0
+            return out
+
+    content = np.random.default_rng(0).integers(0, 256, (4, 60, 80, 3), dtype=np.uint8)
+    curve = fit_tone(BorderNet(), content, content)
+    x = torch.linspace(0.1, 0.9, 9).view(1, 1, 1, 9).expand(1, 3, 1, 9)
+    assert (curve(x) - x).abs().max() < 0.02
+
+
 def test_a_graded_network_exports_loads_back_and_quantizes_with_its_grade_in_float(tmp_path):
     """A full net with its grade: ONNX Runtime paints as PyTorch does; loading the file back for a picture brings the
     grade, loading it to fine-tune leaves it behind (it is fitted anew); int8 quantisation keeps the grade's table
