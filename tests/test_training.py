@@ -805,8 +805,9 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
                       "--content", str(photos), "--pairs", "3", "--steps", "3", "--batch", "2", "--size", "64",
                       "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out), "--frame", "160x96",
                       "--still", "2", "--videos", str(recording(tmp_path / "room.mp4")), "--converge",
-                      "--holes", "1", "--palette", "1.5", "--grid", "2"])
+                      "--holes", "1", "--palette", "1.5", "--grid", "2", "--tone"])
     meta = read_info(out).metadata
+    assert json.loads(meta["tone"])["frames"] == 3  # graded after training (on by flag; the full nets' default)
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
     training = json.loads(meta["training"])
     assert "distillation" in training["method"]
@@ -824,13 +825,14 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
                       "--content", str(photos), "--pairs", "3", "--steps", "1", "--batch", "2", "--size", "64",
                       "--run", str(tmp_path / "tuned"), "--out", str(tuned), "--frame", "160x96",
-                      "--init", str(tmp_path / "run" / "last.pt"), "--lr", "0"])
+                      "--init", str(tmp_path / "run" / "last.pt"), "--lr", "0", "--tone"])
     assert json.loads(read_info(tuned).metadata["training"])["init"] == "last.pt"
     from realtime.inference import open_session
 
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
     a, b = (open_session(f, "style-transfer", "cpu", 1).run(x) for f in (out, tuned))
-    assert np.abs(a - b).max() < 1e-4  # learning rate 0: the fine-tune's network is the one it started from
+    assert np.abs(a - b).max() < 1e-4  # learning rate 0: the fine-tune's network (and its grade, fitted on the
+    # same frames) is the one it started from
 
 
 def test_teacher_paints_a_whole_frame_at_384_on_its_longer_side():
