@@ -65,9 +65,9 @@ def tone_metadata(frames: int, size: tuple[int, int]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import onnx
 
-    from export.style_data import FRAME, build_pairs, content_paths
+    from export.style_data import build_pairs, content_paths
     from export.teacher import Teacher
-    from export.train_style import export_onnx, load_weights
+    from export.train_style import ARCH_DEFAULTS, export_onnx, load_weights
 
     ap = argparse.ArgumentParser(prog="python -m export.tone", description=__doc__.split("\n\n")[0])
     ap.add_argument("src", type=Path, help="an exported float style network (.onnx)")
@@ -93,13 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     if not painting.is_file():
         raise SystemExit(f"{painting}: no such painting (--style-image)")
     sources = content_paths(args.data)
-    if not sources or not sources[0][0]:
+    if not sources:
         raise SystemExit(f"no content images found under {args.data}")
 
     model = TransformerNet(meta["architecture"])
     load_weights(args.src, model)  # one line and exit 1 for an int8 twin or another network
-    size = FRAME if meta["architecture"] != "fast" else tuple(
-        int(v) for v in json.loads(meta.get("training", "{}")).get("frame", "320x180").split("x"))
+    trained_at = json.loads(meta.get("training", "{}")).get("frame", ARCH_DEFAULTS[meta["architecture"]]["frame"])
+    size = tuple(int(v) for v in trained_at.split("x"))  # the frames it learned to paint
     content, target = build_pairs(Teacher(painting), sources, args.frames, TONE_SEED, size=size)
     model.tone = fit_tone(model, content, target)
     meta |= {"name": args.dst.name.split(".")[0], "tone": tone_metadata(args.frames, size)}
