@@ -16,7 +16,7 @@ import onnx
 
 from export.catalog import DATA_ROOT
 from export.onnx_export import set_metadata
-from realtime.models import QUANTIZED_FROM, file_sha256
+from realtime.models import QUANTIZED_FROM, file_sha256, network_name
 
 
 def calibration_frames(data: Path, count: int = 24, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
@@ -65,7 +65,7 @@ def quantize(src: Path, dst: Path, frames: list[np.ndarray]) -> None:
                         nodes_to_exclude=image_mixing_convs(graph, name), extra_options={"CalibPercentile": 99.99})
     meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
     model = onnx.load(str(dst))
-    set_metadata(model, meta | {"name": dst.name.split(".")[0], "precision": "int8 (static QDQ, per-channel)",
+    set_metadata(model, meta | {"name": network_name(dst), "precision": "int8 (static QDQ, per-channel)",
                                 QUANTIZED_FROM: file_sha256(src)})
     onnx.save(model, str(dst))
 

@@ -21,6 +21,7 @@ import torch
 from export.common import DATA_ROOT, to_image, to_tensor
 from models.tone_curve import ToneCurve
 from models.transformer_net import TransformerNet
+from realtime.models import network_name
 from realtime.stylize import EDGE_PAD
 
 TONE_FRAMES = 400  # whole frames painted by both (fits on 60 differed by 0.4 in the palette distance)
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     size = tuple(int(v) for v in trained_at.split("x"))  # the frames it learned to paint
     content, target = build_pairs(Teacher(painting), sources, args.frames, TONE_SEED, size=size)
     model.tone = fit_tone(model, content, target)
-    meta |= {"name": args.dst.name.split(".")[0], "tone": tone_metadata(args.frames, size)}
+    meta |= {"name": network_name(args.dst), "tone": tone_metadata(args.frames, size)}
     worst = export_onnx(model, args.dst, meta, content[:2])
     print(f"wrote {args.dst} (graded on {args.frames} frames of {size[0]}x{size[1]}, parity {worst:.1e})")
 

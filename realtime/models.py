@@ -130,6 +130,12 @@ def is_twin(path: Path) -> bool:
     return path.name.endswith(INT8 + STYLE_SUFFIX)
 
 
+def network_name(path: Path) -> str:
+    """The name a network file's metadata carries: its file name up to the first dot, so a twin names the network
+    it is a twin of (``udnie-full.int8.onnx`` -> ``udnie-full``)."""
+    return path.name.split(".")[0]
+
+
 def twin_path(float_file: Path) -> Path:
     """Where ``float_file``'s int8 twin lives (``udnie-full.onnx`` -> ``udnie-full.int8.onnx``)."""
     return float_file.with_name(float_file.name.removesuffix(STYLE_SUFFIX) + INT8 + STYLE_SUFFIX)
