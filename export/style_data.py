@@ -69,25 +69,33 @@ def _read(sources: list[tuple[list[Path], float]], shares: np.ndarray, rng: np.r
 
 
 def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count: int, seed: int,
-                cache: Path | None = None, size: tuple[int, int] = FRAME) -> tuple[np.ndarray, np.ndarray]:
+                cache: Path | None = None, size: tuple[int, int] = FRAME,
+                walls: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``count`` (frame, teacher's painting) pairs as uint8 BGR N x H x W x 3 arrays of ``size`` (w, h), cached in
     ``cache``. The teacher paints each whole frame as the measures do: at 384 px on the longer side, enlarged
-    back (``Teacher.paint_frame``)."""
+    back (``Teacher.paint_frame``). The last ``walls`` share of the frames are plain walls (``plain_walls``, from
+    their own generator: the photos drawn are the same with or without them), so the student learns how the
+    teacher paints the plain walls a call's background is full of."""
+    n_walls = round(count * walls)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            if len(z["content"]) >= count and z["content"].shape[1:3] == (size[1], size[0]):
+            cached_walls = int(z["walls"]) if "walls" in z else 0
+            fits = len(z["content"]) == count or (len(z["content"]) > count and not n_walls and not cached_walls)
+            if fits and cached_walls == n_walls and z["content"].shape[1:3] == (size[1], size[0]):
                 return z["content"][:count], z["target"][:count]
     rng = np.random.default_rng(seed)
     shares = np.array([s for _, s in sources], np.float64)
     shares /= shares.sum()
     content = np.empty((count, size[1], size[0], 3), np.uint8)
+    content[count - n_walls:] = plain_walls(n_walls, size, np.random.default_rng([seed, 1]))
     target = np.empty_like(content)
     for i in tqdm(range(count), desc="teacher"):
-        content[i] = frame_crop(_read(sources, shares, rng), rng, size)
+        if i < count - n_walls:
+            content[i] = frame_crop(_read(sources, shares, rng), rng, size)
         target[i] = teacher.paint_frame(content[i])
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, content=content, target=target)
+        np.savez(cache, content=content, target=target, walls=n_walls)
     return content, target
 
 
@@ -201,18 +209,20 @@ def sample_batch(content: np.ndarray, target: np.ndarray | None, size: int, batc
     return c, np.stack([target[i, y:y + size, x:x + size] for i, y, x in zip(idx, ys, xs, strict=True)])
 
 
-def plain_walls(count: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` squares of plain wall, uint8 BGR: a colour from dark to light, a gentle shading in a random
-    direction, sensor noise of 0-6 grey levels. The rooms have little of it, and it is where a lattice shows."""
-    yy, xx = np.mgrid[:size, :size].astype(np.float32) / size - 0.5
-    walls = []
-    for _ in range(count):
+def plain_walls(count: int, size: int | tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """``count`` plain walls, uint8 BGR, squares of ``size`` px or frames of ``size`` (w, h): a colour from dark to
+    light, a gentle shading in a random direction, sensor noise of 0-6 grey levels. The rooms have little of it,
+    and it is where a lattice shows."""
+    w, h = (size, size) if isinstance(size, int) else size
+    yy, xx = np.mgrid[:h, :w].astype(np.float32) / max(w, h) - 0.5
+    walls = np.empty((count, h, w, 3), np.uint8)
+    for i in range(count):
         colour = rng.uniform(40, 220) * rng.uniform(0.8, 1.2, 3)
         angle = rng.uniform(0, 2 * np.pi)
         shade = 1 + rng.uniform(0, 0.3) * (np.cos(angle) * yy + np.sin(angle) * xx)
-        wall = colour * shade[..., None] + rng.normal(0, rng.uniform(0, 6), (size, size, 3))
-        walls.append(np.clip(wall, 0, 255).astype(np.uint8))
-    return np.stack(walls)
+        wall = colour * shade[..., None] + rng.normal(0, rng.uniform(0, 6), (h, w, 3))
+        walls[i] = np.clip(wall, 0, 255)
+    return walls
 
 
 def sample_video(video: np.ndarray, size: int, batch: int, rng: np.random.Generator) -> np.ndarray:

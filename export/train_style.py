@@ -117,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
     ap.add_argument("--pairs", type=int, default=320, help="frames the teacher paints")
+    ap.add_argument("--wall-pairs", type=float, default=0.0,
+                    help="share of those frames that are plain walls (a call's background is full of them)")
     ap.add_argument("--frame", default=None, help="frame size the net learns to paint, WxH (default: 320x180 for the "
                                                   "fast net, 640x360 otherwise)")
     ap.add_argument("--steps", type=int, default=600, help="training steps (with --converge: at most)")
@@ -201,6 +203,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                  f"are --frame {ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
     if args.init is not None and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file")
+    if not 0 <= args.wall_pairs < 1:
+        ap.error(f"--wall-pairs must be a share from 0 up to (not including) 1, got {args.wall_pairs}")
     if not 0 <= args.stroke_blur <= 4:
         ap.error(f"--stroke-blur must be between 0 and 4 px, got {args.stroke_blur}")
     if not 1 <= args.stroke_phases <= args.size // 4:
@@ -237,7 +241,8 @@ def build_data(args: argparse.Namespace) -> StyleData:
     if args.vgg_weights:
         return StyleData(plain_frames(sources, args.pairs, args.seed, args.frame), shapes=shapes, holes=args.holes)
     teacher = Teacher(args.style_image, args.threads)
-    content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz", args.frame)
+    content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz", args.frame,
+                                  args.wall_pairs)
     return StyleData(content, target, still_pairs(args) if args.still else None, shapes, args.holes,
                      walls=WALLS if args.walls else 0)
 
@@ -622,8 +627,9 @@ def metadata(args: argparse.Namespace, data: StyleData, losses: StyleLosses, tea
         "input": "image float32 [N,3,H,W] RGB 0..1", "output": "stylized float32 [N,3,H,W] RGB 0..1",
         "training": json.dumps({
             "method": losses.method,
-            "pairs": args.pairs, "frame": "x".join(map(str, args.frame)), "steps": args.steps,
-            "batch": args.batch, "crop": args.size, "lr": args.lr, "holes": args.holes, "bf16": args.bf16,
+            "pairs": args.pairs, "wall_pairs": args.wall_pairs, "frame": "x".join(map(str, args.frame)),
+            "steps": args.steps, "batch": args.batch, "crop": args.size, "lr": args.lr, "holes": args.holes,
+            "bf16": args.bf16,
             "converge": args.converge, "held_out": history[-1] if history else None,
             "init": args.init.name if args.init else None,
             "seed": args.seed, "loss_weights": losses.weights, "blotches": args.blotches,

@@ -857,6 +857,48 @@ def test_teacher_paints_a_whole_frame_at_384_on_its_longer_side():
     assert np.abs(out.astype(int) - frame).mean() < 2  # the mirrored padding never reaches the frame
 
 
+def test_wall_pairs_are_plain_walls_painted_by_the_teacher_and_leave_the_photos_drawn_alone(tmp_path):
+    """--wall-pairs: the last share of the teacher's pairs are plain walls at frame size (a call's background is
+    full of them, and a student that never saw the teacher paint one weaves its own texture there); the photos
+    drawn for the other pairs are the ones drawn without walls, and a cache made with another share is remade."""
+    import cv2
+
+    from export.style_data import build_pairs
+    from export.teacher import Teacher
+
+    class Echo(Teacher):
+        def __init__(self):  # no ONNX sessions: the painting is the frame inverted
+            self.calls = 0
+
+        def paint_frame(self, bgr):
+            self.calls += 1
+            return 255 - bgr
+
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"room{i}.png")
+        cv2.imwrite(str(photos[-1]), rng.integers(0, 256, (90, 160, 3), dtype=np.uint8))
+    sources = [(photos, 1.0)]
+    plain, plain_target = build_pairs(Echo(), sources, 8, seed=3, size=(96, 54))
+    cache = tmp_path / "run" / "pairs.npz"
+    teacher = Echo()
+    walled, walled_target = build_pairs(teacher, sources, 8, seed=3, cache=cache, size=(96, 54), walls=0.25)
+    assert walled.shape == (8, 54, 96, 3) and teacher.calls == 8
+    assert np.array_equal(walled[:6], plain[:6]) and np.array_equal(walled_target, 255 - walled)
+    for wall in walled[6:]:
+        smooth = cv2.GaussianBlur(wall, (0, 0), 4).astype(np.float32)
+        assert np.abs(wall - smooth).mean() < 8  # sensor noise, no structure: not a photo
+    assert np.abs(plain[6:] - cv2.GaussianBlur(plain[6:].reshape(-1, 96, 3), (0, 0), 4).reshape(plain[6:].shape)
+                  .astype(np.float32)).mean() > 30  # the photos here are noise: far from a plain wall
+    again = Echo()
+    assert np.array_equal(build_pairs(again, sources, 8, seed=3, cache=cache, size=(96, 54), walls=0.25)[0], walled)
+    assert again.calls == 0  # the cache served the same share
+    remade = Echo()
+    build_pairs(remade, sources, 8, seed=3, cache=cache, size=(96, 54), walls=0.5)
+    assert remade.calls == 8  # another share: painted again
+
+
 def test_holes_are_person_shaped_filled_like_the_plate_and_not_scored_deep_inside():
     import cv2
 
@@ -1119,6 +1161,9 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a frame that is not WxH is quoted as given
         parse_args(["--style-image", "p.jpg", "--name", "p", "--frame", "640by360"])
     assert "--frame 640by360 must be WxH" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # every frame a wall would leave nothing to learn the rooms from
+        parse_args(["--style-image", "p.jpg", "--name", "p", "--wall-pairs", "1"])
+    assert "--wall-pairs must be a share" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("arch", ["full", "fast"])
