@@ -118,7 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--content", type=Path, default=None, help="your own folder of photos (default: shared data)")
     ap.add_argument("--pairs", type=int, default=320, help="frames the teacher paints")
     ap.add_argument("--wall-pairs", type=float, default=0.0,
-                    help="share of those frames that are plain walls (a call's background is full of them)")
+                    help="share of those frames that are plain walls, painted by the teacher (a call's background "
+                         "is full of them; distillation only)")
     ap.add_argument("--frame", default=None, help="frame size the net learns to paint, WxH (default: 320x180 for the "
                                                   "fast net, 640x360 otherwise)")
     ap.add_argument("--steps", type=int, default=600, help="training steps (with --converge: at most)")
@@ -205,6 +206,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--init {args.init}: no such file")
     if not 0 <= args.wall_pairs < 1:
         ap.error(f"--wall-pairs must be a share from 0 up to (not including) 1, got {args.wall_pairs}")
+    if args.wall_pairs and args.vgg_weights:
+        ap.error("--wall-pairs needs the teacher to paint the walls; the perceptual loss (--vgg-weights) has none")
     if not 0 <= args.stroke_blur <= 4:
         ap.error(f"--stroke-blur must be between 0 and 4 px, got {args.stroke_blur}")
     if not 1 <= args.stroke_phases <= args.size // 4:

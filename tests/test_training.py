@@ -1164,6 +1164,9 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # every frame a wall would leave nothing to learn the rooms from
         parse_args(["--style-image", "p.jpg", "--name", "p", "--wall-pairs", "1"])
     assert "--wall-pairs must be a share" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--style-image", "p.jpg", "--name", "p", "--wall-pairs", "0.1", "--vgg-weights", "vgg.pth"])
+    assert "--wall-pairs needs the teacher" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("arch", ["full", "fast"])
