@@ -40,7 +40,7 @@ from models.tone_curve import ToneCurve
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
-             "upsample": "bilinear", "lowpass": True, "noise": True},
+             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
              "upsample": "bilinear", "lowpass": True},
 }
@@ -130,15 +130,22 @@ class ScreenNoise(nn.Module):
     repeats nowhere within a frame of up to about 4,000 px (half of it, one tile, repeats a tile's side away).
     ``origin`` moves the field (training draws a fresh one each step, and moves it with the image where a loss shifts
     the image); the runtime's is None, (0, 0). No weights: the tiles are drawn from a fixed seed (a checkpoint does
-    not store them; a test pins them, so a torch that drew others would be caught before a resumed run used them)."""
+    not store them; a test pins them, so a torch that drew others would be caught before a resumed run used them).
+    ``blur``: the tiles smoothed by a Gaussian of this sigma in px (wrapping round, so they still tile), then
+    brought back to unit spread: strokes drawn from pixel-fine noise came out as a fine diagonal cross-hatch on
+    plain walls where the teacher paints blotches (models/README.md)."""
 
     TILES = ((127, 131), (137, 139))
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, blur: float = 0.0) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         for i, (h, w) in enumerate(self.TILES):
-            self.register_buffer(f"tile{i}", torch.randn(1, 1, h, w, generator=gen) / 2**0.5, persistent=False)
+            tile = torch.randn(1, 1, h, w, generator=gen)
+            if blur > 0:
+                tile = _wrapped_blur(tile, blur)
+                tile = (tile - tile.mean()) / tile.std()
+            self.register_buffer(f"tile{i}", tile / 2**0.5, persistent=False)
 
     def forward(self, image: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
         n, _, h, w = image.shape
@@ -148,6 +155,16 @@ class ScreenNoise(nn.Module):
             tiled = getattr(self, f"tile{i}").repeat(1, 1, (h + oy) // th + 1, (w + ox) // tw + 1)
             field = field + tiled[:, :, oy:oy + h, ox:ox + w]
         return field.to(image.dtype).expand(n, 1, h, w)
+
+
+def _wrapped_blur(tile: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``tile`` (1x1xHxW) smoothed by a Gaussian of ``sigma`` px, as if it repeated on every side."""
+    r = min(int(4 * sigma + 0.5), min(tile.shape[-2:]) // 2)
+    x = torch.arange(-r, r + 1, dtype=tile.dtype)
+    g = torch.exp(-x**2 / (2 * sigma**2))
+    g = g / g.sum()
+    out = F.conv2d(F.pad(tile, (r, r, 0, 0), mode="circular"), g.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(out, (0, 0, r, r), mode="circular"), g.view(1, 1, -1, 1))
 
 
 class TransformerNet(nn.Module):
@@ -162,7 +179,7 @@ class TransformerNet(nn.Module):
         c1, c2, c3 = cfg["channels"]
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
         smooth = cfg.get("lowpass", False)
-        self.noise = ScreenNoise() if cfg.get("noise") else None
+        self.noise = ScreenNoise(blur=cfg.get("noise_blur", 0.0)) if cfg.get("noise") else None
         self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
             ConvLayer(3 + (self.noise is not None), c1, k, reflect=refl),

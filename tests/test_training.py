@@ -1369,6 +1369,33 @@ def test_the_layout_term_sees_where_colours_go_not_the_strokes():
     assert layout_loss(teacher.flip(3), teacher).item() > 0.5
 
 
+def test_the_full_nets_noise_field_is_smooth_over_a_few_pixels_and_still_tiles():
+    """Strokes drawn from pixel-fine noise came out as a fine cross-hatch on plain walls, so the full net's field is
+    the same noise smoothed (``noise_blur`` px): unit spread, alike over a few pixels, unrelated 16 px away, with
+    nothing on the net's 4 px grid, and each tile still joins up with its own repeat (no seam every 127 px)."""
+    from export.style_metrics import grid_amplitude
+    from models.transformer_net import ARCHS, ScreenNoise
+
+    blur = ARCHS["full"]["noise_blur"]
+    assert blur > 0 and TransformerNet("full").noise.tile0.shape == ScreenNoise().tile0.shape
+    assert torch.equal(TransformerNet("full").noise.tile1, ScreenNoise(blur=blur).tile1)
+    n = ScreenNoise(blur=blur)(torch.zeros(1, 3, 720, 1280))[0, 0]
+    assert abs(n.mean()) < 0.05 and abs(n.std() - 1) < 0.03
+
+    def correlation(dy, dx):
+        a, b = n[:720 - dy, :1280 - dx], n[dy:, dx:]
+        return float(((a - a.mean()) * (b - b.mean())).mean() / (a.std() * b.std()))
+
+    assert correlation(0, 1) > 0.9 and correlation(1, 0) > 0.9
+    assert abs(correlation(0, 16)) < 0.1 and abs(correlation(16, 0)) < 0.1
+    grey = (n * 20 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    assert grid_amplitude(np.repeat(grey[..., None], 3, 2)) < 0.05  # grey levels at 20 per unit of noise
+    for tile in (ScreenNoise(blur=blur).tile0[0, 0], ScreenNoise(blur=blur).tile1[0, 0]):
+        step = (tile[:, 1:] - tile[:, :-1]).abs().mean()
+        assert (tile[:, 0] - tile[:, -1]).abs().mean() < 1.5 * step  # wraps round like any other neighbour
+        assert (tile[0] - tile[-1]).abs().mean() < 1.5 * (tile[1:] - tile[:-1]).abs().mean()
+
+
 def test_the_noise_field_is_fixed_on_the_frame_moves_with_its_origin_and_starts_as_the_net_without_it(tmp_path,
                                                                                                         capsys):
     """The full net's strokes' seed: unit Gaussian noise that as a whole does not repeat within a frame (half of
@@ -1379,7 +1406,7 @@ def test_the_noise_field_is_fixed_on_the_frame_moves_with_its_origin_and_starts_
     from export.train_style import load_weights, net_config
     from models.transformer_net import ConvLayer, ScreenNoise
 
-    field = ScreenNoise()  # the tiles as every shipped file with the field holds them (checkpoints do not)
+    field = ScreenNoise()  # the tiles as drawn, before any blur (checkpoints do not hold them)
     assert torch.allclose(field.tile0[0, 0, 0, :3], torch.tensor([-0.7960890, -0.8148417, -0.1771858]))
     assert torch.allclose(field.tile1[0, 0, -1, -3:], torch.tensor([-0.3003536, 0.8010270, 0.5020527]))
     frame = torch.zeros(2, 3, 720, 1280)
