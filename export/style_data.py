@@ -80,8 +80,9 @@ def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             cached_walls = int(z["walls"]) if "walls" in z else 0
-            fits = len(z["content"]) == count or (len(z["content"]) > count and not n_walls and not cached_walls)
-            if fits and cached_walls == n_walls and z["content"].shape[1:3] == (size[1], size[0]):
+            # walls are the last frames, so only a cache without them may serve its first ``count``
+            enough = len(z["content"]) == count or (len(z["content"]) > count and not n_walls)
+            if enough and cached_walls == n_walls and z["content"].shape[1:3] == (size[1], size[0]):
                 return z["content"][:count], z["target"][:count]
     rng = np.random.default_rng(seed)
     shares = np.array([s for _, s in sources], np.float64)

@@ -14,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -22,7 +21,7 @@ from export.common import DATA_ROOT, to_image, to_tensor
 from models.tone_curve import ToneCurve
 from models.transformer_net import TransformerNet
 from realtime.models import network_name
-from realtime.stylize import EDGE_PAD
+from realtime.stylize import EDGE_PAD, with_margin
 
 TONE_FRAMES = 400  # whole frames painted by both (fits on 60 differed by 0.4 in the palette distance)
 STRIDE = 7  # every 7th pixel of each (a prime: off the networks' 4 px grid)
@@ -39,11 +38,10 @@ def fit_tone(model: TransformerNet, content: np.ndarray, target: np.ndarray) -> 
     ``target`` spread theirs; ``model`` paints without a curve (a fitted one is set aside while it does), each frame
     with the runtime's margin (realtime.stylize.EDGE_PAD), which lightens udnie-full's midtones."""
     device = next(model.parameters()).device
-    pad = EDGE_PAD
 
     def paint(img: np.ndarray) -> np.ndarray:  # as the runtime paints: its reflected margin moves the colours
-        padded = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-        return to_image(model(to_tensor(padded[None]).to(device))[..., pad:-pad, pad:-pad].cpu())
+        out = model(to_tensor(with_margin(img)[None]).to(device))
+        return to_image(out[..., EDGE_PAD:-EDGE_PAD, EDGE_PAD:-EDGE_PAD].cpu())
 
     kept, model.tone = model.tone, None
     was_training = model.training

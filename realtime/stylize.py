@@ -13,6 +13,12 @@ CPU_STYLE_PIXELS = 320 * 180  # auto scale on a CPU: the fast net paints about t
 EDGE_PAD = 16
 
 
+def with_margin(image: np.ndarray) -> np.ndarray:
+    """``image`` with the reflected margin of ``EDGE_PAD`` px a style network paints it with (its edges are then
+    painted like its inside; the margin is cut off again)."""
+    return cv2.copyMakeBorder(image, EDGE_PAD, EDGE_PAD, EDGE_PAD, EDGE_PAD, cv2.BORDER_REFLECT_101)
+
+
 def auto_scale(frame_w: int, frame_h: int, accelerated: bool) -> float:
     """The default --style-scale: full resolution on a GPU, about 320x180 worth of pixels on a CPU."""
     return 1.0 if accelerated else min(1.0, (CPU_STYLE_PIXELS / (frame_w * frame_h)) ** 0.5)
@@ -41,8 +47,7 @@ class Stylizer:
         if scaled:  # painted smaller for speed: the margin comes out of the same pixel budget
             sw, sh = max(16, sw - 2 * EDGE_PAD), max(16, sh - 2 * EDGE_PAD)
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR) if scaled else frame
-        padded = cv2.copyMakeBorder(small, EDGE_PAD, EDGE_PAD, EDGE_PAD, EDGE_PAD, cv2.BORDER_REFLECT_101)
-        out = self.session.run(cv2.dnn.blobFromImage(padded, 1.0 / 255, swapRB=True))[0]
+        out = self.session.run(cv2.dnn.blobFromImage(with_margin(small), 1.0 / 255, swapRB=True))[0]
         out = out[:, EDGE_PAD:EDGE_PAD + sh, EDGE_PAD:EDGE_PAD + sw]
         painted = cv2.merge((out[2], out[1], out[0]))  # CHW RGB -> HWC BGR, 0..1
         if smoother is not None:
