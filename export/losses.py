@@ -87,6 +87,14 @@ def grid_loss(out: torch.Tensor, target: torch.Tensor, period: int = 4) -> torch
     return spectrum.sum((-2, -1)).mean()
 
 
+def seam_loss(holed: torch.Tensor, whole: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
+    """The line a network paints round a filled hole: L1 between its painting of the room with the hole filled
+    (``holed``) and of the whole room (``whole``, the same net's, held fixed), over ``ring`` (N x 1 x H x W weights)
+    outside the hole. What the teacher paints there counts elsewhere; this asks only that what fills the hole does
+    not reach the room round it (export.evaluate_style's seam measure)."""
+    return (ring * (holed - whole).abs()).sum() / (ring.sum() * holed.shape[1]).clamp_min(1.0)
+
+
 def layout_loss(out: torch.Tensor, target: torch.Tensor, scales: tuple[int, ...] = (8, 16)) -> torch.Tensor:
     """Where the colours go: L1 between the two paintings' means over ``scales`` px squares. The texture and stroke
     terms compare statistics of the whole crop, so their pull moves colours toward the teacher's mix anywhere in the

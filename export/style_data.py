@@ -112,6 +112,8 @@ def plain_frames(sources: list[tuple[list[Path], float]], count: int, seed: int,
 # --- person-shaped holes, filled the way the background plate fills them -------------------------------
 HOLE_MARGIN = 3  # px the plate grows the person by (realtime.config's plate-margin default)
 HOLE_INSIDE = 8  # px inside a hole's edge still scored: the person's feathered edge shows them
+HOLE_RING = 20  # px outside a hole where the seam term compares the paintings (the plate clips' ring, 3-20 px
+# outside the person, is 0-17 px outside the plate's grown hole)
 
 
 def person_shapes(data: Path, limit: int = 200) -> list[np.ndarray]:
@@ -150,6 +152,14 @@ def holed(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k = 2 * HOLE_INSIDE + 1
     deep = cv2.erode(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return filled, (deep == 0).astype(np.float32)
+
+
+def seam_ring(hole: np.ndarray) -> np.ndarray:
+    """float32 1 within HOLE_RING px outside ``hole`` (uint8 0/255), else 0: where a painting of the room must
+    not show what the hole was filled with."""
+    k = 2 * HOLE_RING + 1
+    near = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return ((near > 0) & (hole == 0)).astype(np.float32)
 
 
 # Real video for the still-scene term: never the webcam clips, which are the flicker evaluation set.
@@ -258,28 +268,37 @@ class StyleData:
         draws are the same with or without them)."""
         content, target = sample_batch(self.content, self.target, size, batch, rng)
         weight = np.ones(content.shape[:3], np.float32)
+        ring = np.zeros(content.shape[:3], np.float32)
         inputs = content.astype(np.float32)
         for i in range(batch):
             if self.shapes and rng.random() < self.holes:
                 hole = place_hole(self.shapes[rng.integers(len(self.shapes))], size, size, rng)
                 inputs[i], weight[i] = holed(content[i], hole)
+                ring[i] = seam_ring(hole)
         x = torch.from_numpy(np.ascontiguousarray(inputs[..., ::-1].transpose(0, 3, 1, 2))) / 255
         still = None
         if self.video is not None and rng.random() < self.still_share:
             still = to_tensor(sample_video(self.video, size, batch // 2, rng)).to(device).chunk(2)
         walls = to_tensor(plain_walls(self.walls, size, rng.spawn(1)[0])).to(device) if self.walls else None
+        holes = ring.any((1, 2))
+        whole = to_tensor(content[holes]).to(device) if holes.any() else None
         return Batch(x.to(device), None if target is None else to_tensor(target).to(device),
-                     torch.from_numpy(weight)[:, None].to(device), still, walls)
+                     torch.from_numpy(weight)[:, None].to(device), still, walls,
+                     torch.from_numpy(holes).to(device), whole, torch.from_numpy(ring[holes])[:, None].to(device))
 
 
 @dataclass
 class Batch:
     """One training step's tensors: ``x`` the inputs (N x 3 x H x W, RGB 0..1), ``target`` the teacher's paintings,
     ``weight`` (N x 1 x H x W) 0 where a hole's inside does not count, ``still`` video pairs (first, second),
-    ``walls`` plain walls (RGB 0..1) or None."""
+    ``walls`` plain walls (RGB 0..1) or None; ``holes`` (N bools) which inputs have a hole, ``whole`` those inputs
+    without it (None: no holes this step) and ``ring`` their seam rings (``seam_ring``)."""
 
     x: torch.Tensor
     target: torch.Tensor | None
     weight: torch.Tensor
     still: tuple[torch.Tensor, torch.Tensor] | None
     walls: torch.Tensor | None = None
+    holes: torch.Tensor | None = None
+    whole: torch.Tensor | None = None
+    ring: torch.Tensor | None = None

@@ -59,6 +59,7 @@ from export.losses import (
     layout_loss,
     palette_loss,
     phase_crop,
+    seam_loss,
     soften,
     stability_loss,
     still_loss,
@@ -89,7 +90,7 @@ from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
            "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0, "layout": 0.0,
-           "walls": 0.0}
+           "walls": 0.0, "seam": 0.0}
 WALLS = 2  # plain walls painted a step when the wall term is on
 BLOTCHES = 0.02
 # What each network learns on, by where it paints: the fast net paints about 320x180 live on a CPU (the frame's
@@ -175,6 +176,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--holes", type=float, default=None,
                     help="share of the inputs with a person-shaped hole filled as the background plate fills it "
                          "(default 0.5 for the full net, which paints the plate; 0 otherwise)")
+    ap.add_argument("--seam", type=float, default=WEIGHTS["seam"],
+                    help="weight of the term that asks the net to paint the room round a filled hole as it paints "
+                         "the whole room (the line the plate shows beside a person; 0: off; needs --holes)")
     ap.add_argument("--tone", action=argparse.BooleanOptionalAction, default=None,
                     help="after training, grade the net's colours to the teacher's (export/tone.py; default: on for "
                          "the full nets, which measured better with it)")
@@ -206,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--init {args.init}: no such file")
     if not 0 <= args.wall_pairs < 1:
         ap.error(f"--wall-pairs must be a share from 0 up to (not including) 1, got {args.wall_pairs}")
+    if args.seam and not args.holes:
+        ap.error("--seam compares paintings round person-shaped holes; it needs --holes above 0")
     if args.wall_pairs and args.vgg_weights:
         ap.error("--wall-pairs needs the teacher to paint the walls; the perceptual loss (--vgg-weights) has none")
     if not 0 <= args.stroke_blur <= 4:
@@ -379,6 +385,10 @@ class StyleLosses:
             parts["detail"] = detail_loss(scored, target)
         if self.weights.get("layout"):
             parts["layout"] = layout_loss(scored, target)
+        if self.weights.get("seam") and batch.whole is not None:
+            with torch.no_grad():  # the whole room's painting is the reference, not pulled toward the holed one
+                whole = model(batch.whole) if origin is None else model(batch.whole, origin)
+            parts["seam"] = seam_loss(out[batch.holes], whole, batch.ring)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches, origin=origin)
         if batch.still is not None:
             parts["still"] = still_loss(model, *batch.still, origin=origin)
@@ -389,7 +399,7 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
                          "still": args.still, "lattice": args.lattice, "grid": args.grid, "palette": args.palette,
-                         "detail": args.detail, "layout": args.layout, "walls": args.walls}
+                         "detail": args.detail, "layout": args.layout, "walls": args.walls, "seam": args.seam}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),

@@ -1619,3 +1619,53 @@ def test_export_tone_grades_a_file_to_its_teacher(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             tone.main([str(a) for a in argv] + ["--data", str(data)])
         assert says in str(exc.value)
+
+
+def test_seam_term_compares_the_room_round_a_filled_hole_with_the_whole_rooms_painting():
+    """--seam: a step's holed inputs come with the same crops whole and their rings (HOLE_RING px outside the
+    hole); the term is zero for a net the hole's filling does not reach, grows with what reaches the ring, ignores
+    the hole itself and the room past the ring, and its gradient reaches the net through the holed painting only."""
+    import cv2
+
+    from export.losses import TextureLoss, seam_loss
+    from export.style_data import HOLE_RING, StyleData, seam_ring
+    from export.train_style import WEIGHTS, StyleLosses, parse_args
+
+    hole = np.zeros((64, 64), np.uint8)
+    hole[20:64, 24:40] = 255
+    ring = seam_ring(hole)
+    near = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HOLE_RING + 1,) * 2))
+    assert ring[hole > 0].max() == 0 and ring[near == 0].max() == 0 and ring[(near > 0) & (hole == 0)].min() == 1
+
+    ring_t = torch.from_numpy(ring)[None, None]
+    whole = torch.rand(1, 3, 64, 64)
+    inside = whole.clone()
+    inside[..., 20:, 24:40] = 0  # only the hole differs
+    far = whole.clone()
+    far[..., :, :2] += 0.5  # only the room past the ring differs
+    assert seam_loss(inside, whole, ring_t) == 0 and seam_loss(far, whole, ring_t) == 0
+    beside = whole.clone()
+    beside[..., 30:, 41:44] += 0.3  # a line painted just outside the hole
+    assert seam_loss(beside, whole, ring_t) > 0
+
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (4, 80, 96, 3), dtype=np.uint8)
+    target = rng.integers(0, 256, (4, 80, 96, 3), dtype=np.uint8)
+    shape = np.zeros((60, 24), np.uint8)
+    cv2.ellipse(shape, (12, 30), (10, 28), 0, 0, 360, 255, -1)
+    batch = StyleData(content, target, shapes=[shape], holes=0.5).sample(64, 4, np.random.default_rng(3),
+                                                                         torch.device("cpu"))
+    n = int(batch.holes.sum())
+    assert 0 < n < 4 and batch.whole.shape == (n, 3, 64, 64) and batch.ring.shape == (n, 1, 64, 64)
+    filled = (batch.x[batch.holes] != batch.whole).any(1, keepdim=True)  # where the fill replaced the room
+    assert filled.any() and not (filled & (batch.ring > 0)).any()  # the ring is room the hole left as it was
+
+    torch.manual_seed(0)
+    net = TransformerNet("fast")
+    parts = StyleLosses(WEIGHTS | {"seam": 1.0}, texture=TextureLoss()).terms(net, batch, net(batch.x))
+    assert parts["seam"] > 0
+    assert "seam" not in StyleLosses(WEIGHTS, texture=TextureLoss()).terms(net, batch, net(batch.x))
+    parts["seam"].backward()
+    assert next(net.parameters()).grad.abs().sum() > 0
+    with pytest.raises(SystemExit):
+        parse_args(["--style-image", "s.jpg", "--name", "n", "--seam", "1", "--holes", "0"])
