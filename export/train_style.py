@@ -178,7 +178,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "(default 0.5 for the full net, which paints the plate; 0 otherwise)")
     ap.add_argument("--seam", type=float, default=WEIGHTS["seam"],
                     help="weight of the term that asks the net to paint the room round a filled hole as it paints "
-                         "the whole room (the line the plate shows beside a person; 0: off; needs --holes)")
+                         "the whole room (the line the plate shows beside a person; 0: off; needs --holes). Too strong "
+                         "and the net stops looking at the picture: at 10 the_scream-full painted its noise field "
+                         "alone, with no seam (models/README.md)")
     ap.add_argument("--tone", action=argparse.BooleanOptionalAction, default=None,
                     help="after training, grade the net's colours to the teacher's (export/tone.py; default: on for "
                          "the full nets, which measured better with it)")
