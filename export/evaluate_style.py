@@ -115,7 +115,7 @@ def card_frames(data: Path, rooms: int = 6) -> list[np.ndarray]:
 def seam(paint, frame: np.ndarray, shapes: list[np.ndarray], seed: int = 0) -> float:
     """Mean |luma difference| between the painting of the room with a person-shaped hole (filled as the plate
     fills it) and the painting of the whole room, 3-20 px outside the hole: the line a network paints there."""
-    from export.style_data import holed, place_hole
+    from export.style_data import holed, place_hole, seam_ring
 
     rng = np.random.default_rng(seed)
     whole = cv2.cvtColor(paint(frame), cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -124,8 +124,8 @@ def seam(paint, frame: np.ndarray, shapes: list[np.ndarray], seed: int = 0) -> f
         hole = place_hole(shapes[rng.integers(len(shapes))], *frame.shape[:2], rng)
         filled, _ = holed(frame, hole)
         diff = np.abs(cv2.cvtColor(paint(filled), cv2.COLOR_BGR2GRAY).astype(np.float32) - whole)
-        near = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (41, 41)))
-        ring = (near > 0) & (cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) == 0)
+        # the training term's ring (HOLE_RING px outside the hole) less the 3 px the person's feather covers
+        ring = (seam_ring(hole) > 0) & (cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) == 0)
         out.append(float(diff[ring].mean()))
     return float(np.mean(out))
 

@@ -389,7 +389,7 @@ class StyleLosses:
             parts["layout"] = layout_loss(scored, target)
         if self.weights.get("seam") and batch.whole is not None:
             with torch.no_grad():  # the whole room's painting is the reference, not pulled toward the holed one
-                whole = model(batch.whole) if origin is None else model(batch.whole, origin)
+                whole = model(batch.whole, origin)
             parts["seam"] = seam_loss(out[batch.holes], whole, batch.ring)
         parts["stability"] = stability_loss(model, x, out, self.gen, blotches=self.blotches, origin=origin)
         if batch.still is not None:
