@@ -20,7 +20,10 @@ exit conv, all with instance norm. Configurations:
   before it (2026-12-04) load into this one only to be fine-tuned (models/README.md). And a fixed noise
   field beside the image (``ScreenNoise``, a fourth input channel of the entry conv): plain walls had nothing
   else to paint strokes from but the net's own grid. Full nets from before it (2026-12-04 evening) load
-  into this one only to be fine-tuned, the new channel's weights starting at zero;
+  into this one only to be fine-tuned, the new channel's weights starting at zero. And (``antialias``, since
+  2026-12-05 evening) the same low-pass before and after each bilinear upsampling: what the low-pass after the
+  half-resolution stage left of the lattice came from the upsampling itself, whose output's statistics repeat
+  with the input's pixel, which the next ReLU turns into a pattern on the 4-pixel grid (``UpsampleConv``);
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
   reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
@@ -40,7 +43,7 @@ from models.tone_curve import ToneCurve
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
-             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0},
+             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0, "antialias": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
              "upsample": "bilinear", "lowpass": True},
 }
@@ -104,22 +107,31 @@ class LowPass(nn.Module):
 class UpsampleConv(nn.Module):
     """2x upsample (nearest or bilinear) then conv (no checkerboard, unlike transposed convs), then the low-pass
     when ``smooth``. The separable variant first reduces channels with a 1x1 conv at the low resolution, which is
-    cheaper."""
+    cheaper. ``blur_in`` / ``blur_out``: the low-pass before the upsampling (at the input's rate) and after it (at
+    the output's, before the conv). Bilinear upsampling alone leaves the map's statistics periodic on the input's
+    grid (its pixels sit 1/4 and 3/4 of an input pixel from a sample); the conv and the ReLU turn that periodic
+    spread into a periodic pattern, the lattice (models/README.md). Blurred on both sides the upsampled map is close
+    to stationary: for white input the cross-talk between each frequency and its image falls from 17% of the
+    power to 0.3%."""
 
     def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest",
-                 smooth: bool = False) -> None:
+                 smooth: bool = False, blur_in: bool = False, blur_out: bool = False) -> None:
         super().__init__()
         self.mode = mode
+        mid = cout if separable else cin
         self.reduce = nn.Conv2d(cin, cout, 1) if separable else nn.Identity()
+        self.blur_in = LowPass(mid) if blur_in else nn.Identity()
+        self.blur_out = LowPass(mid) if blur_out else nn.Identity()
         self.conv = _separable(cout, cout, reflect) if separable else ConvLayer(cin, cout, k, reflect=reflect)
         self.smooth = LowPass(cout) if smooth else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blur_in(self.reduce(x))
         if self.mode == "nearest":
-            up = F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest")
+            up = F.interpolate(x, scale_factor=2.0, mode="nearest")
         else:
-            up = F.interpolate(self.reduce(x), scale_factor=2.0, mode=self.mode, align_corners=False)
-        return self.smooth(self.conv(up))
+            up = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=False)
+        return self.smooth(self.conv(self.blur_out(up)))
 
 
 class ScreenNoise(nn.Module):
@@ -178,7 +190,7 @@ class TransformerNet(nn.Module):
         self.arch = arch
         c1, c2, c3 = cfg["channels"]
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
-        smooth = cfg.get("lowpass", False)
+        smooth, aa = cfg.get("lowpass", False), cfg.get("antialias", False)
         self.noise = ScreenNoise(blur=cfg.get("noise_blur", 0.0)) if cfg.get("noise") else None
         self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
@@ -186,8 +198,8 @@ class TransformerNet(nn.Module):
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
-            UpsampleConv(c3, c2, 3, sep, refl, up, smooth),
-            UpsampleConv(c2, c1, 3, sep, refl, up),
+            UpsampleConv(c3, c2, 3, sep, refl, up, smooth, blur_in=aa, blur_out=aa),
+            UpsampleConv(c2, c1, 3, sep, refl, up, blur_in=aa and not smooth, blur_out=aa),  # ``smooth`` blurred it
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )
 

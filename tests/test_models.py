@@ -8,7 +8,7 @@ from conftest import logged, onnx_model
 
 from realtime.errors import RealtimeError
 from realtime.inference import open_session
-from realtime.models import INT8, list_styles, person_model, read_info, resolve_style
+from realtime.models import list_styles, person_model, read_info, resolve_style
 from realtime.providers import provider_chain
 
 SHIPPED_STYLES = {"udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"}
@@ -40,9 +40,11 @@ LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the 
 REDISTILLED = {"udnie", "starry_night", "great_wave", "composition_vii"}
 NOT_RETRAINED = set(SHIPPED_STYLES) - REDISTILLED  # fast nets from before the lattice fix (the style-network issue)
 # retrained with the fixes: their lattice is down from the old fast nets', not gone (models/README.md)
-# (udnie-full passes since its noise field is smoothed, 2026-12-05; the other full nets keep the white field)
-STILL_LATTICED = REDISTILLED | {"starry_night-full", "the_scream-full", "great_wave-full", "composition_vii-full",
-                                "shipwreck_of_the_minotaur-full"}
+# (udnie-full passes since its noise field is smoothed; great_wave-full and its twin, composition_vii-full and
+# the_scream's twin since the decoder's blurred upsampling, 2026-12-05 evening)
+STILL_LATTICED = REDISTILLED | {"starry_night-full", "starry_night-full.int8", "shipwreck_of_the_minotaur-full",
+                                "shipwreck_of_the_minotaur-full.int8"}
+NEAR_THE_LIMIT = {"the_scream-full": 4.13, "composition_vii-full.int8": 4.12}  # measured here; hosts' kernels differ
 
 
 def shipped_style_files() -> list[str]:
@@ -60,14 +62,18 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
                                               reason="a fast net from before the lattice fix"))
-    if name.removesuffix(INT8) in STILL_LATTICED:
+    if name in STILL_LATTICED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
                                               reason="bilinear upsampling, the lattice (and, fast nets, grid) "
-                                                     "terms, the decoder's low-pass (full nets, fast udnie) and, "
-                                                     "full nets, the noise field (smoothed, the_scream-full's "
-                                                     "too) weakened its lattice (full nets: 0.03-0.35 grey levels) "
-                                                     "but did not remove it; udnie-full's smoothed field did "
-                                                     "(models/README.md)"))
+                                                     "terms, the decoder's low-pass and, full nets, the noise field "
+                                                     "weakened its lattice but did not remove it; starry_night-full's "
+                                                     "fine-tune with the blurred upsampling took it from 30.6 to 5.8 "
+                                                     "(int8 6.0); shipwreck-full has not had it (models/README.md)"))
+    if name in NEAR_THE_LIMIT:  # not strict: another host's float or int8 kernels may put it either side
+        request.applymarker(pytest.mark.xfail(strict=False, raises=AssertionError,
+                                              reason=f"{NEAR_THE_LIMIT[name]} on the wall here since its fine-tune "
+                                                     "with the blurred upsampling (from 9.8-12.0), just over the "
+                                                     "limit (models/README.md)"))
     painted = paint_wall(resolve_style("udnie").parent / f"{name}.onnx", flat_wall())
     assert lattice(painted) < LATTICE_LIMIT
 

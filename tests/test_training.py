@@ -1025,7 +1025,7 @@ def test_lattice_probe_finds_the_layer_that_draws_the_grid():
     def alternate_rows(_module, _inputs, out):
         sign = torch.ones_like(out)
         sign[:, :, 1::2] = -1
-        return out + 0.5 * sign
+        return out + sign
 
     net.net[stage].register_forward_hook(alternate_rows)
     wall = flat_wall(128, 96)
@@ -1207,6 +1207,33 @@ def test_the_decoders_low_pass_takes_the_half_resolution_stages_nyquist_off_the_
     assert abs(filtered - own) < 0.005 * (unfiltered - own)  # the full net: also under a tenth of unfiltered, as before
 
 
+def test_the_decoders_blurred_upsampling_leaves_no_period_for_a_relu_to_turn_into_a_lattice():
+    """Bilinear 2x upsampling of a stationary map is not stationary: a pixel pair within one input pixel's span is
+    far more alike than a pair across two, so an asymmetric conv and a ReLU after it paint a pattern with the input's
+    period (the lattice the full nets drew on the 4 px grid). With the low-pass before and after the upsampling
+    (``antialias``, full nets since 2026-12-05 evening) even and odd pixels are alike to within a twentieth of that."""
+    from models.transformer_net import ARCHS, UpsampleConv
+
+    assert ARCHS["full"]["antialias"]
+    torch.manual_seed(0)
+    noise = torch.randn(1, 8, 96, 96)
+
+    def phase_gap(stage: UpsampleConv) -> float:  # neighbours' covariance, odd-even pairs vs even-odd pairs
+        seen = []
+        stage.conv.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0]))
+        with torch.no_grad():
+            stage(noise)
+        u = seen[0][0, :, 4:-4, 4:-4]  # the borders' padding aside
+        u = u - u.mean()
+        pairs = (u[:, 0:-1:2] * u[:, 1::2]).mean(), (u[:, 1:-1:2] * u[:, 2::2]).mean()
+        return float(abs(pairs[0] - pairs[1]) / u.pow(2).mean())
+
+    plain = phase_gap(UpsampleConv(8, 8, 3, False, False, "bilinear"))
+    blurred = phase_gap(UpsampleConv(8, 8, 3, False, False, "bilinear", blur_in=True, blur_out=True))
+    assert plain > 0.2  # 0.30: (0.35 - 0.23) of the variance
+    assert blurred < plain / 20  # 0.004
+
+
 def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else(tmp_path, capsys):
     """The low-pass has no weights, so a full net exported before it (recording no configuration) would load
     without a word: it is refused for resuming and pictures, and taken, said in one line, as a fine-tune's start;
@@ -1244,16 +1271,20 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
 
     weights = Path(__file__).resolve().parents[1] / "models" / "weights"
     net = TransformerNet("full")
-    load_weights(weights / "udnie-full.onnx", net)  # for a picture: its colour grade too (a fine-tune's start: not)
+    # a file trained as the full net is built now; for a picture: its colour grade too (a fine-tune's start: not)
+    load_weights(weights / "the_scream-full.onnx", net)
     x = np.random.default_rng(0).random((1, 3, 72, 128), dtype=np.float32)
-    session = ort.InferenceSession(str(weights / "udnie-full.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(weights / "the_scream-full.onnx"), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         ours = net.eval()(torch.from_numpy(x)).numpy()
     assert np.abs(ours - session.run(None, {session.get_inputs()[0].name: x})[0]).max() < 1e-3
     with pytest.raises(SystemExit, match="lacks .* float weights"):
         load_weights(weights / "udnie-full.int8.onnx", TransformerNet("full"))
     with pytest.raises(SystemExit, match='another network than --arch fast builds now .*"arch": "full"'):
-        load_weights(weights / "udnie-full.onnx", TransformerNet("fast"))
+        load_weights(weights / "the_scream-full.onnx", TransformerNet("fast"))
+    with pytest.raises(SystemExit, match='another network than --arch full builds now .*"upsample": "bilinear"}'):
+        load_weights(weights / "udnie-full.onnx", TransformerNet("full"))  # before the blurred upsampling
+    load_weights(weights / "udnie-full.onnx", TransformerNet("full"), init=True)  # a fine-tune's start
     with pytest.raises(SystemExit, match="an exported .* net upsampling bilinear"):  # not a style network at all
         load_weights(weights / "person.onnx", TransformerNet("full"))
     (tmp_path / "broken.onnx").write_bytes(b"not a network")  # a file that is neither: one line, no traceback
