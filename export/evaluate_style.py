@@ -16,7 +16,8 @@ brush texture there is, not just colour. Reported for ours and the teacher, and 
 The model card's figures (`--card FILE.json`, with `--contact FILE.png`): each network at the resolution it paints
 (whole frames: held-out room photos at 640x360, one frame of each webcam clip at 640x480), with the measures of
 export/style_metrics.py against the teacher painting the same frames: style score, palette distance to the
-painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall, the seam around a
+painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall (as the network
+paints it: at the painted size, not enlarged), the seam around a
 person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720 (with
 `--card-scale S`, painted at S times the frame as the runtime's style scale does, and timed at that size):
 
@@ -36,7 +37,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT, PAINTINGS
-from export.style_metrics import detail, flat_wall, lattice, palette_distance
+from export.style_metrics import detail, flat_wall, lattice, paint_wall, palette_distance
 
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
@@ -159,6 +160,7 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
     """The model card's figures for the network ``name`` (see the module's docstring), painted at ``scale`` times
     the frame size and enlarged back as the runtime does (0.5: the fast nets' size on a CPU)."""
     from export.style_data import person_shapes
+    from realtime.models import resolve_style
     from realtime.stylize import style_size
 
     net, tch = student(name, scale, smoothing=0.0), teacher(name, data)
@@ -170,7 +172,8 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
         "palette": np.mean([palette_distance(o, painting) for o in ours]),
         "teacher_palette": np.mean([palette_distance(t, painting) for t in theirs]),
         "detail_ratio": np.mean([detail(o) / max(detail(t), 1e-6) for o, t in zip(ours, theirs, strict=True)]),
-        "lattice": lattice(net(flat_wall())),
+        # on the network's own output: enlarged 1/scale times, its 4 px grid is wider than the measure's period
+        "lattice": lattice(paint_wall(resolve_style(name), flat_wall(*style_size(640, 360, scale)))),
         "seam": np.mean([seam(net, f, person_shapes(data)) for f in frames[:4]]),
     }
     videos = sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]

@@ -24,13 +24,17 @@ exit conv, all with instance norm. Configurations:
   2026-12-05 evening) the same low-pass before and after each bilinear upsampling: what the low-pass after the
   half-resolution stage left of the lattice came from the upsampling itself, whose output's statistics repeat
   with the input's pixel, which the next ReLU turns into a pattern on the 4-pixel grid (``UpsampleConv``);
+  since 2026-12-05 night (``wide_blur``) the blur after the first upsampling is the 5-tap binomial, which leaves
+  a fifteenth of the 3-tap one's overlap (what starry_night-full still drew on the grid);
 - ``fast``: 16/32/64 channels, 3 depthwise-separable residual blocks, separable decoder that
   reduces channels (1x1) before it upsamples (bilinear, as the full net, for the same reason; it costs
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
   Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took 20% of its time;
   reducing before upsampling took 480x270 from 48 to 38 ms. Since 2026-12-05 it has the full net's low-pass
-  after its half-resolution stage too (the same lattice, drawn the same way). The fast nets shipped before
-  2026-12-03 upsample nearest, those before 2026-12-05 have no low-pass (their ONNX files carry their own graph).
+  after its half-resolution stage too (the same lattice, drawn the same way); not its blurred upsampling
+  (``antialias``): painting at 320x180 the fast nets fine-tuned with it lost their fine texture (models/README.md).
+  The fast nets shipped before 2026-12-03 upsample nearest, those before 2026-12-05 have no low-pass (their ONNX
+  files carry their own graph).
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ from models.tone_curve import ToneCurve
 ARCHS: dict[str, dict] = {
     "johnson": {"channels": (32, 64, 128), "blocks": 5, "end_kernel": 9, "separable": False, "reflect": True},
     "full": {"channels": (24, 48, 96), "blocks": 5, "end_kernel": 5, "separable": False, "reflect": False,
-             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0, "antialias": True},
+             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0, "antialias": True,
+             "wide_blur": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
              "upsample": "bilinear", "lowpass": True},
 }
@@ -90,18 +95,22 @@ class ResidualBlock(nn.Module):
 
 
 class LowPass(nn.Module):
-    """A fixed binomial blur, [1 2 1] x [1 2 1] / 16 per channel with reflected borders: it removes a feature
-    map's highest frequency (its Nyquist, where its response is zero) and keeps the low ones. No weights."""
+    """A fixed binomial blur per channel with reflected borders, [1 2 1] x [1 2 1] / 16 (``taps`` 3) or
+    [1 4 6 4 1] x [1 4 6 4 1] / 256 (5): it removes a feature map's highest frequency (its Nyquist, where its
+    response is zero) and keeps the low ones; the wider one falls off sooner. No weights."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, taps: int = 3) -> None:
         super().__init__()
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        kernel = (taps[:, None] * taps[None, :] / 16).expand(channels, 1, 3, 3).clone()
+        row = torch.tensor([1.0])
+        for _ in range(taps - 1):  # Pascal's triangle: [1 1] convolved taps - 1 times
+            row = F.pad(row, (1, 0)) + F.pad(row, (0, 1))
+        row = row / row.sum()
+        kernel = (row[:, None] * row[None, :]).expand(channels, 1, taps, taps).clone()
         self.register_buffer("kernel", kernel, persistent=False)
-        self.channels = channels
+        self.channels, self.pad = channels, taps // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, groups=self.channels)
+        return F.conv2d(F.pad(x, (self.pad,) * 4, mode="reflect"), self.kernel, groups=self.channels)
 
 
 class UpsampleConv(nn.Module):
@@ -112,16 +121,16 @@ class UpsampleConv(nn.Module):
     grid (its pixels sit 1/4 and 3/4 of an input pixel from a sample); the conv and the ReLU turn that periodic
     spread into a periodic pattern, the lattice (models/README.md). Blurred on both sides the upsampled map is close
     to stationary: for white input the cross-talk between each frequency and its image falls from 17% of the
-    power to 0.3%."""
+    power to 0.3% (0.02% with the 5-tap blur after it). ``blur_out_taps``: that blur's width."""
 
     def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest",
-                 smooth: bool = False, blur_in: bool = False, blur_out: bool = False) -> None:
+                 smooth: bool = False, blur_in: bool = False, blur_out: bool = False, blur_out_taps: int = 3) -> None:
         super().__init__()
         self.mode = mode
         mid = cout if separable else cin
         self.reduce = nn.Conv2d(cin, cout, 1) if separable else nn.Identity()
         self.blur_in = LowPass(mid) if blur_in else nn.Identity()
-        self.blur_out = LowPass(mid) if blur_out else nn.Identity()
+        self.blur_out = LowPass(mid, blur_out_taps) if blur_out else nn.Identity()
         self.conv = _separable(cout, cout, reflect) if separable else ConvLayer(cin, cout, k, reflect=reflect)
         self.smooth = LowPass(cout) if smooth else nn.Identity()
 
@@ -190,7 +199,7 @@ class TransformerNet(nn.Module):
         self.arch = arch
         c1, c2, c3 = cfg["channels"]
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
-        smooth, aa = cfg.get("lowpass", False), cfg.get("antialias", False)
+        smooth, aa, wide = cfg.get("lowpass", False), cfg.get("antialias", False), cfg.get("wide_blur", False)
         self.noise = ScreenNoise(blur=cfg.get("noise_blur", 0.0)) if cfg.get("noise") else None
         self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
@@ -198,7 +207,7 @@ class TransformerNet(nn.Module):
             ConvLayer(c1, c2, 3, stride=2, reflect=refl),
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
-            UpsampleConv(c3, c2, 3, sep, refl, up, smooth, blur_in=aa, blur_out=aa),
+            UpsampleConv(c3, c2, 3, sep, refl, up, smooth, blur_in=aa, blur_out=aa, blur_out_taps=5 if wide else 3),
             UpsampleConv(c2, c1, 3, sep, refl, up, blur_in=aa and not smooth, blur_out=aa),  # ``smooth`` blurred it
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )

@@ -1211,7 +1211,8 @@ def test_the_decoders_blurred_upsampling_leaves_no_period_for_a_relu_to_turn_int
     """Bilinear 2x upsampling of a stationary map is not stationary: a pixel pair within one input pixel's span is
     far more alike than a pair across two, so an asymmetric conv and a ReLU after it paint a pattern with the input's
     period (the lattice the full nets drew on the 4 px grid). With the low-pass before and after the upsampling
-    (``antialias``, full nets since 2026-12-05 evening) even and odd pixels are alike to within a twentieth of that."""
+    (``antialias``, full nets since 2026-12-05 evening) even and odd pixels are alike to within a twentieth of that,
+    with the wider blur after it (``wide_blur``, the full net's first upsampling since 2026-12-05 night) a hundredth."""
     from models.transformer_net import ARCHS, UpsampleConv
 
     assert ARCHS["full"]["antialias"]
@@ -1230,8 +1231,10 @@ def test_the_decoders_blurred_upsampling_leaves_no_period_for_a_relu_to_turn_int
 
     plain = phase_gap(UpsampleConv(8, 8, 3, False, False, "bilinear"))
     blurred = phase_gap(UpsampleConv(8, 8, 3, False, False, "bilinear", blur_in=True, blur_out=True))
+    wide = phase_gap(UpsampleConv(8, 8, 3, False, False, "bilinear", blur_in=True, blur_out=True, blur_out_taps=5))
     assert plain > 0.2  # 0.30: (0.35 - 0.23) of the variance
     assert blurred < plain / 20  # 0.004
+    assert ARCHS["full"]["wide_blur"] and wide < blurred / 5  # 0.0003: the full net's first upsampling since 2026-12-05
 
 
 def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else(tmp_path, capsys):
@@ -1272,9 +1275,9 @@ def test_a_shipped_onnx_file_starts_a_fine_tune(tmp_path):
     weights = Path(__file__).resolve().parents[1] / "models" / "weights"
     net = TransformerNet("full")
     # a file trained as the full net is built now; for a picture: its colour grade too (a fine-tune's start: not)
-    load_weights(weights / "the_scream-full.onnx", net)
+    load_weights(weights / "starry_night-full.onnx", net)
     x = np.random.default_rng(0).random((1, 3, 72, 128), dtype=np.float32)
-    session = ort.InferenceSession(str(weights / "the_scream-full.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(weights / "starry_night-full.onnx"), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         ours = net.eval()(torch.from_numpy(x)).numpy()
     assert np.abs(ours - session.run(None, {session.get_inputs()[0].name: x})[0]).max() < 1e-3
