@@ -38,6 +38,8 @@ exit conv, all with instance norm. Configurations:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -101,10 +103,7 @@ class LowPass(nn.Module):
 
     def __init__(self, channels: int, taps: int = 3) -> None:
         super().__init__()
-        row = torch.tensor([1.0])
-        for _ in range(taps - 1):  # Pascal's triangle: [1 1] convolved taps - 1 times
-            row = F.pad(row, (1, 0)) + F.pad(row, (0, 1))
-        row = row / row.sum()
+        row = torch.tensor([math.comb(taps - 1, k) for k in range(taps)], dtype=torch.float32) / 2 ** (taps - 1)
         kernel = (row[:, None] * row[None, :]).expand(channels, 1, taps, taps).clone()
         self.register_buffer("kernel", kernel, persistent=False)
         self.channels, self.pad = channels, taps // 2

@@ -42,7 +42,6 @@ NOT_RETRAINED = set(SHIPPED_STYLES) - REDISTILLED  # fast nets from before the l
 # the full nets pass since their fixes (udnie-full since its noise field is smoothed, the others since the decoder's
 # blurred upsampling, 2026-12-05 evening and night: 2.4-3.4 here); the fast nets, redistilled or not, paint a lattice
 # at the size they paint (320x180: 5.0-21.0 on the wall, models/README.md)
-STILL_LATTICED = REDISTILLED
 
 
 def shipped_style_files() -> list[str]:
@@ -70,7 +69,7 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
                                               reason="a fast net from before the lattice fix"))
-    if name in STILL_LATTICED:
+    if name in REDISTILLED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
                                               reason="a fast net: bilinear upsampling, the lattice and grid "
                                                      "terms and the decoder's low-pass weakened its lattice but did "
