@@ -210,7 +210,7 @@ def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: 
     cv2.imwrite(str(path), np.vstack(rows))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA_ROOT)
     ap.add_argument("--styles", default=",".join(PAINTINGS))
@@ -229,16 +229,16 @@ def main() -> None:
     ap.add_argument("--card-scale", type=float, default=1.0,
                     help="with --card: the networks paint at this times the frame size, enlarged back (0.5: as the "
                          "fast nets paint live on a CPU, 320x180 of a 640x360 frame; ms then at 320x180 and 640x360)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     names = [s for s in args.styles.split(",") if s]
     labelled = dict(n.split("=", 1) if args.card and "=" in n else (n, n) for n in names)  # labels: the card's
     from realtime.errors import RealtimeError
     from realtime.models import resolve_style
-    for label, spec in labelled.items():  # all of them before minutes of work, in one line
+    for entry, spec in labelled.items():  # all of them before minutes of work, in one line
         try:
             resolve_style(spec)
         except RealtimeError as exc:
-            ap.error(f"--styles entry {label if label == spec else f'{label}={spec}'!r}: {exc} (entries are "
+            ap.error(f"--styles entry {entry if entry == spec else f'{entry}={spec}'!r}: {exc} (entries are "
                      "LABEL=FILE or a style, split on commas: a label cannot hold one)")
     if args.card:
         frames = card_frames(args.data)

@@ -52,7 +52,8 @@ ARCHS: dict[str, dict] = {
              "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 3.0, "antialias": True,
              "wide_blur": True},
     "fast": {"channels": (16, 32, 64), "blocks": 3, "end_kernel": 3, "separable": True, "reflect": False,
-             "upsample": "bilinear", "lowpass": True},
+             "upsample": "bilinear", "lowpass": True, "noise": True, "noise_blur": 1.5, "antialias": True,
+             "late_noise": True, "skip": True},
 }
 
 
@@ -120,26 +121,38 @@ class UpsampleConv(nn.Module):
     grid (its pixels sit 1/4 and 3/4 of an input pixel from a sample); the conv and the ReLU turn that periodic
     spread into a periodic pattern, the lattice (models/README.md). Blurred on both sides the upsampled map is close
     to stationary: for white input the cross-talk between each frequency and its image falls from 17% of the
-    power to 0.3% (0.02% with the 5-tap blur after it). ``blur_out_taps``: that blur's width."""
+    power to 0.3% (0.02% with the 5-tap blur after it). ``blur_out_taps``: that blur's width. ``extra_in``: that
+    many more channels (``forward``'s ``extra``, at the output's size) join the separable conv's pointwise step, so
+    they act before its instance norm and ReLU."""
 
     def __init__(self, cin: int, cout: int, k: int, separable: bool, reflect: bool, mode: str = "nearest",
-                 smooth: bool = False, blur_in: bool = False, blur_out: bool = False, blur_out_taps: int = 3) -> None:
+                 smooth: bool = False, blur_in: bool = False, blur_out: bool = False, blur_out_taps: int = 3,
+                 extra_in: int = 0) -> None:
         super().__init__()
-        self.mode = mode
+        if extra_in and not separable:
+            raise ValueError("extra_in joins the separable conv's pointwise step")
+        self.mode, self.extra_in = mode, extra_in
         mid = cout if separable else cin
         self.reduce = nn.Conv2d(cin, cout, 1) if separable else nn.Identity()
         self.blur_in = LowPass(mid) if blur_in else nn.Identity()
         self.blur_out = LowPass(mid, blur_out_taps) if blur_out else nn.Identity()
         self.conv = _separable(cout, cout, reflect) if separable else ConvLayer(cin, cout, k, reflect=reflect)
+        if extra_in:
+            self.conv[1] = nn.Conv2d(cout + extra_in, cout, 1)
         self.smooth = LowPass(cout) if smooth else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         x = self.blur_in(self.reduce(x))
         if self.mode == "nearest":
             up = F.interpolate(x, scale_factor=2.0, mode="nearest")
         else:
             up = F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=False)
-        return self.smooth(self.conv(self.blur_out(up)))
+        up = self.blur_out(up)
+        if not self.extra_in:
+            return self.smooth(self.conv(up))
+        x = self.conv[0](up)
+        x = torch.cat([x, extra[:, :, : x.shape[2], : x.shape[3]]], 1)
+        return self.smooth(self.conv[1:](x))
 
 
 class ScreenNoise(nn.Module):
@@ -188,7 +201,10 @@ def _wrapped_blur(tile: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class TransformerNet(nn.Module):
-    """Style transformer; ``arch`` is a key of ARCHS."""
+    """Style transformer; ``arch`` is a key of ARCHS. ``late_noise`` and ``skip`` (the fast net since 2026-12-05):
+    the noise field and the entry conv's full-resolution features also join the last upsampling's conv. With the
+    upsampling blurred, a small net has nothing fine left to paint strokes from but its 4 px grid (the lattice) or,
+    given these, the fixed field and the picture's own edges (models/README.md)."""
 
     def __init__(self, arch: str = "fast") -> None:
         super().__init__()
@@ -200,6 +216,7 @@ class TransformerNet(nn.Module):
         k, sep, refl, up = cfg["end_kernel"], cfg["separable"], cfg["reflect"], cfg.get("upsample", "nearest")
         smooth, aa, wide = cfg.get("lowpass", False), cfg.get("antialias", False), cfg.get("wide_blur", False)
         self.noise = ScreenNoise(blur=cfg.get("noise_blur", 0.0)) if cfg.get("noise") else None
+        self.late_noise, self.skip = bool(cfg.get("late_noise")), bool(cfg.get("skip"))
         self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
             ConvLayer(3 + (self.noise is not None), c1, k, reflect=refl),
@@ -207,12 +224,22 @@ class TransformerNet(nn.Module):
             ConvLayer(c2, c3, 3, stride=2, reflect=refl),
             *[ResidualBlock(c3, sep, refl) for _ in range(cfg["blocks"])],
             UpsampleConv(c3, c2, 3, sep, refl, up, smooth, blur_in=aa, blur_out=aa, blur_out_taps=5 if wide else 3),
-            UpsampleConv(c2, c1, 3, sep, refl, up, blur_in=aa and not smooth, blur_out=aa),  # ``smooth`` blurred it
+            UpsampleConv(c2, c1, 3, sep, refl, up, blur_in=aa and not smooth, blur_out=aa,  # ``smooth`` blurred it
+                         extra_in=self.late_noise + c1 * self.skip),
             ConvLayer(c1, 3, k, act=False, reflect=refl),
         )
 
     def forward(self, image: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
         x = image if self.noise is None else torch.cat([image, self.noise(image, origin)], 1)
+        entry = self.net[0](x)
+        x = self.net[1:-2](entry)
+        h, w = 2 * x.shape[2], 2 * x.shape[3]  # the last upsampling's size: the input's, rounded up by the strides
+        extra = []
+        if self.late_noise:
+            extra.append(self.noise(x.new_empty(x.shape[0], 1, h, w), origin))
+        if self.skip:
+            extra.append(F.pad(entry, (0, w - entry.shape[3], 0, h - entry.shape[2])))
+        x = self.net[-1](self.net[-2](x, torch.cat(extra, 1) if extra else None))
         # strided convs round sizes up, so crop back to the input size
-        out = torch.sigmoid(self.net(x))[:, :, : image.shape[2], : image.shape[3]]
+        out = torch.sigmoid(x)[:, :, : image.shape[2], : image.shape[3]]
         return out if self.tone is None else self.tone(out)

@@ -36,12 +36,10 @@ def test_six_styles_shipped_with_painting_metadata():
 
 
 LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
-# fast nets redistilled on 2026-12-03 (udnie's fine-tuned with the decoder's low-pass on 2026-12-05)
-REDISTILLED = {"udnie", "starry_night", "great_wave", "composition_vii"}
-NOT_RETRAINED = set(SHIPPED_STYLES) - REDISTILLED  # fast nets from before the lattice fix (the style-network issue)
 # the full nets pass since their fixes (udnie-full since its noise field is smoothed, the others since the decoder's
-# blurred upsampling, 2026-12-05 evening and night: 2.4-3.4 here); the fast nets, redistilled or not, paint a lattice
-# at the size they paint (320x180: 5.0-21.0 on the wall, models/README.md)
+# blurred upsampling, 2026-12-05 evening and night: 2.4-3.4 here); the fast nets since they were fine-tuned with the
+# blurred upsampling, a noise field and a full-resolution skip (2026-12-05 night: 1.5-2.4 at 320x180), but one:
+NOT_RETRAINED = {"shipwreck_of_the_minotaur"}  # its file of 2026-12-02 (12.6): the new one lost style and palette
 
 
 def shipped_style_files() -> list[str]:
@@ -68,14 +66,8 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
 
     if name in NOT_RETRAINED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason="a fast net from before the lattice fix"))
-    if name in REDISTILLED:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason="a fast net: bilinear upsampling, the lattice and grid "
-                                                     "terms and the decoder's low-pass weakened its lattice but did "
-                                                     "not remove it; fine-tuned with the full net's blurred "
-                                                     "upsampling, fast nets lost their fine texture at 320x180 "
-                                                     "(models/README.md)"))
+                                              reason="a fast net from before the lattice fix; fine-tuned with it, "
+                                                     "it lost style score and palette (models/README.md)"))
     painted = paint_wall(resolve_style("udnie").parent / f"{name}.onnx", flat_wall(*painted_size(name)))
     assert lattice(painted) < LATTICE_LIMIT
 
