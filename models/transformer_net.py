@@ -201,7 +201,7 @@ def _wrapped_blur(tile: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class TransformerNet(nn.Module):
-    """Style transformer; ``arch`` is a key of ARCHS. ``late_noise`` and ``skip`` (the fast net since 2026-12-05):
+    """Style transformer; ``arch`` is a key of ARCHS. ``late_noise`` and ``skip`` (the fast net since 2026-12-05 night):
     the noise field and the entry conv's full-resolution features also join the last upsampling's conv. With the
     upsampling blurred, a small net has nothing fine left to paint strokes from but its 4 px grid (the lattice) or,
     given these, the fixed field and the picture's own edges (models/README.md)."""
@@ -217,6 +217,8 @@ class TransformerNet(nn.Module):
         smooth, aa, wide = cfg.get("lowpass", False), cfg.get("antialias", False), cfg.get("wide_blur", False)
         self.noise = ScreenNoise(blur=cfg.get("noise_blur", 0.0)) if cfg.get("noise") else None
         self.late_noise, self.skip = bool(cfg.get("late_noise")), bool(cfg.get("skip"))
+        if self.late_noise and self.noise is None:
+            raise ValueError(f"{arch}: late_noise feeds the noise field again, so it needs noise")
         self.tone: ToneCurve | None = None  # fitted after training (export.tone), never trained
         self.net = nn.Sequential(
             ConvLayer(3 + (self.noise is not None), c1, k, reflect=refl),
