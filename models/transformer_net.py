@@ -1,7 +1,7 @@
 """Johnson et al. (2016) feed-forward style transformer network.
 
-Input:  ``image``    float32 N x 3 x H x W, RGB in 0..1 (any H, W; multiples of 4 are exact); the full
-        net's noise field is made inside the network (the ONNX file has the one input).
+Input:  ``image``    float32 N x 3 x H x W, RGB in 0..1 (any H, W; multiples of 4 are exact); the noise
+        field is made inside the network (the ONNX file has the one input).
 Output: ``stylized`` float32 N x 3 x H x W, RGB in 0..1.
 
 A wide entry conv, two strided convs, residual blocks, two upsample+conv stages and an
@@ -31,10 +31,13 @@ exit conv, all with instance norm. Configurations:
   ONNX Runtime no more than nearest), 3x3 end convs and zero padding inside the convs, for CPUs.
   Profiling ONNX Runtime on 2 cores showed the separate reflection Pad ops alone took 20% of its time;
   reducing before upsampling took 480x270 from 48 to 38 ms. Since 2026-12-05 it has the full net's low-pass
-  after its half-resolution stage too (the same lattice, drawn the same way); not its blurred upsampling
-  (``antialias``): painting at 320x180 the fast nets fine-tuned with it lost their fine texture (models/README.md).
-  The fast nets shipped before 2026-12-03 upsample nearest, those before 2026-12-05 have no low-pass (their ONNX
-  files carry their own graph).
+  after its half-resolution stage too (the same lattice, drawn the same way). Since 2026-12-05 night it also
+  has the blurred upsampling (``antialias``) and a noise field (sigma 1.5 px), which it is fed twice: at the entry
+  and, with the entry conv's full-resolution features (``late_noise``, ``skip``), at its last upsampling's conv;
+  painting at 320x180 with the blurred upsampling alone it lost its fine texture (models/README.md).
+  The fast nets shipped before 2026-12-03 upsample nearest, those before 2026-12-05 have no low-pass, and
+  shipwreck_of_the_minotaur's (2026-12-02) none of the 2026-12-05 night parts (their ONNX files carry their own
+  graph).
 """
 from __future__ import annotations
 
@@ -151,7 +154,7 @@ class UpsampleConv(nn.Module):
         if not self.extra_in:
             return self.smooth(self.conv(up))
         x = self.conv[0](up)
-        x = torch.cat([x, extra[:, :, : x.shape[2], : x.shape[3]]], 1)
+        x = torch.cat([x, extra], 1)
         return self.smooth(self.conv[1:](x))
 
 
