@@ -40,8 +40,21 @@ class Clip:
     person: list[np.ndarray]  # uint8 true person mask per frame (255 = person)
 
 
+def _cutout_paths(data: Path) -> list[Path]:
+    return sorted((data / "segmentation" / "cutouts").glob("*.png"))
+
+
+def cast_cutouts(data: Path = DATA_ROOT) -> set[str]:
+    """The cut-outs these clips paste in ("cutouts/NAME", as the segmentation data names them): the person net's
+    training leaves them out."""
+    paths = _cutout_paths(data)
+    if not paths:
+        return set()
+    return {f"cutouts/{paths[i % len(paths)].name}" for _, i in CASTS + HELD_OUT_CASTS}
+
+
 def _cutout(data: Path, index: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    paths = sorted((data / "segmentation" / "cutouts").glob("*.png"))
+    paths = _cutout_paths(data)
     rgba = cv2.imread(str(paths[index % len(paths)]), cv2.IMREAD_UNCHANGED)
     ys, xs = np.nonzero(rgba[..., 3] > 8)
     rgba = rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]

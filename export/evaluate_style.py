@@ -17,8 +17,9 @@ The model card's figures (`--card FILE.json`, with `--contact FILE.png`): each n
 (whole frames: held-out room photos at 640x360, one frame of each webcam clip at 640x480), with the measures of
 export/style_metrics.py against the teacher painting the same frames: style score, palette distance to the
 painting, detail ratio, flicker as painted per frame (no smoothing), the lattice on a flat wall (as the network
-paints it: at the painted size, not enlarged), the seam around a
-person-shaped hole filled as the plate fills it, and ms per frame on 2 threads at 640x360 and 1280x720 (with
+paints it: at the painted size, not enlarged), the seam around a person-shaped hole filled as the plate fills it,
+the person's legibility (ours and the teacher's: how much of the frame's edges the painting keeps inside the
+person, on the frames the person net finds one in), and ms per frame on 2 threads at 640x360 and 1280x720 (with
 `--card-scale S`, painted at S times the frame as the runtime's style scale does, and timed at that size):
 
     python -m export.evaluate_style --card docs/style_card.json --contact docs/style_contact.jpg \
@@ -37,7 +38,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT, PAINTINGS
-from export.style_metrics import detail, flat_wall, lattice, paint_wall, palette_distance
+from export.style_metrics import detail, flat_wall, lattice, legibility, paint_wall, palette_distance
 
 RUNTIME_SCALE = 0.5  # the runtime's default --style-scale
 
@@ -113,6 +114,22 @@ def card_frames(data: Path, rooms: int = 6) -> list[np.ndarray]:
     return frames
 
 
+def person_masks(frames: list[np.ndarray], min_share: float = 0.05) -> list[np.ndarray | None]:
+    """Per frame, where the shipped person net finds a person (eroded 4 px off the outline, so the measure is the
+    person's inside), or None where it finds less than ``min_share`` of the frame."""
+    from realtime.inference import open_session
+    from realtime.models import person_model
+    from realtime.segment import PersonSegmenter
+
+    segment = PersonSegmenter(open_session(person_model(), "person-segmentation", "cpu", 2))
+    out = []
+    for f in frames:
+        m = (cv2.resize(segment(f), (f.shape[1], f.shape[0])) > 0.5).astype(np.uint8)
+        m = cv2.erode(m, np.ones((9, 9), np.uint8)) > 0
+        out.append(m if m.mean() >= min_share else None)
+    return out
+
+
 def seam(paint, frame: np.ndarray, shapes: list[np.ndarray], seed: int = 0) -> float:
     """Mean |luma difference| between the painting of the room with a person-shaped hole (filled as the plate
     fills it) and the painting of the whole room, 3-20 px outside the hole: the line a network paints there."""
@@ -176,6 +193,10 @@ def card(name: str, data: Path, frames: list[np.ndarray], clips: int, timing: bo
         "lattice": lattice(paint_wall(resolve_style(name), flat_wall(*style_size(640, 360, scale)))),
         "seam": np.mean([seam(net, f, person_shapes(data)) for f in frames[:4]]),
     }
+    people = [(i, m) for i, m in enumerate(person_masks(frames)) if m is not None]
+    row["person_legibility"] = np.mean([legibility(ours[i], frames[i], m) for i, m in people]) if people else None
+    row["teacher_person_legibility"] = (np.mean([legibility(theirs[i], frames[i], m) for i, m in people])
+                                        if people else None)
     videos = sorted((data / "video" / "webcam_clips").glob("*.mkv"))[:clips]
     row["flicker"] = np.mean([flicker(net, clip_frames(v, 30)) for v in videos]) if videos else None
     row = {k: None if v is None else round(float(v), 4) for k, v in row.items()}

@@ -117,11 +117,17 @@ class Augmenter:
     """Makes webcam-like training pairs of a fixed size from photos, masks, cut-outs and rooms."""
 
     def __init__(self, pairs: list[Sample], cutouts: list[Sample], backgrounds: list[np.ndarray],
-                 size: tuple[int, int], seed: int, portrait_share: float | None = None, empty: float = 0.0) -> None:
+                 size: tuple[int, int], seed: int, portrait_share: float | None = None, empty: float = 0.0,
+                 cutout_share: float = 0.25, full_figure: float = 0.4) -> None:
         """``portrait_share``: chance that a photo is drawn from the portraits subset (default: as often as
         its share of ``pairs``). ``empty``: chance of a room with nobody in it (its mask all background): every
-        other sample has a person, and a net that never sees an empty room takes chairs and clothes for one."""
+        other sample has a person, and a net that never sees an empty room takes chairs and clothes for one.
+        ``cutout_share``: chance of a cut-out pasted into a room (else a photo); ``full_figure``: chance that a
+        cut-out is framed whole, head to feet (else half-body, larger than the frame)."""
         check_share(empty, "empty-room share")
+        check_share(cutout_share, "cut-out share")
+        check_share(full_figure, "full-figure share")
+        self.cutout_share, self.full_figure = cutout_share, full_figure
         if empty and not backgrounds:
             raise ValueError("empty rooms asked for, but there are no background photos to draw them from")
         self.pairs, self.cutouts, self.backgrounds, self.empty = pairs, cutouts, backgrounds, empty
@@ -141,7 +147,7 @@ class Augmenter:
         r = self.rng
         if self.empty and r.random() < self.empty:  # no draw when off: other recipes' draws stay as they were
             return self._photometric(self._background(self.w, self.h)), np.zeros((self.h, self.w), np.uint8)
-        if self.cutouts and r.random() < 0.25:
+        if self.cutouts and r.random() < self.cutout_share:
             img, mask = self._composite_cutout()
         else:
             n = len(self.pairs)
@@ -172,7 +178,7 @@ class Augmenter:
         bg = self._background(self.w, self.h).astype(np.float32)
         ch, cw = c.image.shape[:2]
         # a half-body framing (person larger than the frame, head near the top) or a full figure
-        target_h = self.h * (r.uniform(1.3, 2.4) if r.random() < 0.6 else r.uniform(0.6, 1.0))
+        target_h = self.h * (r.uniform(1.3, 2.4) if r.random() < 1.0 - self.full_figure else r.uniform(0.6, 1.0))
         s = target_h / ch
         fg = cv2.resize(c.image, (max(1, round(cw * s)), max(1, round(ch * s))))
         al = cv2.resize(c.mask, (fg.shape[1], fg.shape[0]))

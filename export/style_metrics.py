@@ -5,6 +5,8 @@
 - palette distance: mean over OpenCV's 8-bit Lab channels of the 1-D Wasserstein distance between two images'
   value distributions (101 quantiles), both at 256x256;
 - detail: mean |Laplacian| of the luma (brush texture and edges per pixel);
+- legibility: correlation of a painting's gradient magnitude with the frame's inside the person (how much of a
+  face, hands or a shirt's print the painting keeps; the other measures are over the whole frame);
 - lattice: how far the strongest component on a network's pixel grid (1/4 cycle per pixel and its multiples,
   for a net that downsamples 4x) stands above the spectrum around it, on a painted flat wall.
 """
@@ -31,6 +33,19 @@ def palette_distance(img: np.ndarray, painting: np.ndarray) -> float:
         return np.quantile(lab.reshape(-1, 3).astype(np.float64), QUANTILES, axis=0)
 
     return float(np.abs(quantiles(img) - quantiles(painting)).mean())
+
+
+def legibility(painted: np.ndarray, frame: np.ndarray, where: np.ndarray) -> float:
+    """Correlation of the luma gradient magnitude of ``painted`` with that of ``frame`` over ``where`` (bool): 1 when
+    the painting keeps every edge of the frame there in proportion, about 0 when its strokes ignore them."""
+    def edges(img: np.ndarray) -> np.ndarray:
+        g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))[where]
+
+    a, b = edges(painted), edges(frame)
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def detail(img: np.ndarray) -> float:

@@ -66,6 +66,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--empty", type=float, default=0.0,
                     help="share of training frames that are a room with nobody in it (held-out rooms excepted): "
                          "without them the net takes chairs, cushions and clothes for a person")
+    ap.add_argument("--cutouts", type=float, default=0.25,
+                    help="share of training frames that are a cut-out pasted into a room (the rest are photos)")
+    ap.add_argument("--full-figure", type=float, default=0.4,
+                    help="share of those cut-outs framed whole, head to feet (the rest half-body)")
     ap.add_argument("--lovasz", type=float, default=0.0,
                     help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
     ap.add_argument("--seed", type=int, default=0)
@@ -85,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Augmenter's own rule."""
     ap = parser()
     args = ap.parse_args(argv)
-    for flag, share in (("--portrait-share", args.portrait_share), ("--empty", args.empty)):
+    for flag, share in (("--portrait-share", args.portrait_share), ("--empty", args.empty),
+                        ("--cutouts", args.cutouts), ("--full-figure", args.full_figure)):
         if share is not None:
             try:
                 check_share(share, flag)
@@ -97,14 +102,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # --- data ---------------------------------------------------------------------------------------------
 def build_data(args: argparse.Namespace) -> tuple[Augmenter, list[Sample]]:
-    """The augmenter over the training photos, cut-outs and rooms, and the held-out photos at full size."""
+    """The augmenter over the training photos, cut-outs and rooms, and the held-out photos at full size. The
+    cut-outs of the plate's test clips (``export.evaluate_plate``) are held out too."""
+    from export.evaluate_plate import cast_cutouts
+
     seg, bgs = args.data / "segmentation", args.data / "backgrounds"
     val_names = validation_names()
     pairs = load_pairs(seg, "portraits") + load_pairs(seg, "fullbody")
     train_set = [s for s in pairs if s.name not in val_names]
     val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
-    aug = Augmenter(train_set, load_cutouts(seg), load_backgrounds(bgs), tuple(args.size), args.seed,
-                    args.portrait_share, args.empty)
+    cast = cast_cutouts(args.data)
+    cutouts = [c for c in load_cutouts(seg) if c.name not in cast]
+    aug = Augmenter(train_set, cutouts, load_backgrounds(bgs), tuple(args.size), args.seed,
+                    args.portrait_share, args.empty, args.cutouts, args.full_figure)
     return aug, val
 
 

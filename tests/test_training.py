@@ -208,6 +208,47 @@ def test_empty_rooms_are_drawn_as_often_as_asked_and_held_out_rooms_never(tmp_pa
         Augmenter(person, [], [], (32, 32), 0, empty=0.1)
 
 
+def test_augmenter_cutout_and_full_figure_shares():
+    """--cutouts sets how often a cut-out is pasted in (else a photo); --full-figure how often it is framed head
+    to feet, small in the frame, rather than half-body and larger than the frame."""
+    from export.seg_data import Augmenter, Sample
+
+    photo = [Sample("fullbody/a.jpg", np.full((60, 40, 3), 200, np.uint8), np.full((60, 40), 255, np.uint8))]
+    alpha = np.zeros((80, 30), np.uint8)
+    alpha[:, 8:22] = 255
+    cut = [Sample("cutouts/c.png", np.full((80, 30, 3), 90, np.uint8), alpha)]
+    room = [np.full((64, 96, 3), 30, np.uint8)]
+
+    def person_share(**shares):
+        aug = Augmenter(photo, cut, room, (96, 64), 0, **shares)
+        aug._photometric = lambda img: img  # tell a photo (grey 200) from a cut-out (grey 90) by colour
+        draws = [aug() for _ in range(200)]
+        pasted = [m for img, m in draws if (img == 200).sum() < 100]
+        return len(pasted) / len(draws), float(np.mean([(m > 0).mean() for m in pasted])) if pasted else 0.0
+
+    assert person_share(cutout_share=0.0)[0] == 0.0
+    assert person_share(cutout_share=0.5)[0] == pytest.approx(0.5, abs=0.1)
+    whole, half = person_share(cutout_share=1.0, full_figure=1.0), person_share(cutout_share=1.0, full_figure=0.0)
+    assert whole[0] == half[0] == 1.0
+    assert whole[1] < 0.5 * half[1]  # a whole figure covers far less of the frame than a half-body framing
+    for bad in ({"cutout_share": 1.2}, {"full_figure": -0.1}):
+        with pytest.raises(ValueError, match="share"):
+            Augmenter(photo, cut, room, (96, 64), 0, **bad)
+
+
+@needs_shared("segmentation/cutouts")
+def test_the_person_net_trains_without_the_plate_clips_people():
+    """The people pasted into the plate's test clips are held out of the person net's training."""
+    from export import train_segmentation
+    from export.evaluate_plate import cast_cutouts
+
+    cast = cast_cutouts(SHARED)
+    assert len(cast) == 4 and all((SHARED / "segmentation" / name).is_file() for name in cast)
+    aug, _ = train_segmentation.build_data(train_segmentation.parse_args(["--data", str(SHARED)]))
+    names = {c.name for c in aug.cutouts}
+    assert names and not names & cast
+
+
 @needs_shared("backgrounds/rooms")
 def test_the_person_nets_held_out_rooms_are_the_style_nets():
     """One held-out set of room photos: the person net's false alarms and the style nets' held-out score use it."""
@@ -606,6 +647,25 @@ def test_style_metrics_flicker_and_detail():
     assert detail(cv2.GaussianBlur(frames[0], (5, 5), 0)) < detail(frames[0]) / 2  # blur loses texture
 
 
+def test_person_legibility_measures_the_frames_edges_kept_where_asked():
+    import cv2
+
+    from export.style_metrics import legibility
+
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8), (0, 0), 2)
+    strokes = rng.integers(0, 256, frame.shape, dtype=np.uint8)  # a painting that ignores the frame
+    person = np.zeros(frame.shape[:2], bool)
+    person[20:80, 50:110] = True
+    assert legibility(frame, frame, person) == pytest.approx(1.0)
+    assert abs(legibility(strokes, frame, person)) < 0.1
+    assert legibility(strokes, frame, person) < legibility(cv2.GaussianBlur(frame, (0, 0), 3), frame, person) < 1.0
+    kept_inside = np.where(person[..., None], frame, strokes)  # the person kept, the rest painted over
+    inner = cv2.erode(person.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert legibility(kept_inside, frame, inner) == pytest.approx(1.0)
+    assert legibility(frame, frame, np.zeros_like(person)) == 0.0  # nowhere to measure
+
+
 def test_style_evaluation_compares_with_the_painting_the_model_learned(monkeypatch, tmp_path):
     import export.teacher
     from export.evaluate_style import teacher
@@ -734,6 +794,9 @@ def test_training_commands_write_outside_the_shipped_weights_by_default(monkeypa
         train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--frame", "640by360"])
     assert train_style.parse_args(["--style-image", "p.jpg", "--name", "mine", "--arch", "full"]).holes == 0.5
     assert train_segmentation.parse_args(["--run", "runs/x"]).out == Path("runs/x/person.onnx")
+    for flag in ("--cutouts", "--full-figure"):
+        with pytest.raises(SystemExit):
+            train_segmentation.parse_args([flag, "1.5"])
 
 
 def test_checkpoints_load_without_unpickling_code(tmp_path):
@@ -1116,6 +1179,7 @@ def test_style_card_paints_at_the_scale_asked(monkeypatch):
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     half = ev.card("udnie", SHARED, [frame], clips=0, timing=True, scale=0.5)
     assert seen == [0.5] and half["scale"] == 0.5 and {"ms_320x180", "ms_640x360"} <= set(half)
+    assert half["person_legibility"] is None  # the person net finds nobody in noise: nothing to measure
     whole = ev.card("udnie", SHARED, [frame], clips=0, timing=False)
     assert seen[-1] == 1.0 and "scale" not in whole and half["detail_ratio"] != whole["detail_ratio"]
 
