@@ -117,11 +117,9 @@ def card_frames(data: Path, rooms: int = 6) -> list[np.ndarray]:
 def person_masks(frames: list[np.ndarray], min_share: float = 0.05) -> list[np.ndarray | None]:
     """Per frame, where the shipped person net finds a person (eroded 4 px off the outline, so the measure is the
     person's inside), or None where it finds less than ``min_share`` of the frame."""
-    from realtime.inference import open_session
-    from realtime.models import person_model
-    from realtime.segment import PersonSegmenter
+    from export.evaluate_segmentation import Ours
 
-    segment = PersonSegmenter(open_session(person_model(), "person-segmentation", "cpu", 2))
+    segment = Ours()
     out = []
     for f in frames:
         m = (cv2.resize(segment(f), (f.shape[1], f.shape[0])) > 0.5).astype(np.uint8)

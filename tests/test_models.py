@@ -71,18 +71,26 @@ def test_shipped_styles_paint_a_flat_wall_without_a_lattice(name):
 LEGIBLE = 0.24  # on these frames: the fast nets shipped 0.27-0.50; starry_night's swirls over the person 0.20
 
 
+@pytest.fixture(scope="module")
+def webcam_people():
+    """Five webcam frames and where the person is in each (None where the person net finds nobody)."""
+    from export.evaluate_style import clip_frames, person_masks
+
+    frames = [clip_frames(c, 30)[-1] for c in sorted((SHARED / "video" / "webcam_clips").glob("*.mkv"))[:5]]
+    return frames, person_masks(frames)
+
+
 @needs_shared("video/webcam_clips")
 @pytest.mark.parametrize("name", sorted(SHIPPED_STYLES))
-def test_shipped_fast_nets_keep_the_person_legible(name):
+def test_shipped_fast_nets_keep_the_person_legible(name, webcam_people):
     """In style-all the person is painted too, but must stay recognisable: inside the person, the painting (as a
     CPU paints it live) keeps enough of the frame's own edges (face, hands, a shirt's print). A fast net whose
     strokes covered the person (starry_night's, withdrawn on 2026-12-05) measured 0.20 here."""
-    from export.evaluate_style import RUNTIME_SCALE, StyleStage, clip_frames, person_masks
+    from export.evaluate_style import RUNTIME_SCALE, StyleStage
     from export.style_metrics import legibility
 
-    frames = [clip_frames(c, 30)[-1] for c in sorted((SHARED / "video" / "webcam_clips").glob("*.mkv"))[:5]]
     paint = StyleStage(name, RUNTIME_SCALE, 0.0)
-    kept = [legibility(paint(f), f, m) for f, m in zip(frames, person_masks(frames), strict=True) if m is not None]
+    kept = [legibility(paint(f), f, m) for f, m in zip(*webcam_people, strict=True) if m is not None]
     assert len(kept) >= 4 and np.mean(kept) > LEGIBLE
 
 
