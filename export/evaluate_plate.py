@@ -230,6 +230,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--picture", type=Path)
     ap.add_argument("--no-plate", action="store_true", help="the whole frame painted / blurred, as before the plate")
+    ap.add_argument("--no-trim", action="store_true",
+                    help="the person weight as the network and the plate's additions give it, without the room the "
+                         "plate shows beside the person taken out (plate-trim off)")
     ap.add_argument("--flicker", type=int, default=15, help="webcam clips to measure flicker on (0: none)")
     ap.add_argument("--live", action="store_true", help="flicker as the camera path runs it (in real time)")
     ap.add_argument("--held-out", action="store_true",
@@ -239,7 +242,8 @@ def main() -> None:
     webcam = webcam_clips(args.data, args.flicker) if args.flicker else {}
     report = {}
     for mode in args.modes.split(","):
-        settings = Settings(mode=mode, style=args.style, device="cpu", threads=2, plate=not args.no_plate)
+        settings = Settings(mode=mode, style=args.style, device="cpu", threads=2, plate=not args.no_plate,
+                            plate_trim=not args.no_trim)
         report[mode] = evaluate(settings, clips)
         if webcam:
             per_clip = evaluate_flicker(settings, webcam, args.live)

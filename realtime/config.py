@@ -52,6 +52,8 @@ class Settings:
     plate_repaint: float = 0.01  # repaint the plate when this share of it changed
     plate_duty: float = 0.2  # live on a CPU the plate's painter keeps at most this share of one core busy
     plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
+    plate_trim: bool = True  # near the person's edge, where the frame shows the room the plate has seen, show it
+    # as room (what the person network took for the person: a towel, a strip of bookcase)
     blur_strength: int = 21  # blur mode kernel size at 1/4 resolution
     vcam_device: str | None = None
     vcam_format: str = "BGR"

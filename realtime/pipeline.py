@@ -276,7 +276,8 @@ class Pipeline:
         return out
 
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """The background layer, and the person weight with what the plate shows the network missed."""
+        """The background layer, and the person weight with what the plate shows the network missed, less what the
+        plate shows to be room (``plate_trim``)."""
         h, w = frame.shape[:2]
         size = self._plate_size(w, h)
         small, small_person = frame, person
@@ -288,6 +289,12 @@ class Pipeline:
         plate.update(small, more)
         if more is not small_person:
             person = more if size == (w, h) else cv2.max(person, cv2.resize(more, (w, h)))
+        if self.settings.plate_trim:
+            room = plate.room_shown(small, more)
+            if room is not None:
+                if size != (w, h):
+                    room = cv2.resize(room, (w, h), interpolation=cv2.INTER_LINEAR)
+                person = cv2.multiply(person, cv2.bitwise_not(room), scale=1 / 255)
         return self.painter.update(plate, (w, h), t), person
 
     def _plate_size(self, w: int, h: int) -> tuple[int, int]:

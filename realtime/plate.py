@@ -8,7 +8,9 @@ mask (grown by a margin) says are background: a pixel seen for the first time is
 before follows the camera with a short exponential average (noise averages out, a real change is followed
 within about a second). Near the person, pixels that differ clearly from the background already seen there
 are the person too (what the person network missed: a bag, a hand), so they stay out of the plate and in the
-picture (``foreground``). Pixels the person has always covered are filled from their surroundings by push-pull
+picture (``foreground``); pixels near the person's edge that the network called person but that show just
+the room seen there are room (``room_shown``: a towel beside the person), and the picture shows them as room.
+Pixels the person has always covered are filled from their surroundings by push-pull
 (never from the person's colours). When most of the visible background changes at once for a few frames (the
 camera moved, the exposure jumped) the plate starts over.
 
@@ -34,6 +36,7 @@ from realtime.models import first_line
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
+ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 
 
 def plate_size(w: int, h: int, cap: int) -> tuple[int, int]:
@@ -107,6 +110,26 @@ class BackgroundPlate:
         missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), cv2.bitwise_and(around, self.seen))
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
         return cv2.max(person, missed)
+
+    def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24,
+                   level: tuple[float, float] = ROOM_LEVELS) -> np.ndarray | None:
+        """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
+        ``level[0]`` grey levels, fading out by ``level[1]``), within ``near`` pixels of the person's edge: room
+        beside the person that the person network took for them (a towel, a strip of bookcase), which the
+        picture can then show as room. Deeper inside the person nothing is taken, so a shirt the colour of the
+        wall behind it stays the person; single pixels that match by chance are left out."""
+        if self.image is None or self.image.shape[:2] != frame.shape[:2]:
+            return None
+        h, w = frame.shape[:2]
+        diff = cv2.absdiff(frame, cv2.convertScaleAbs(self.image)).reshape(h, w * 3)
+        diff = np.ascontiguousarray(cv2.dilate(diff, np.ones((1, 3), np.uint8))[:, 1::3])  # each pixel's worst channel
+        lo, hi = level
+        ramp = np.clip((hi - np.arange(256, dtype=np.float32)) / (hi - lo), 0, 1) * 255
+        shown = cv2.bitwise_and(cv2.LUT(diff, ramp.astype(np.uint8)), self.seen)
+        shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+        k = 2 * near + 1  # a square: two cheap passes
+        core = cv2.erode(cv2.compare(person, 127, cv2.CMP_GT), np.ones((k, k), np.uint8))
+        return cv2.bitwise_and(shown, cv2.bitwise_not(core))
 
     def update(self, frame: np.ndarray, person: np.ndarray) -> None:
         """Take one frame (uint8 BGR at plate size) and its person weight (uint8, same size)."""
