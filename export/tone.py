@@ -19,7 +19,7 @@ import torch
 
 from export.common import DATA_ROOT, to_image, to_tensor
 from models.tone_curve import ToneCurve
-from models.transformer_net import TransformerNet
+from models.transformer_net import ARCHS, TransformerNet
 from realtime.models import network_name
 from realtime.stylize import EDGE_PAD, with_margin
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.src} is not an ONNX file that can be read ({type(exc).__name__})") from None
     if "tone" in meta:
         raise SystemExit(f"{args.src} is graded already; grade the network it was made from")
-    if meta.get("architecture") not in ("fast", "full", "johnson"):
+    if meta.get("architecture") not in ARCHS:
         raise SystemExit(f"{args.src} is not a style network this project trained (architecture "
                          f"{meta.get('architecture')!r})")
     painting = args.style_image or args.data / "styles" / f"{meta.get('style', '')}.jpg"

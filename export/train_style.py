@@ -102,6 +102,7 @@ ARCH_DEFAULTS = {
              "tone": True},
 }
 ARCH_DEFAULTS["johnson"] = ARCH_DEFAULTS["full"] | {"holes": 0.0}
+ARCH_DEFAULTS["wide"] = ARCH_DEFAULTS["full"]
 CHECKPOINT_EVERY = 250  # steps
 EVAL_EVERY = 500  # steps between held-out style scores with --converge
 CONVERGED = 0.002  # --converge stops when the held-out style score gains less than this per 1,000 steps
@@ -588,16 +589,28 @@ def load_weights(ckpt: Path, model: TransformerNet, init: bool = False) -> dict:
 
 
 def widened(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """``weights`` with each conv that takes fewer input channels than ``model``'s (a net without the noise field
-    fine-tuned as one with it) given zero weights for the new ones, so the fine-tune starts from the same
-    painting."""
+    """``weights`` fitted into ``model`` where its layers are wider, so the fine-tune starts from the same painting:
+    a conv taking more input channels (a net without the noise field fine-tuned as one with it) gets zero weights
+    on the new ones; a layer with more output channels (a narrower net fine-tuned as a wider one) keeps the old
+    ones in place and its own fresh initial values for the new ones, which every old channel downstream reads with
+    a zero weight until training finds a use for them."""
     out = dict(weights)
     for k, v in model.state_dict().items():
         w = weights.get(k)
-        if w is not None and w.dim() == 4 and w.shape[1] < v.shape[1] and w.shape[0] == v.shape[0] \
-                and w.shape[2:] == v.shape[2:]:
-            out[k] = torch.cat([w, w.new_zeros(w.shape[0], v.shape[1] - w.shape[1], *w.shape[2:])], 1)
+        if w is None or w.shape == v.shape or w.dim() != v.dim() or w.shape[2:] != v.shape[2:]:
+            continue
+        if any(a > b for a, b in zip(w.shape, v.shape, strict=True)):
+            continue
+        grown = v.clone()
+        if w.dim() == 4:
+            grown[: w.shape[0]] = 0  # the old output channels read nothing from the new input channels
+        grown[tuple(slice(0, n) for n in w.shape)] = w
+        out[k] = grown
+        if w.dim() == 4 and w.shape[0] == v.shape[0]:
             print(f"{k}: {v.shape[1] - w.shape[1]} new input channel(s), starting at zero")
+    if any(out[k].shape != weights[k].shape and out[k].shape[0] != weights[k].shape[0] for k in weights if k in out):
+        print(f"widened to the {getattr(model, 'arch', 'new')} net's width: the new channels start from fresh "
+              "weights that the old ones read with zero")
     return out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from realtime import modes
 from realtime.errors import RealtimeError
 from realtime.hud import draw_hud, lost_card
-from realtime.models import list_styles
+from realtime.models import FULL, list_styles
 from realtime.paths import snapshots_dir
 from realtime.pipeline import Pipeline
 from realtime.sinks import write_image
@@ -70,7 +70,7 @@ class LiveLoop:
         self.show_hud = True
         # n/p cycle through the styles made for where the networks run (the full nets are for GPUs)
         on_gpu = pipeline.accelerated
-        self.styles = [s.name for s in list_styles() if on_gpu or s.metadata.get("architecture") != "full"]
+        self.styles = [s.name for s in list_styles() if on_gpu or not s.name.endswith(FULL)]
         self.repaint_times: deque[float] = deque(maxlen=30)
         self._repaints_seen = 0
         self.latencies: deque[float] = deque(maxlen=300)

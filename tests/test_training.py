@@ -1337,6 +1337,28 @@ def test_the_fast_nets_late_inputs_line_up_with_the_picture_and_start_at_zero_in
     assert torch.equal(start[late_key][:, :16], old[late_key]) and not start[late_key][:, 16:].any()
 
 
+def test_a_full_net_fine_tuned_as_the_wide_one_starts_from_the_same_painting():
+    """``wide`` is the full net a third wider: a full net's weights fitted into it (``widened``) keep every old
+    channel in place, the new channels start from fresh weights that the old ones read with zero, so the start
+    paints the full net's picture exactly, and training can move it (a nudge to the new weights changes it)."""
+    from export.train_style import fits, widened
+
+    torch.manual_seed(0)
+    full = TransformerNet("full").eval()
+    wide = TransformerNet("wide").eval()
+    start = widened(full.state_dict(), wide)
+    assert fits(start, wide) and not fits(full.state_dict(), wide)
+    wide.load_state_dict(start)
+    image = torch.rand(1, 3, 40, 72)
+    with torch.no_grad():
+        assert torch.allclose(wide(image), full(image), atol=1e-5)
+        conv = wide.net[2].conv.weight  # the second downsampling: 48 -> 96 channels in full, 64 -> 128 in wide
+        assert conv.shape[:2] == (128, 64) and conv[:96, 48:].abs().sum() == 0 and conv[96:].abs().sum() > 0
+        wide.net[2].conv.weight[96:] += 0.5
+        wide.net[3].body[0].conv.weight[:, 96:] += 0.1  # the first residual block reads the new channels
+        assert not torch.allclose(wide(image), full(image), atol=1e-3)
+
+
 def test_a_full_net_from_before_the_low_pass_starts_a_fine_tune_and_nothing_else(tmp_path, capsys):
     """The low-pass has no weights, so a full net exported before it (recording no configuration) would load
     without a word: it is refused for resuming and pictures, and taken, said in one line, as a fine-tune's start;
