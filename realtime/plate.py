@@ -37,6 +37,9 @@ CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
+# per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
+_LO, _HI = ROOM_LEVELS
+ROOM_RAMP = (np.clip((_HI - np.arange(256)) / (_HI - _LO), 0, 1) * 255).astype(np.uint8)
 
 
 def plate_size(w: int, h: int, cap: int) -> tuple[int, int]:
@@ -111,21 +114,18 @@ class BackgroundPlate:
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
         return cv2.max(person, missed)
 
-    def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24,
-                   level: tuple[float, float] = ROOM_LEVELS) -> np.ndarray | None:
+    def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
-        ``level[0]`` grey levels, fading out by ``level[1]``), within ``near`` pixels of the person's edge: room
-        beside the person that the person network took for them (a towel, a strip of bookcase), which the
-        picture can then show as room. Deeper inside the person nothing is taken, so a shirt the colour of the
+        ``ROOM_LEVELS[0]`` grey levels, fading out by ``ROOM_LEVELS[1]``), within ``near`` pixels of the person's
+        edge: room beside the person that the person network took for them (a towel, a strip of bookcase), which
+        the picture can then show as room. Deeper inside the person nothing is taken, so a shirt the colour of the
         wall behind it stays the person; single pixels that match by chance are left out."""
         if self.image is None or self.image.shape[:2] != frame.shape[:2]:
             return None
         h, w = frame.shape[:2]
         diff = cv2.absdiff(frame, cv2.convertScaleAbs(self.image)).reshape(h, w * 3)
         diff = np.ascontiguousarray(cv2.dilate(diff, np.ones((1, 3), np.uint8))[:, 1::3])  # each pixel's worst channel
-        lo, hi = level
-        ramp = np.clip((hi - np.arange(256, dtype=np.float32)) / (hi - lo), 0, 1) * 255
-        shown = cv2.bitwise_and(cv2.LUT(diff, ramp.astype(np.uint8)), self.seen)
+        shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen)
         shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         k = 2 * near + 1  # a square: two cheap passes
         core = cv2.erode(cv2.compare(person, 127, cv2.CMP_GT), np.ones((k, k), np.uint8))
