@@ -595,12 +595,14 @@ def widened(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, tor
     ones in place and its own fresh initial values for the new ones, which every old channel downstream reads with
     a zero weight until training finds a use for them."""
     out = dict(weights)
+    wider = False  # some layer gained output channels
     for k, v in model.state_dict().items():
         w = weights.get(k)
         if w is None or w.shape == v.shape or w.dim() != v.dim() or w.shape[2:] != v.shape[2:]:
             continue
         if any(a > b for a, b in zip(w.shape, v.shape, strict=True)):
             continue
+        wider = wider or w.shape[0] < v.shape[0]
         grown = v.clone()
         if w.dim() == 4:
             grown[: w.shape[0]] = 0  # the old output channels read nothing from the new input channels
@@ -608,7 +610,7 @@ def widened(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, tor
         out[k] = grown
         if w.dim() == 4 and w.shape[0] == v.shape[0]:
             print(f"{k}: {v.shape[1] - w.shape[1]} new input channel(s), starting at zero")
-    if any(out[k].shape != weights[k].shape and out[k].shape[0] != weights[k].shape[0] for k in weights if k in out):
+    if wider:
         print(f"widened to the {getattr(model, 'arch', 'new')} net's width: the new channels start from fresh "
               "weights that the old ones read with zero")
     return out
