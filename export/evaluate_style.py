@@ -214,17 +214,24 @@ def read_style(name: str) -> str:
 
 def contact_sheet(names: list[str], data: Path, frames: list[np.ndarray], path: Path,
                   labels: list[str] | None = None, scale: float = 1.0) -> None:
-    """frame | each network | teacher, one row per frame, tiles at 320 px wide."""
-    tch = teacher(names[0], data)
+    """One row per frame: the frame, then per painting its networks and the teacher painting it (labelled with
+    the painting when the sheet has more than one), tiles at 320 px wide."""
+    labels = labels or names
+    groups: dict[str, list[tuple[str, str]]] = {}  # painting -> its (network, label), in the order given
+    for n, text in zip(names, labels, strict=True):
+        groups.setdefault(read_style(n), []).append((n, text))
+    teachers = {style: teacher(group[0][0], data) for style, group in groups.items()}
 
     def tile(img: np.ndarray, text: str) -> np.ndarray:
         return label(cv2.resize(img, (320, 320 * img.shape[0] // img.shape[1]), interpolation=cv2.INTER_AREA), text)
 
-    nets = [student(n, scale, smoothing=0.0) for n in names]
+    nets = {n: student(n, scale, smoothing=0.0) for n in names}
     rows = []
     for f in frames:
-        tiles = [tile(f, "frame")] + [tile(net(f), n) for net, n in zip(nets, labels or names, strict=True)]
-        tiles.append(tile(tch.paint_frame(f), "teacher"))
+        tiles = [tile(f, "frame")]
+        for style, group in groups.items():
+            tiles += [tile(nets[n](f), text) for n, text in group]
+            tiles.append(tile(teachers[style].paint_frame(f), "teacher" if len(groups) == 1 else f"teacher: {style}"))
         rows.append(np.hstack(tiles))
     cv2.imwrite(str(path), np.vstack(rows))
 

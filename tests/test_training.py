@@ -1841,3 +1841,25 @@ def test_seam_term_compares_the_room_round_a_filled_hole_with_the_whole_rooms_pa
     assert next(net.parameters()).grad.abs().sum() > 0
     with pytest.raises(SystemExit):
         parse_args(["--style-image", "s.jpg", "--name", "n", "--seam", "1", "--holes", "0"])
+
+
+def test_contact_sheet_gives_each_painting_its_own_teacher(monkeypatch, tmp_path):
+    """frame | udnie's networks | udnie's teacher | starry_night's network | starry_night's teacher: a sheet of
+    several paintings never shows one painting's teacher beside another's networks."""
+    import types
+
+    import cv2
+
+    import export.evaluate_style as ev
+
+    colour = {"udnie": 50, "starry_night": 200}
+    monkeypatch.setattr(ev, "teacher", lambda name, data: types.SimpleNamespace(
+        paint_frame=lambda f, s=ev.read_style(name): np.full_like(f, colour[s])))
+    monkeypatch.setattr(ev, "student", lambda name, scale, smoothing=None: lambda f: f)
+    frame = np.full((180, 320, 3), 120, np.uint8)
+    out = tmp_path / "sheet.png"
+    ev.contact_sheet(["udnie", "starry_night", "udnie-full"], tmp_path, [frame, frame], out)
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (360, 320 * 6, 3)  # frame, udnie, udnie-full, its teacher, starry_night, its teacher
+    middle = sheet[150, 160::320, 0]  # below each tile's label
+    assert middle.tolist() == [120, 120, 120, 50, 120, 200]
