@@ -261,11 +261,13 @@ def config(config: Config = None) -> None:
         import dataclasses
 
         from realtime.config import ENV_PREFIX, toml_line
+        from realtime.models import user_styles_dir
         from realtime.paths import config_file
 
         path = config_file()
         print(f"# default config file: {path} ({'read' if path.is_file() else 'not there; create it to use it'})")
         print(f"# precedence: defaults < that file < --config FILE < {ENV_PREFIX}<KEY> variables < flags")
+        print(f"# your own styles: {user_styles_dir()} (REALTIME_STYLES overrides)")
         settings = _settings(config)
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)

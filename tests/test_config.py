@@ -95,10 +95,12 @@ def test_precedence_default_file_then_config_then_environment_then_flags(tmp_pat
 
 
 def test_realtime_config_prints_the_file_and_the_settings(tmp_path):
-    env = {"XDG_CONFIG_HOME": str(tmp_path), "REALTIME_OPT_STRENGTH": "0.7"}
+    """The config file's path, where your own styles go (README, "Styles"), and the settings in effect."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "REALTIME_OPT_STRENGTH": "0.7", "REALTIME_STYLES": str(tmp_path / "mine")}
     r = run_cli("config", env=env)
     assert r.returncode == 0, r.stderr
     assert f"default config file: {tmp_path / 'realtime' / 'config.toml'} (not there" in r.stdout
+    assert f"# your own styles: {tmp_path / 'mine'} (REALTIME_STYLES overrides)" in r.stdout
     assert "strength = 0.7" in r.stdout and 'mode = "style-background"' in r.stdout
 
 
