@@ -495,6 +495,14 @@ def test_style_names_the_painting_and_the_runtime_picks_the_network(tmp_path, mo
     assert resolve_style("mine", best=True, int8=True) == full  # a stale twin is passed over
 
 
+def test_every_shipped_network_names_itself_as_its_file_does():
+    """The metadata's ``name`` is the file's (``network_name``): a file renamed when it shipped says so too."""
+    from realtime.models import network_name
+
+    for f in resolve_style("udnie").parent.glob("*.onnx"):
+        assert read_info(f).metadata["name"] == network_name(f), f.name
+
+
 def test_the_shipped_twins_were_made_from_the_shipped_networks():
     from realtime.models import QUANTIZED_FROM, file_sha256, is_twin, twin_path
 
