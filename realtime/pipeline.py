@@ -285,8 +285,7 @@ class Pipeline:
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
             small_person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
         plate = self.state.plate
-        more = plate.foreground(small, small_person)
-        plate.update(small, more)
+        more = plate.update(small, small_person)
         if more is not small_person:
             person = more if size == (w, h) else cv2.max(person, cv2.resize(more, (w, h)))
         if self.settings.plate_trim:

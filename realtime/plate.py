@@ -4,15 +4,18 @@ A webcam's background barely changes during a call, so it is painted once, well,
 changes: the person never enters the painting, and quality no longer competes with the frame budget.
 
 ``BackgroundPlate`` keeps the plate at the painter's resolution. Per frame it takes the pixels that the person
-mask (grown by a margin) says are background: a pixel seen for the first time is taken as it is, one seen
-before follows the camera with a short exponential average (noise averages out, a real change is followed
-within about a second). Near the person, pixels that differ clearly from the background already seen there
-are the person too (what the person network missed: a bag, a hand), so they stay out of the plate and in the
-picture (``foreground``); pixels near the person's edge that the network called person but that show just
-the room seen there are room (``room_shown``: a towel beside the person), and the picture shows them as room.
-Pixels the person has always covered are filled from their surroundings by push-pull
-(never from the person's colours). When most of the visible background changes at once for a few frames (the
-camera moved, the exposure jumped) the plate starts over.
+mask (grown by a margin) says are background and that have held still for a few frames (what moves is not the
+room: a waving hand the person network missed would otherwise be painted into it): a pixel seen for the first
+time is taken as it is, one seen before follows the camera with a short exponential average (noise averages out,
+a real change is followed within about a second). Near the person, pixels that differ clearly from the background
+already seen there are the person too (what the person network missed: a bag, a hand), so they stay out of the
+plate and in the picture (``update`` returns them with the person), unless they have held still for a second and
+a half: then they are the room (a chair moved, or room the plate had wrong: an arm the network missed that has
+since moved away), and the plate follows. Pixels near the person's edge that the network called person but
+that show just the room seen there are room (``room_shown``: a towel beside the person), and the picture shows
+them as room. Pixels the person has always covered are filled from their surroundings by push-pull (never from
+the person's colours). When most of the visible background changes at once for a few frames (the camera moved,
+the exposure jumped) the plate starts over.
 
 ``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
 when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. Live on a CPU it
@@ -36,6 +39,10 @@ from realtime.models import first_line
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
+STILL_LEVEL = 10  # a pixel holds still while its luma moves less than this from frame to frame
+STILL_GROW = 2  # ... and nothing moves within this many pixels (a motion-blurred hand's faint fringe)
+STILL_TAKE = 3  # frames a pixel must have held still before the plate takes it
+STILL_ROOM = 45  # frames after which what holds still beside the person is room, even where it differs from the plate
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
 _LO, _HI = ROOM_LEVELS
@@ -89,6 +96,8 @@ class BackgroundPlate:
         self.seen: np.ndarray | None = None  # uint8 HxW, 255 where background has been observed
         self.luma: np.ndarray | None = None  # float32, the plate's luma at CHECK_WIDTH, kept alongside
         self.seen_small: np.ndarray | None = None  # uint8, ``seen`` at CHECK_WIDTH
+        self.gray: np.ndarray | None = None  # uint8, the last frame's luma at plate size (what moved since)
+        self.still: np.ndarray | None = None  # uint8, frames each pixel has held still (up to 255)
         self.restarts = 0
         self._cut_run = 0
 
@@ -101,18 +110,16 @@ class BackgroundPlate:
             near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         return cv2.compare(near, 0, cv2.CMP_EQ)
 
-    def foreground(self, frame: np.ndarray, person: np.ndarray, near: int = 24, level: float = 30) -> np.ndarray:
-        """The person weight (uint8) with what the person network missed added: pixels within ``near`` pixels of
-        the person that differ clearly from the background seen there (a bag, a hand, a sleeve)."""
-        if self.image is None or self.image.shape[:2] != frame.shape[:2]:
-            return person
-        diff = cv2.absdiff(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32),
-                           cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
-        k = 2 * near + 1  # a square: OpenCV dilates with it in two cheap passes (an ellipse this big costs 20x)
-        around = cv2.dilate(cv2.compare(person, 127, cv2.CMP_GT), np.ones((k, k), np.uint8))
-        missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), cv2.bitwise_and(around, self.seen))
+    def _missed(self, gray: np.ndarray, person: np.ndarray, near: int = 32, level: float = 30) -> np.ndarray | None:
+        """What the person network missed: pixels within ``near`` pixels of the person that differ clearly from the
+        background seen there (a bag, a hand, a sleeve) and have not held still for ``STILL_ROOM`` frames."""
+        if self.image is None or self.image.shape[:2] != gray.shape:
+            return None
+        diff = cv2.absdiff(gray.astype(np.float32), cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
+        around = cv2.bitwise_and(_grown(cv2.compare(person, 127, cv2.CMP_GT), near), self.seen)
+        missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around)
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
-        return cv2.max(person, missed)
+        return cv2.bitwise_and(missed, cv2.compare(self.still, STILL_ROOM, cv2.CMP_LT))
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -131,11 +138,17 @@ class BackgroundPlate:
         core = cv2.erode(cv2.compare(person, 127, cv2.CMP_GT), np.ones((k, k), np.uint8))
         return cv2.bitwise_and(shown, cv2.bitwise_not(core))
 
-    def update(self, frame: np.ndarray, person: np.ndarray) -> None:
-        """Take one frame (uint8 BGR at plate size) and its person weight (uint8, same size)."""
+    def update(self, frame: np.ndarray, person: np.ndarray) -> np.ndarray:
+        """Take one frame (uint8 BGR at plate size) and its person weight from the network (uint8, same size);
+        returns the person weight with what the network missed added (the frame's person as the plate sees it)."""
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        self._observe(gray)
+        missed = self._missed(gray, person)
+        if missed is not None:
+            person = cv2.max(person, missed)
         bg = self.background(person)
         small = _check_size(frame.shape[1], frame.shape[0])
-        luma = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), small, interpolation=cv2.INTER_AREA)
+        luma = cv2.resize(gray, small, interpolation=cv2.INTER_AREA)
         bg_small = cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST)
         fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
         cut = not fresh and self._scene_cut(luma, bg_small)
@@ -143,11 +156,23 @@ class BackgroundPlate:
             self.restarts += cut
             self.image, self.seen = frame.astype(np.float32), bg
             self.luma, self.seen_small = luma.astype(np.float32), bg_small
-            return
+            return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
-            return
+            return person
+        bg = cv2.bitwise_and(bg, cv2.compare(self.still, STILL_TAKE, cv2.CMP_GE))
         _follow(self.image, frame, bg, self.seen, self.follow)
-        _follow(self.luma, luma, bg_small, self.seen_small, self.follow)
+        _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, self.follow)
+        return person
+
+    def _observe(self, gray: np.ndarray) -> None:
+        """Count the frames each pixel has held still (nothing within ``STILL_GROW`` pixels moved ``STILL_LEVEL``)."""
+        last, self.gray = self.gray, gray
+        if last is None or last.shape != gray.shape:
+            self.still = np.zeros_like(gray)
+            return
+        k = 2 * STILL_GROW + 1
+        still = cv2.erode(cv2.compare(cv2.absdiff(gray, last), STILL_LEVEL, cv2.CMP_LT), np.ones((k, k), np.uint8))
+        self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
 
     def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray) -> bool:
         both = cv2.bitwise_and(bg_small, self.seen_small)
@@ -196,6 +221,16 @@ def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarr
     if cv2.countNonZero(new):
         cv2.copyTo(frame.astype(np.float32), new, plate)
         cv2.bitwise_or(seen, bg, dst=seen)
+
+
+def _grown(mask: np.ndarray, near: int) -> np.ndarray:
+    """``mask`` (uint8 0/255) grown by about ``near`` pixels: a square, at a quarter of the size (a 4-pixel step
+    is fine for a neighbourhood this wide, and costs a tenth)."""
+    h, w = mask.shape
+    small = cv2.resize(mask, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    k = 2 * -(-near // 4) + 1
+    grown = cv2.dilate(cv2.compare(small, 0, cv2.CMP_GT), np.ones((k, k), np.uint8))
+    return cv2.resize(grown, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def _check_size(w: int, h: int) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from conftest import SHARED, needs_shared
 
 from realtime.config import Settings
 from realtime.pipeline import Pipeline
-from realtime.plate import BackgroundPlate, Painter, fill, push_pull_fill
+from realtime.plate import STILL_ROOM, STILL_TAKE, BackgroundPlate, Painter, fill, push_pull_fill
 
 H, W = 120, 160
 PERSON_COLOUR = (20, 200, 40)  # a colour the room never has
@@ -84,9 +84,18 @@ def test_push_pull_fill_keeps_known_pixels_and_fills_smoothly_between_them():
     assert 50 <= hole.min() and hole.max() <= 150 and hole[:, 0].mean() < hole[:, -1].mean()
 
 
+def hold(plate: BackgroundPlate, frame: np.ndarray, mask: np.ndarray) -> None:
+    """The person holds still long enough for the plate to take the room they uncovered (it takes only what holds
+    still)."""
+    for _ in range(STILL_TAKE + 1):
+        plate.update(frame, mask)
+
+
 def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camera_moves():
+    """Away from the person a change is followed within a second; beside the person, where it could be something
+    the person network missed, once it has held still for STILL_ROOM frames."""
     bg, plate = room(), BackgroundPlate()
-    m = person_at(60)
+    m = person_at(110)
     for _ in range(10):
         plate.update(with_person(bg, m), m)
     door = bg.copy()
@@ -94,7 +103,12 @@ def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camer
     for _ in range(30):  # one second at 30 fps
         plate.update(with_person(door, m), m)
     assert np.abs(plate.filled().astype(int) - door)[10:60, 5:40].max() <= 12
-    assert plate.restarts == 0  # a local change is followed, not a restart
+    shelf = door.copy()
+    shelf[10:40, 80:100] = (200, 60, 60)  # something put on a shelf beside the person
+    for _ in range(STILL_ROOM + 30):
+        plate.update(with_person(shelf, m), m)
+    assert np.abs(plate.filled().astype(int) - shelf)[10:40, 80:100].max() <= 12
+    assert plate.restarts == 0  # local changes are followed, not a restart
     moved = np.roll(room(1), 40, axis=1)  # the camera turned: everything changed at once
     frames = 0
     while not plate.restarts and frames < 15:  # half a second
@@ -102,6 +116,54 @@ def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camer
         frames += 1
     assert plate.restarts == 1
     assert np.abs(plate.filled().astype(int) - moved)[plate.seen > 0].max() <= 1
+
+
+def test_what_moves_never_enters_the_plate():
+    """A waving hand the person network misses, far from the person: it moves, so it is not the room. (A hand of
+    one flat colour would hold still inside, where it covers itself from frame to frame; skin has shading.)"""
+    bg, plate = room(), BackgroundPlate()
+    m = person_at(100)
+    for _ in range(5):
+        plate.update(with_person(bg, m), m)
+    skin = np.random.default_rng(1).integers(20, 120, (40, 16, 3), dtype=np.uint8)
+    for i in range(60):  # two seconds of a hand 16 px wide moving 6 px every other frame, back and forth
+        frame = with_person(bg, m)
+        x = 5 + 6 * abs((i // 2) % 14 - 7)
+        frame[20:60, x:x + 16] = skin  # its shading moves with it
+        plate.update(frame, m)
+    seen = plate.seen > 0
+    assert seen[20:60, 5:60].all()
+    assert np.abs(plate.filled().astype(int) - bg)[seen].max() <= 2
+
+
+def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
+    """The person network missed an arm beside the person in the first frame, so the plate took it. Once the arm
+    is gone the room there is taken for something else the network missed, until it has held still for a second
+    and a half: then the plate follows the room and the picture shows it as room. A bag swinging beside the person
+    stays the person all along; put down, it is room after the same wait."""
+    bg, plate = room(), BackgroundPlate()
+    m = person_at(60)
+    arm = with_person(bg, m)
+    arm[40:70, 36:58] = PERSON_COLOUR  # next to the person, outside what the network says
+    plate.update(arm, m)
+    assert np.abs(plate.filled().astype(int) - PERSON_COLOUR)[45:65, 40:55].max() <= 1  # taken: a ghost
+    frame = with_person(bg, m)
+    shown = [plate.update(frame, m)[45:65, 40:55].max() for _ in range(90)]  # three seconds, the arm gone
+    assert min(shown[:40]) == 255 and max(shown[50:]) == 0  # taken for the person, then for room
+    assert np.abs(plate.filled().astype(int) - bg)[40:70, 36:56].max() <= 12  # less the margin: never seen
+    bag = np.random.default_rng(2).integers(0, 40, (30, 26, 3), dtype=np.uint8)  # dark, and shaded
+    shown = []
+    for i in range(90):  # three seconds of a bag swinging 2 px either way
+        swing = frame.copy()
+        x = 34 + 2 * (i % 3)
+        swing[40:70, x:x + 22] = bag[:, :22]
+        shown.append(plate.update(swing, m)[45:65, 40:55].min())
+    assert min(shown) == 255  # the person's all along
+    assert np.abs(plate.filled().astype(int) - bg)[40:70, 36:56].max() <= 12
+    down = frame.copy()
+    down[40:70, 36:58] = bag[:, :22]
+    shown = [plate.update(down, m)[45:65, 40:55].max() for _ in range(60)]
+    assert min(shown[:40]) == 255 and max(shown[50:]) == 0
 
 
 class Blocking:
@@ -126,6 +188,7 @@ def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
     first = painter.update(plate, (W, H), 0.0)
     assert np.all(first == 10)  # the first painting is made at once: usable from the first frame
     m = person_at(100)  # the person moved: a repaint is asked for, and the painter blocks in it
+    hold(plate, with_person(bg, m), m)
     done = []
 
     def frames():
@@ -156,13 +219,13 @@ def test_the_plate_is_repainted_only_when_it_changed():
     calls = []
     painter = Painter(lambda p, seen: calls.append(1) or fill(p, seen), threaded=False, repaint=0.01, interval=0.0,
                       fade=1)
-    m = person_at(60)
+    m = person_at(110)
     for i in range(20):  # a still scene, a still person: painted once
         plate.update(with_person(bg, m), m)
         painter.update(plate, (W, H), i / 30)
     assert len(calls) == 1
     lamp = bg.copy()
-    lamp[5:40, 110:150] = 250  # a lamp is switched on
+    lamp[5:40, 5:45] = 250  # a lamp is switched on
     for i in range(20, 60):
         plate.update(with_person(lamp, m), m)
         painter.update(plate, (W, H), i / 30)
@@ -230,7 +293,8 @@ def test_room_the_person_net_takes_for_the_person_is_shown_as_room(mode):
         for x in (30, 54, 78, 54, 30, 54):  # uncovering the room 12 px beside the person at 54
             m = person_at(x)
             frame = with_person(bg, m)
-            out = p.process(frame)
+            for _ in range(STILL_TAKE + 1):  # held a moment: the plate takes only what holds still
+                out = p.process(frame)
         layer = p.painter.shown
         if trim:
             assert not p.matte[beside].any() and np.array_equal(out[beside], layer[beside])
@@ -262,11 +326,12 @@ def plate_clips():
 @pytest.mark.parametrize("mode, limits", [
     # (ring, far, inside) for walk, then sway. The issue's targets: ring <= 4 / 8 (style-background), <= 3 / 4
     # (blur), far <= 1.5, inside no worse than before (2.03 / 1.74 and 1.39 / 1.10, the previous code on these
-    # clips). Measured here: style-background 0.35 0.89 1.04 / 11.16 1.03 1.12; blur 0.08 0.19 1.04 / 4.96 0.03
-    # 0.92 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
-    # 3.07 / 12.08 and 1.61 / 5.66). Swaying, the room next to the person is never seen; the network paints its
-    # smooth guess differently and carries that 10-20 px out, and the person net takes some of that unseen room
-    # for the person (README, "Performance"): the sway rings' limits guard today's figures, over the targets.
+    # clips). Measured here: style-background 0.30 0.50 0.95 / 10.97 1.04 1.16; blur 0.06 0.17 0.90 / 5.04 0.03
+    # 0.98 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
+    # 3.07 / 12.08 and 1.61 / 5.66; before the plate took only what holds still: 0.35 / 11.06 and 0.08 / 4.96).
+    # Swaying, the room next to the person is never seen; the network paints its smooth guess differently and
+    # carries that 10-20 px out, and the person net takes some of that unseen room for the person (README,
+    # "Performance"): the sway rings' limits guard today's figures, over the targets.
     ("style-background", ((4.0, 1.5, 2.03), (12.0, 1.5, 2.1))),
     ("blur", ((3.0, 1.0, 1.39), (5.5, 1.0, 1.2))),
 ])
@@ -306,7 +371,7 @@ def test_a_failing_painter_is_one_clear_error_on_the_live_path():
     painter = Painter(paint, threaded=True, interval=0.0)
     plate.update(bg, person_at(20))
     painter.update(plate, (W, H), 0.0)
-    plate.update(bg, person_at(100))
+    hold(plate, bg, person_at(100))
     with pytest.raises(RealtimeError, match="painting the background failed: Exiting due to terminate"):
         for i in range(200):
             painter.update(plate, (W, H), 0.1 + i / 30)
