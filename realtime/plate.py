@@ -39,8 +39,8 @@ from realtime.models import first_line
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
-STILL_LEVEL = 10  # a pixel holds still while its luma moves less than this from frame to frame
-STILL_GROW = 2  # ... and nothing moves within this many pixels (a motion-blurred hand's faint fringe)
+STILL_LEVEL = 6  # a pixel holds still while its luma, smoothed and halved (sensor noise falls to a quarter),
+STILL_GROW = 1  # ... moves less than this from frame to frame, nor within this many half-size pixels (a blurred fringe)
 STILL_TAKE = 3  # frames a pixel must have held still before the plate takes it
 STILL_ROOM = 45  # frames after which what holds still beside the person is room, even where it differs from the plate
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
@@ -96,8 +96,8 @@ class BackgroundPlate:
         self.seen: np.ndarray | None = None  # uint8 HxW, 255 where background has been observed
         self.luma: np.ndarray | None = None  # float32, the plate's luma at CHECK_WIDTH, kept alongside
         self.seen_small: np.ndarray | None = None  # uint8, ``seen`` at CHECK_WIDTH
-        self.gray: np.ndarray | None = None  # uint8, the last frame's luma at plate size (what moved since)
-        self.still: np.ndarray | None = None  # uint8, frames each pixel has held still (up to 255)
+        self.gray: np.ndarray | None = None  # uint8, the last frame's luma at half the plate's size (what moved since)
+        self.still: np.ndarray | None = None  # uint8, frames each pixel of it has held still (up to 255)
         self.restarts = 0
         self._cut_run = 0
 
@@ -119,7 +119,7 @@ class BackgroundPlate:
         around = cv2.bitwise_and(_grown(cv2.compare(person, 127, cv2.CMP_GT), near), self.seen)
         missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around)
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
-        return cv2.bitwise_and(missed, cv2.compare(self.still, STILL_ROOM, cv2.CMP_LT))
+        return cv2.bitwise_and(missed, cv2.bitwise_not(self._held(STILL_ROOM, gray.shape)))
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -159,20 +159,25 @@ class BackgroundPlate:
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
-        bg = cv2.bitwise_and(bg, cv2.compare(self.still, STILL_TAKE, cv2.CMP_GE))
+        bg = cv2.bitwise_and(bg, self._held(STILL_TAKE, gray.shape))
         _follow(self.image, frame, bg, self.seen, self.follow)
         _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, self.follow)
         return person
 
     def _observe(self, gray: np.ndarray) -> None:
-        """Count the frames each pixel has held still (nothing within ``STILL_GROW`` pixels moved ``STILL_LEVEL``)."""
-        last, self.gray = self.gray, gray
-        if last is None or last.shape != gray.shape:
-            self.still = np.zeros_like(gray)
+        """Count the frames each pixel has held still, on the luma smoothed and halved."""
+        small = cv2.pyrDown(gray)
+        last, self.gray = self.gray, small
+        if last is None or last.shape != small.shape:
+            self.still = np.zeros_like(small)
             return
         k = 2 * STILL_GROW + 1
-        still = cv2.erode(cv2.compare(cv2.absdiff(gray, last), STILL_LEVEL, cv2.CMP_LT), np.ones((k, k), np.uint8))
+        still = cv2.erode(cv2.compare(cv2.absdiff(small, last), STILL_LEVEL, cv2.CMP_LT), np.ones((k, k), np.uint8))
         self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
+
+    def _held(self, frames: int, shape: tuple[int, int]) -> np.ndarray:
+        """uint8 mask at plate size: 255 where the frame has held still for ``frames`` frames."""
+        return cv2.resize(cv2.compare(self.still, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
 
     def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray) -> bool:
         both = cv2.bitwise_and(bg_small, self.seen_small)

@@ -118,6 +118,13 @@ def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camer
     assert np.abs(plate.filled().astype(int) - moved)[plate.seen > 0].max() <= 1
 
 
+def shading(seed: int, size: tuple[int, int], lo: int, hi: int) -> np.ndarray:
+    """A surface's shading: smooth over a few pixels, as a camera sees it (not pixel noise)."""
+    h, w = size
+    coarse = np.random.default_rng(seed).integers(lo, hi, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def test_what_moves_never_enters_the_plate():
     """A waving hand the person network misses, far from the person: it moves, so it is not the room. (A hand of
     one flat colour would hold still inside, where it covers itself from frame to frame; skin has shading.)"""
@@ -125,7 +132,7 @@ def test_what_moves_never_enters_the_plate():
     m = person_at(100)
     for _ in range(5):
         plate.update(with_person(bg, m), m)
-    skin = np.random.default_rng(1).integers(20, 120, (40, 16, 3), dtype=np.uint8)
+    skin = shading(1, (40, 16), 20, 120)
     for i in range(60):  # two seconds of a hand 16 px wide moving 6 px every other frame, back and forth
         frame = with_person(bg, m)
         x = 5 + 6 * abs((i // 2) % 14 - 7)
@@ -134,6 +141,20 @@ def test_what_moves_never_enters_the_plate():
     seen = plate.seen > 0
     assert seen[20:60, 5:60].all()
     assert np.abs(plate.filled().astype(int) - bg)[seen].max() <= 2
+
+
+def test_a_dim_cameras_noise_is_not_movement():
+    """Sensor noise of 8 grey levels a pixel (a dim room) still lets the plate take the room the person uncovers."""
+    rng, bg, plate = np.random.default_rng(3), room(), BackgroundPlate()
+
+    def noisy(mask):
+        return np.clip(with_person(bg, mask) + rng.normal(0, 8, bg.shape), 0, 255).astype(np.uint8)
+
+    plate.update(noisy(person_at(40)), person_at(40))
+    m = person_at(110)  # the person steps aside
+    for _ in range(10):
+        plate.update(noisy(m), m)
+    assert (plate.seen[40:, 45:75] > 0).mean() > 0.95
 
 
 def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
@@ -151,14 +172,14 @@ def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
     shown = [plate.update(frame, m)[45:65, 40:55].max() for _ in range(90)]  # three seconds, the arm gone
     assert min(shown[:40]) == 255 and max(shown[50:]) == 0  # taken for the person, then for room
     assert np.abs(plate.filled().astype(int) - bg)[40:70, 36:56].max() <= 12  # less the margin: never seen
-    bag = np.random.default_rng(2).integers(0, 40, (30, 26, 3), dtype=np.uint8)  # dark, and shaded
+    bag = shading(2, (30, 26), 0, 30)  # dark (30 levels from the room at least), and shaded
     shown = []
-    for i in range(90):  # three seconds of a bag swinging 2 px either way
+    for i in range(90):  # three seconds of a bag swinging, 5 px a frame
         swing = frame.copy()
-        x = 34 + 2 * (i % 3)
-        swing[40:70, x:x + 22] = bag[:, :22]
-        shown.append(plate.update(swing, m)[45:65, 40:55].min())
-    assert min(shown) == 255  # the person's all along
+        x = 30 + 5 * (i % 3)
+        swing[40:70, x:x + 26] = bag
+        shown.append((plate.update(swing, m)[45:65, 40:55] == 255).mean())
+    assert min(shown) >= 0.95  # the person's all along (but a patch of it flat enough to look still)
     assert np.abs(plate.filled().astype(int) - bg)[40:70, 36:56].max() <= 12
     down = frame.copy()
     down[40:70, 36:58] = bag[:, :22]
@@ -326,8 +347,8 @@ def plate_clips():
 @pytest.mark.parametrize("mode, limits", [
     # (ring, far, inside) for walk, then sway. The issue's targets: ring <= 4 / 8 (style-background), <= 3 / 4
     # (blur), far <= 1.5, inside no worse than before (2.03 / 1.74 and 1.39 / 1.10, the previous code on these
-    # clips). Measured here: style-background 0.30 0.50 0.95 / 10.97 1.04 1.16; blur 0.06 0.17 0.90 / 5.04 0.03
-    # 0.98 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
+    # clips). Measured here: style-background 0.30 0.58 0.95 / 11.23 1.05 1.09; blur 0.06 0.18 0.90 / 5.03 0.03
+    # 0.97 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
     # 3.07 / 12.08 and 1.61 / 5.66; before the plate took only what holds still: 0.35 / 11.06 and 0.08 / 4.96).
     # Swaying, the room next to the person is never seen; the network paints its smooth guess differently and
     # carries that 10-20 px out, and the person net takes some of that unseen room for the person (README,
