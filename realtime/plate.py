@@ -42,6 +42,7 @@ CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
 STILL_LEVEL = 6  # a pixel holds still while its luma, smoothed and halved (sensor noise falls to a quarter),
 STILL_GROW = 1  # ... moves less than this from frame to frame, nor within this many half-size pixels (a blurred fringe)
 STILL_TAKE = 3  # frames a pixel must have held still before the plate takes it
+STILL_SETTLED = 15  # frames after which a change of the plate counts towards a repaint (a playing screen never does)
 STILL_ROOM = 45  # frames after which what holds still beside the person is room, even where it differs from the plate
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
@@ -175,6 +176,10 @@ class BackgroundPlate:
         still = cv2.erode(cv2.compare(cv2.absdiff(small, last), STILL_LEVEL, cv2.CMP_LT), np.ones((k, k), np.uint8))
         self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
 
+    def settled(self) -> np.ndarray | None:
+        """uint8 at CHECK_WIDTH: 255 where the camera has held still for ``STILL_SETTLED`` frames."""
+        return None if self.still is None or self.luma is None else self._held(STILL_SETTLED, self.luma.shape)
+
     def _held(self, frames: int, shape: tuple[int, int]) -> np.ndarray:
         """uint8 mask at plate size: 255 where the frame has held still for ``frames`` frames."""
         return cv2.resize(cv2.compare(self.still, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
@@ -259,8 +264,9 @@ class Painter:
     the same size; ``fill`` gives it a plate with the never-seen pixels guessed).
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
-    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
-    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once),
+    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting where the camera
+    has held still for ``STILL_SETTLED`` frames (a screen playing behind the person does not keep it busy), or pixels
+    were seen for the first time, at most every ``interval`` seconds (a new style or stream repaints at once),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
     """
@@ -334,8 +340,11 @@ class Painter:
                 return False
             if self.threaded and self._busy:
                 return False
-            changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT),
-                                     cv2.bitwise_xor(seen, self._ref_seen))
+            moved = cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT)
+            settled = plate.settled()
+            if settled is not None:
+                moved = cv2.bitwise_and(moved, settled)
+            changed = cv2.bitwise_or(moved, cv2.bitwise_xor(seen, self._ref_seen))
             if cv2.countNonZero(changed) <= self.repaint * changed.size:
                 return False
         self._ref, self._ref_seen = luma.copy(), seen.copy()
