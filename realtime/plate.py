@@ -5,7 +5,8 @@ changes: the person never enters the painting, and quality no longer competes wi
 
 ``BackgroundPlate`` keeps the plate at the painter's resolution. Per frame it takes the pixels that the person
 mask (grown by a margin) says are background and that have held still for a few frames (what moves is not the
-room: a waving hand the person network missed would otherwise be painted into it): a pixel seen for the first
+room: a waving hand the person network missed would otherwise be painted into it; the very first frame, and the
+first after a scene cut, are taken whole, so the plate is usable at once): a pixel seen for the first
 time is taken as it is, one seen before follows the camera with a short exponential average (noise averages out,
 a real change is followed within about a second). Near the person, pixels that differ clearly from the background
 already seen there are the person too (what the person network missed: a bag, a hand), so they stay out of the
@@ -41,9 +42,12 @@ CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (s
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
 STILL_LEVEL = 6  # a pixel holds still while its luma, smoothed and halved (sensor noise falls to a quarter),
 STILL_GROW = 1  # ... moves less than this from frame to frame, nor within this many half-size pixels (a blurred fringe)
-STILL_TAKE = 3  # frames a pixel must have held still before the plate takes it
-STILL_SETTLED = 15  # frames after which a change of the plate counts towards a repaint (a playing screen never does)
-STILL_ROOM = 45  # frames after which what holds still beside the person is room, even where it differs from the plate
+STILL_TAKE = 3  # frames in a row a pixel must have held still before the plate takes it
+# Longer waits are counted leniently (a dim camera's noise moves a pixel past STILL_LEVEL now and then): a frame that
+# moves a little takes STILL_LEAK frames off the count, one that moves 3x STILL_LEVEL starts it over.
+STILL_LEAK = 4
+STILL_SETTLED = 15  # frames (0.5 s at 30 fps) after which a change of the plate counts towards a repaint
+STILL_ROOM = 45  # frames (1.5 s) after which what holds still beside the person is room, though unlike the plate
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
 _LO, _HI = ROOM_LEVELS
@@ -98,7 +102,8 @@ class BackgroundPlate:
         self.luma: np.ndarray | None = None  # float32, the plate's luma at CHECK_WIDTH, kept alongside
         self.seen_small: np.ndarray | None = None  # uint8, ``seen`` at CHECK_WIDTH
         self.gray: np.ndarray | None = None  # uint8, the last frame's luma at half the plate's size (what moved since)
-        self.still: np.ndarray | None = None  # uint8, frames each pixel of it has held still (up to 255)
+        self.still: np.ndarray | None = None  # uint8, frames in a row each pixel of it has held still (up to 255)
+        self.calm: np.ndarray | None = None  # uint8, the same counted leniently (STILL_LEAK)
         self.restarts = 0
         self._cut_run = 0
 
@@ -120,7 +125,7 @@ class BackgroundPlate:
         around = cv2.bitwise_and(_grown(cv2.compare(person, 127, cv2.CMP_GT), near), self.seen)
         missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around)
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
-        return cv2.bitwise_and(missed, cv2.bitwise_not(self._held(STILL_ROOM, gray.shape)))
+        return cv2.bitwise_and(missed, cv2.bitwise_not(self._held(self.calm, STILL_ROOM, gray.shape)))
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -160,29 +165,35 @@ class BackgroundPlate:
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
-        bg = cv2.bitwise_and(bg, self._held(STILL_TAKE, gray.shape))
+        bg = cv2.bitwise_and(bg, self._held(self.still, STILL_TAKE, gray.shape))
         _follow(self.image, frame, bg, self.seen, self.follow)
         _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, self.follow)
         return person
 
     def _observe(self, gray: np.ndarray) -> None:
-        """Count the frames each pixel has held still, on the luma smoothed and halved."""
+        """Count the frames each pixel has held still, on the luma smoothed and halved: in a row (``still``), and
+        leniently (``calm``)."""
         small = cv2.pyrDown(gray)
         last, self.gray = self.gray, small
         if last is None or last.shape != small.shape:
-            self.still = np.zeros_like(small)
+            self.still, self.calm = np.zeros_like(small), np.zeros_like(small)
             return
-        k = 2 * STILL_GROW + 1
-        still = cv2.erode(cv2.compare(cv2.absdiff(small, last), STILL_LEVEL, cv2.CMP_LT), np.ones((k, k), np.uint8))
+        k = np.ones((2 * STILL_GROW + 1,) * 2, np.uint8)
+        diff = cv2.absdiff(small, last)
+        still = cv2.erode(cv2.compare(diff, STILL_LEVEL, cv2.CMP_LT), k)
+        moved = cv2.dilate(cv2.compare(diff, 3 * STILL_LEVEL, cv2.CMP_GE), k)
         self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
+        calm = np.where(still > 0, cv2.add(self.calm, 1), cv2.subtract(self.calm, STILL_LEAK))
+        self.calm = cv2.bitwise_and(calm, cv2.bitwise_not(moved))
 
     def settled(self) -> np.ndarray | None:
         """uint8 at CHECK_WIDTH: 255 where the camera has held still for ``STILL_SETTLED`` frames."""
-        return None if self.still is None or self.luma is None else self._held(STILL_SETTLED, self.luma.shape)
+        return None if self.calm is None or self.luma is None else self._held(self.calm, STILL_SETTLED, self.luma.shape)
 
-    def _held(self, frames: int, shape: tuple[int, int]) -> np.ndarray:
-        """uint8 mask at plate size: 255 where the frame has held still for ``frames`` frames."""
-        return cv2.resize(cv2.compare(self.still, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
+    @staticmethod
+    def _held(count: np.ndarray, frames: int, shape: tuple[int, int]) -> np.ndarray:
+        """uint8 mask of ``shape``: 255 where ``count`` (``still`` or ``calm``) has reached ``frames``."""
+        return cv2.resize(cv2.compare(count, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
 
     def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray) -> bool:
         both = cv2.bitwise_and(bg_small, self.seen_small)

@@ -157,6 +157,31 @@ def test_a_dim_cameras_noise_is_not_movement():
     assert (plate.seen[40:, 45:75] > 0).mean() > 0.95
 
 
+def test_on_a_dim_camera_a_ghost_still_heals_and_a_change_still_repaints():
+    """The longer waits (STILL_ROOM, STILL_SETTLED) under the same noise: a ghost the plate took is room again
+    within three seconds, all of it, and a lamp switched on is repainted within a second and a half."""
+    rng, bg, plate = np.random.default_rng(4), room(), BackgroundPlate()
+
+    def noisy(frame):
+        return np.clip(frame + rng.normal(0, 8, bg.shape), 0, 255).astype(np.uint8)
+
+    m = person_at(60)
+    arm = with_person(bg, m)
+    arm[40:70, 36:58] = PERSON_COLOUR
+    plate.update(noisy(arm), m)  # the network missed the arm: the plate took it
+    shown = [plate.update(noisy(with_person(bg, m)), m)[45:65, 40:55] for _ in range(90)]
+    assert shown[10].max() == 255 and not shown[-1].any()
+    calls = []
+    painter = Painter(lambda p, seen: calls.append(1) or fill(p, seen), threaded=False, repaint=0.01, interval=0.0,
+                      fade=1)
+    lamp = bg.copy()
+    lamp[5:40, 110:150] = 250
+    for i in range(45):
+        plate.update(noisy(with_person(bg if i < 5 else lamp, m)), m)
+        painter.update(plate, (W, H), i / 30)
+    assert len(calls) >= 2
+
+
 def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
     """The person network missed an arm beside the person in the first frame, so the plate took it. Once the arm
     is gone the room there is taken for something else the network missed, until it has held still for a second
