@@ -43,10 +43,9 @@ CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
 STILL_LEVEL = 6  # a pixel holds still while its luma, smoothed and halved (sensor noise falls to a quarter),
 STILL_GROW = 1  # ... moves less than this from frame to frame, nor within this many half-size pixels (a blurred fringe)
 STILL_TAKE = 3  # frames in a row a pixel must have held still before the plate takes it
-# Longer waits are counted leniently (a dim camera's noise moves a pixel past STILL_LEVEL now and then): a frame that
-# moves a little takes STILL_LEAK frames off the count, one that moves 3x STILL_LEVEL starts it over.
+# The longer wait is counted leniently (a dim camera's noise moves a pixel past STILL_LEVEL now and then): a frame
+# that moves a little takes STILL_LEAK frames off the count, one that moves 3x STILL_LEVEL starts it over.
 STILL_LEAK = 4
-STILL_SETTLED = 15  # frames (0.5 s at 30 fps) after which a change of the plate counts towards a repaint
 STILL_ROOM = 45  # frames (1.5 s) after which what holds still beside the person is room, though unlike the plate
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
@@ -186,10 +185,6 @@ class BackgroundPlate:
         calm = np.where(still > 0, cv2.add(self.calm, 1), cv2.subtract(self.calm, STILL_LEAK))
         self.calm = cv2.bitwise_and(calm, cv2.bitwise_not(moved))
 
-    def settled(self) -> np.ndarray | None:
-        """uint8 at CHECK_WIDTH: 255 where the camera has held still for ``STILL_SETTLED`` frames."""
-        return None if self.calm is None or self.luma is None else self._held(self.calm, STILL_SETTLED, self.luma.shape)
-
     @staticmethod
     def _held(count: np.ndarray, frames: int, shape: tuple[int, int]) -> np.ndarray:
         """uint8 mask of ``shape``: 255 where ``count`` (``still`` or ``calm``) has reached ``frames``."""
@@ -275,9 +270,8 @@ class Painter:
     the same size; ``fill`` gives it a plate with the never-seen pixels guessed).
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
-    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting where the camera
-    has held still for ``STILL_SETTLED`` frames (a screen playing behind the person does not keep it busy), or pixels
-    were seen for the first time, at most every ``interval`` seconds (a new style or stream repaints at once),
+    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
+    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
     """
@@ -351,11 +345,8 @@ class Painter:
                 return False
             if self.threaded and self._busy:
                 return False
-            moved = cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT)
-            settled = plate.settled()
-            if settled is not None:
-                moved = cv2.bitwise_and(moved, settled)
-            changed = cv2.bitwise_or(moved, cv2.bitwise_xor(seen, self._ref_seen))
+            changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT),
+                                     cv2.bitwise_xor(seen, self._ref_seen))
             if cv2.countNonZero(changed) <= self.repaint * changed.size:
                 return False
         self._ref, self._ref_seen = luma.copy(), seen.copy()

@@ -157,9 +157,9 @@ def test_a_dim_cameras_noise_is_not_movement():
     assert (plate.seen[40:, 45:75] > 0).mean() > 0.95
 
 
-def test_on_a_dim_camera_a_ghost_still_heals_and_a_change_still_repaints():
-    """The longer waits (STILL_ROOM, STILL_SETTLED) under the same noise: a ghost the plate took is room again
-    within three seconds, all of it, and a lamp switched on is repainted within a second and a half."""
+def test_on_a_dim_camera_a_ghost_still_heals():
+    """The longer wait (STILL_ROOM) under the same noise: a ghost the plate took is room again within three
+    seconds, all of it, not in patches that come and go."""
     rng, bg, plate = np.random.default_rng(4), room(), BackgroundPlate()
 
     def noisy(frame):
@@ -171,15 +171,6 @@ def test_on_a_dim_camera_a_ghost_still_heals_and_a_change_still_repaints():
     plate.update(noisy(arm), m)  # the network missed the arm: the plate took it
     shown = [plate.update(noisy(with_person(bg, m)), m)[45:65, 40:55] for _ in range(90)]
     assert shown[10].max() == 255 and not shown[-1].any()
-    calls = []
-    painter = Painter(lambda p, seen: calls.append(1) or fill(p, seen), threaded=False, repaint=0.01, interval=0.0,
-                      fade=1)
-    lamp = bg.copy()
-    lamp[5:40, 110:150] = 250
-    for i in range(45):
-        plate.update(noisy(with_person(bg if i < 5 else lamp, m)), m)
-        painter.update(plate, (W, H), i / 30)
-    assert len(calls) >= 2
 
 
 def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
@@ -283,30 +274,6 @@ def test_the_plate_is_repainted_only_when_it_changed():
     assert len(calls) == lit == painter.stats.repaints  # then it rests
 
 
-def test_a_screen_playing_behind_the_person_does_not_keep_the_painter_busy():
-    """A screen whose picture changes every few frames: a change of the plate counts towards a repaint only where
-    the camera has held still for STILL_SETTLED frames, so the painter rests until the screen does."""
-    from realtime.plate import STILL_SETTLED
-
-    bg, plate = room(), BackgroundPlate()
-    calls = []
-    painter = Painter(lambda p, seen: calls.append(1) or fill(p, seen), threaded=False, repaint=0.01, interval=0.0,
-                      fade=1)
-    m = person_at(110)
-    frame = with_person(bg, m)
-    for i in range(90):  # three seconds of a new picture every 5 frames
-        if i % 5 == 0:
-            frame = frame.copy()
-            frame[5:45, 5:60] = shading(10 + i, (40, 55), 30, 230)
-        plate.update(frame, m)
-        painter.update(plate, (W, H), i / 30)
-    assert len(calls) == 1  # painted once, at the start
-    for i in range(90, 90 + STILL_SETTLED + 5):  # the screen rests
-        plate.update(frame, m)
-        painter.update(plate, (W, H), i / 30)
-    assert len(calls) == 2
-
-
 def blurred_invert(frame: np.ndarray) -> np.ndarray:
     """A stand-in style network: like a real one, what it paints at a pixel depends on the pixels around it."""
     return 255 - cv2.GaussianBlur(frame, (0, 0), 6)
@@ -396,7 +363,7 @@ def plate_clips():
 @pytest.mark.parametrize("mode, limits", [
     # (ring, far, inside) for walk, then sway. The issue's targets: ring <= 4 / 8 (style-background), <= 3 / 4
     # (blur), far <= 1.5, inside no worse than before (2.03 / 1.74 and 1.39 / 1.10, the previous code on these
-    # clips). Measured here: style-background 0.30 0.52 0.95 / 11.23 1.05 1.09; blur 0.06 0.17 0.90 / 5.03 0.03
+    # clips). Measured here: style-background 0.30 0.58 0.95 / 11.23 1.05 1.09; blur 0.06 0.18 0.90 / 5.03 0.03
     # 0.97 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
     # 3.07 / 12.08 and 1.61 / 5.66; before the plate took only what holds still: 0.35 / 11.06 and 0.08 / 4.96).
     # Swaying, the room next to the person is never seen; the network paints its smooth guess differently and
