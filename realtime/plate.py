@@ -40,8 +40,11 @@ from realtime.models import first_line
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
-STILL_LEVEL = 6  # a pixel holds still while its luma, smoothed and halved (sensor noise falls to a quarter),
-STILL_GROW = 1  # ... moves less than this from frame to frame, nor within this many half-size pixels (a blurred fringe)
+# Stillness is judged on the luma smoothed and halved (cv2.pyrDown: sensor noise falls to a quarter). A pixel holds
+# still while it moves less than STILL_LEVEL from frame to frame, and so does everything within STILL_GROW half-size
+# pixels of it (a motion-blurred fringe).
+STILL_LEVEL = 6
+STILL_GROW = 1
 STILL_TAKE = 3  # frames in a row a pixel must have held still before the plate takes it
 # The longer wait is counted leniently (a dim camera's noise moves a pixel past STILL_LEVEL now and then): a frame
 # that moves a little takes STILL_LEAK frames off the count, one that moves 3x STILL_LEVEL starts it over.

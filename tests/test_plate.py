@@ -143,17 +143,18 @@ def test_what_moves_never_enters_the_plate():
     assert np.abs(plate.filled().astype(int) - bg)[seen].max() <= 2
 
 
+def noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The frame as a dim room's camera gives it: sensor noise of 8 grey levels a pixel."""
+    return np.clip(frame + rng.normal(0, 8, frame.shape), 0, 255).astype(np.uint8)
+
+
 def test_a_dim_cameras_noise_is_not_movement():
     """Sensor noise of 8 grey levels a pixel (a dim room) still lets the plate take the room the person uncovers."""
     rng, bg, plate = np.random.default_rng(3), room(), BackgroundPlate()
-
-    def noisy(mask):
-        return np.clip(with_person(bg, mask) + rng.normal(0, 8, bg.shape), 0, 255).astype(np.uint8)
-
-    plate.update(noisy(person_at(40)), person_at(40))
+    plate.update(noisy(with_person(bg, person_at(40)), rng), person_at(40))
     m = person_at(110)  # the person steps aside
     for _ in range(10):
-        plate.update(noisy(m), m)
+        plate.update(noisy(with_person(bg, m), rng), m)
     assert (plate.seen[40:, 45:75] > 0).mean() > 0.95
 
 
@@ -161,15 +162,11 @@ def test_on_a_dim_camera_a_ghost_still_heals():
     """The longer wait (STILL_ROOM) under the same noise: a ghost the plate took is room again within three
     seconds, all of it, not in patches that come and go."""
     rng, bg, plate = np.random.default_rng(4), room(), BackgroundPlate()
-
-    def noisy(frame):
-        return np.clip(frame + rng.normal(0, 8, bg.shape), 0, 255).astype(np.uint8)
-
     m = person_at(60)
     arm = with_person(bg, m)
     arm[40:70, 36:58] = PERSON_COLOUR
-    plate.update(noisy(arm), m)  # the network missed the arm: the plate took it
-    shown = [plate.update(noisy(with_person(bg, m)), m)[45:65, 40:55] for _ in range(90)]
+    plate.update(noisy(arm, rng), m)  # the network missed the arm: the plate took it
+    shown = [plate.update(noisy(with_person(bg, m), rng), m)[45:65, 40:55] for _ in range(90)]
     assert shown[10].max() == 255 and not shown[-1].any()
 
 
