@@ -2,7 +2,10 @@
 timings. The pipeline owns everything a stream remembers between frames (``StreamState``) and resets it as one."""
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,23 @@ from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
 STYLE_WARMUP = (1, 3, 180, 320)
+FRAME_BUFFERS_KEPT = 32 << 20  # freed buffers up to this size (a 1080p float32 frame) stay in the process
+
+
+@functools.cache
+def keep_freed_buffers() -> bool:
+    """Have glibc keep freed frame-sized buffers for the next frame (process-wide, once; False where there is no
+    glibc). By default it hands the freed temporaries of a frame back to the system, and the next frame faults their
+    pages in anew (benchmarks/RESULTS.md)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    kept = mallopt(m_mmap_threshold, FRAME_BUFFERS_KEPT) and mallopt(m_trim_threshold, 8 * FRAME_BUFFERS_KEPT)
+    return bool(kept)
 
 
 @dataclass
@@ -111,6 +131,12 @@ class Pipeline:
         """Load what the settings' mode needs and warm it up."""
         p = cls(settings, live=live)
         p._load(p.mode)
+        keep_freed_buffers()
+        if p.live_cpu:
+            # live on a CPU a frame's cost is CPU time, not wall time (the camera paces it): OpenCV's pool, splitting
+            # each sub-millisecond call across the cores the networks need too, costs more CPU than it saves wall
+            # time (benchmarks/RESULTS.md). Process-wide, as OpenCV's thread count is.
+            cv2.setNumThreads(1)
         return p
 
     # --- what a mode needs ------------------------------------------------------------------------------

@@ -58,3 +58,51 @@ def test_the_matte_of_the_last_frame_is_there_for_the_caller():
     with Filter(mode="style-all") as f:
         f(frame)
         assert f.matte is None  # this mode does not look for the person
+
+
+def test_a_live_filter_on_the_cpu_runs_opencv_on_one_thread_and_render_keeps_its_pool():
+    """Live, a frame's cost is CPU time (the camera paces it), and OpenCV's pool costs more CPU than it saves."""
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        with Filter(mode="blur", device="cpu", live=False):
+            assert cv2.getNumThreads() == 2
+        with Filter(mode="blur", device="cpu", live=True):
+            assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+from realtime.composite import blend
+from realtime.pipeline import keep_freed_buffers
+if sys.argv[1] == "keep" and not keep_freed_buffers():
+    sys.exit(3)
+frame, weight = np.full((720, 1280, 3), 7, np.uint8), np.full((720, 1280), 99, np.uint8)
+blend(frame, frame, weight)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(30):
+    blend(frame, frame, weight)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_freed_frame_sized_buffers_are_kept_for_the_next_frame():
+    """By default glibc gives a 720p blend's temporaries back to the system and faults them in again each frame
+    (a fresh process: the thresholds glibc adapts depend on what the process freed before)."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    def faults(how: str) -> int:
+        r = subprocess.run([sys.executable, "-c", FAULTS, how], capture_output=True, text=True, cwd=REPO)
+        if r.returncode == 3:
+            pytest.skip(f"no glibc mallopt on {sys.platform}")
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout)
+
+    kept, default = faults("keep"), faults("default")
+    assert kept < 675 < default  # one 720p frame's pages
