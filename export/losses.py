@@ -40,13 +40,14 @@ def palette_loss(out: torch.Tensor, target: torch.Tensor, samples: int = 4096) -
     term asks for the teacher's whole palette."""
     axes = torch.tensor(PALETTE_AXES, device=out.device)
     axes = axes / axes.norm(dim=1, keepdim=True)
-    n = out.shape[2] * out.shape[3]
-    idx = torch.linspace(0, n - 1, min(samples, n), device=out.device).long()
+    count = min(samples, out.shape[2] * out.shape[3], target.shape[2] * target.shape[3])
 
     def sorted_projections(x: torch.Tensor) -> torch.Tensor:
+        idx = torch.linspace(0, x.shape[2] * x.shape[3] - 1, count, device=x.device).long()
         return torch.einsum("pc,bcn->bpn", axes, x.float().flatten(2)[:, :, idx]).sort(dim=2).values
 
-    return F.l1_loss(sorted_projections(out), sorted_projections(target))
+    ours, theirs = sorted_projections(out), sorted_projections(target)
+    return F.l1_loss(ours, theirs.expand_as(ours))  # ``target`` may be one picture for the whole batch
 
 
 def sobel(x: torch.Tensor) -> torch.Tensor:

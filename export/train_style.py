@@ -89,7 +89,7 @@ from realtime.models import user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
-           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "detail": 0.0, "layout": 0.0,
+           "lattice": 4.0, "grid": 0.0, "palette": 0.0, "painting": 0.0, "detail": 0.0, "layout": 0.0,
            "walls": 0.0, "seam": 0.0}
 WALLS = 2  # plain walls painted a step when the wall term is on
 BLOTCHES = 0.02
@@ -171,6 +171,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "and 16 px squares (0: off)")
     ap.add_argument("--palette", type=float, default=WEIGHTS["palette"],
                     help="weight of the term that asks for the teacher's whole colour distribution (0: off)")
+    ap.add_argument("--painting-palette", type=float, default=WEIGHTS["painting"],
+                    help="weight of the term that asks for the painting's own colour distribution, where the teacher's "
+                         "is further from it (0: off)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of this checkpoint, or of a float .onnx this script exported "
                          "(a fine-tune: a new run, its own steps and schedule)")
@@ -331,8 +334,10 @@ class StyleLosses:
 
     def __init__(self, weights: dict[str, float], perceptual: PerceptualLoss | None = None,
                  texture: TextureLoss | None = None, features: FeatureTexture | None = None, blotches: float = 0.0,
-                 stroke_phases: int = 1, stroke_blur: float = 0.0, seed: int = 0) -> None:
+                 stroke_phases: int = 1, stroke_blur: float = 0.0, seed: int = 0,
+                 painting: torch.Tensor | None = None) -> None:
         self.weights, self.perceptual, self.texture, self.features = weights, perceptual, texture, features
+        self.painting = painting  # the painting itself (1x3xHxW, 0..1), for the painting's palette term
         self.blotches = blotches
         self.stroke_phases = stroke_phases  # the texture and stroke terms see the crop from this many phases (1: one)
         self.stroke_blur = stroke_blur  # ... blurred by this sigma in px first (0: sharp)
@@ -384,6 +389,8 @@ class StyleLosses:
             parts["walls"] = grid_loss(model(batch.walls, origin), batch.walls)
         if self.weights.get("palette"):
             parts["palette"] = palette_loss(scored, target)
+        if self.weights.get("painting") and self.painting is not None:
+            parts["painting"] = palette_loss(scored, self.painting)
         if self.weights.get("detail"):
             parts["detail"] = detail_loss(scored, target)
         if self.weights.get("layout"):
@@ -402,7 +409,8 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     """The perceptual loss with ``--vgg-weights`` (its style is the painting), else the distillation terms."""
     weights = WEIGHTS | {"stability": args.stability, "texture": args.texture, "features": args.features,
                          "still": args.still, "lattice": args.lattice, "grid": args.grid, "palette": args.palette,
-                         "detail": args.detail, "layout": args.layout, "walls": args.walls, "seam": args.seam}
+                         "detail": args.detail, "layout": args.layout, "walls": args.walls, "seam": args.seam,
+                         "painting": args.painting_palette}
     if args.vgg_weights:
         style = cv2.resize(cv2.imread(str(args.style_image)), (args.size, args.size))
         perceptual = PerceptualLoss(VGG16Features.from_file(args.vgg_weights).to(device),
@@ -412,8 +420,13 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     features = None
     if args.features:
         features = FeatureTexture(load_predictor(MobileNetV2(FeatureTexture.DEPTH))).to(device)
+    painting = None
+    if args.painting_palette:
+        image = cv2.resize(cv2.imread(str(args.style_image)), (256, 256), interpolation=cv2.INTER_AREA)
+        painting = to_tensor(image[None])
     return StyleLosses(weights, texture=texture, features=features, blotches=args.blotches,
-                       stroke_phases=args.stroke_phases, stroke_blur=args.stroke_blur, seed=args.seed)
+                       stroke_phases=args.stroke_phases, stroke_blur=args.stroke_blur, seed=args.seed,
+                       painting=None if painting is None else painting.to(device))
 
 
 # --- training -----------------------------------------------------------------------------------------

@@ -525,6 +525,20 @@ def test_palette_loss_compares_whole_colour_distributions():
     assert out.grad.abs().sum() > 0
 
 
+def test_the_painting_palette_term_compares_a_batch_with_one_painting_of_another_size():
+    """``--painting-palette``: each crop of the batch against the painting itself (one picture, its own size)."""
+    painting = torch.zeros(1, 3, 96, 96)
+    painting[:, 0, :48] = 1.0  # red above, blue below
+    painting[:, 2, 48:] = 1.0
+    crops = torch.zeros(2, 3, 40, 40)
+    crops[:, 0, :, :20] = 1.0  # the same two colours, half each, side by side
+    crops[:, 2, :, 20:] = 1.0
+    grey = torch.full((2, 3, 40, 40), 0.5, requires_grad=True)
+    assert palette_loss(crops, painting).item() < 0.01 < 0.1 < palette_loss(grey, painting).item()
+    palette_loss(grey, painting).backward()
+    assert grey.grad.abs().sum() > 0
+
+
 def test_feature_texture_loss_on_mobilenet_features():
     from export.losses import FeatureTexture
     from models.mobilenet import MobileNetV2
@@ -870,7 +884,7 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
                       "--content", str(photos), "--pairs", "3", "--steps", "3", "--batch", "2", "--size", "64",
                       "--stability", "5", "--run", str(tmp_path / "run"), "--out", str(out), "--frame", "160x96",
                       "--still", "2", "--videos", str(recording(tmp_path / "room.mp4")), "--converge",
-                      "--holes", "1", "--palette", "1.5", "--grid", "2", "--tone"])
+                      "--holes", "1", "--palette", "1.5", "--grid", "2", "--painting-palette", "2", "--tone"])
     meta = read_info(out).metadata
     assert json.loads(meta["tone"])["frames"] == 3  # graded after training (on by flag; the full nets' default)
     assert meta["painting"] == "The Great Wave off Kanagawa" and meta["architecture"] == "fast"
@@ -885,6 +899,7 @@ def test_train_style_distillation_end_to_end(tmp_path, monkeypatch):
     assert [h["step"] for h in history] == [1, 2, 3] and training["held_out"] == history[-1]
     assert 0 < history[-1]["style_score"] <= 1 and history[-1]["teacher_score"] > 0.9
     assert weights["palette"] == 1.5 and weights["grid"] == 2.0 and training["init"] is None
+    assert weights["painting"] == 2.0
     # a fine-tune: a new run that starts from the first one's weights
     tuned = tmp_path / "tuned.onnx"
     train_style.main(["--style-image", str(SHARED / "styles" / "great_wave.jpg"), "--name", "great_wave",
