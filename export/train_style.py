@@ -78,7 +78,7 @@ from export.style_data import (
     video_files,
     video_pairs,
 )
-from export.style_metrics import detail, palette_distance
+from export.style_metrics import PALETTE_SIZE, detail, palette_distance
 from export.teacher import Teacher
 from export.tone import TONE_FRAMES, fit_tone, tone_metadata
 from models.mobilenet import MobileNetV2
@@ -422,7 +422,7 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
         features = FeatureTexture(load_predictor(MobileNetV2(FeatureTexture.DEPTH))).to(device)
     painting = None
     if args.painting_palette:
-        image = cv2.resize(cv2.imread(str(args.style_image)), (256, 256), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(cv2.imread(str(args.style_image)), PALETTE_SIZE, interpolation=cv2.INTER_AREA)
         painting = to_tensor(image[None])
     return StyleLosses(weights, texture=texture, features=features, blotches=args.blotches,
                        stroke_phases=args.stroke_phases, stroke_blur=args.stroke_blur, seed=args.seed,

@@ -30,8 +30,9 @@ FRAME_BUFFERS_KEPT = 32 << 20  # freed buffers up to this size (a 1080p float32 
 @functools.cache
 def keep_freed_buffers() -> bool:
     """Have glibc keep freed frame-sized buffers for the next frame (process-wide, once; False where there is no
-    glibc). By default it hands the freed temporaries of a frame back to the system, and the next frame faults their
-    pages in anew (benchmarks/RESULTS.md)."""
+    glibc or it refuses): by default it hands a frame's freed temporaries back to the system, and the next frame
+    faults their pages in anew (benchmarks/RESULTS.md). Up to twice ``FRAME_BUFFERS_KEPT`` of free heap is kept,
+    glibc's own ratio."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -39,7 +40,7 @@ def keep_freed_buffers() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    kept = mallopt(m_mmap_threshold, FRAME_BUFFERS_KEPT) and mallopt(m_trim_threshold, 8 * FRAME_BUFFERS_KEPT)
+    kept = mallopt(m_mmap_threshold, FRAME_BUFFERS_KEPT) and mallopt(m_trim_threshold, 2 * FRAME_BUFFERS_KEPT)
     return bool(kept)
 
 
@@ -125,18 +126,20 @@ class Pipeline:
         self.matte: np.ndarray | None = None  # the last frame's person weight as composited (uint8, 255 = person)
         self._frames = 0
         self._size: tuple[int, int] | None = None
+        self._opencv_threads: int | None = None  # OpenCV's thread count before a live CPU pipeline took it to one
 
     @classmethod
     def from_settings(cls, settings: Settings, live: bool = True) -> Pipeline:
         """Load what the settings' mode needs and warm it up."""
         p = cls(settings, live=live)
         p._load(p.mode)
-        keep_freed_buffers()
         if p.live_cpu:
             # live on a CPU a frame's cost is CPU time, not wall time (the camera paces it): OpenCV's pool, splitting
             # each sub-millisecond call across the cores the networks need too, costs more CPU than it saves wall
-            # time (benchmarks/RESULTS.md). Process-wide, as OpenCV's thread count is.
+            # time (benchmarks/RESULTS.md). Process-wide, as OpenCV's thread count is; ``close`` gives it back.
+            p._opencv_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)
+            keep_freed_buffers()
         return p
 
     # --- what a mode needs ------------------------------------------------------------------------------
@@ -243,6 +246,9 @@ class Pipeline:
     def close(self) -> None:
         if self.painter is not None:
             self.painter.close()
+        if self._opencv_threads is not None:
+            cv2.setNumThreads(self._opencv_threads)
+            self._opencv_threads = None
 
     @property
     def providers(self) -> dict[str, str]:
