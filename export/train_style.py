@@ -423,10 +423,10 @@ def build_losses(args: argparse.Namespace, device: torch.device) -> StyleLosses:
     painting = None
     if args.painting_palette:
         image = cv2.resize(cv2.imread(str(args.style_image)), PALETTE_SIZE, interpolation=cv2.INTER_AREA)
-        painting = to_tensor(image[None])
+        painting = to_tensor(image[None]).to(device)
     return StyleLosses(weights, texture=texture, features=features, blotches=args.blotches,
                        stroke_phases=args.stroke_phases, stroke_blur=args.stroke_blur, seed=args.seed,
-                       painting=None if painting is None else painting.to(device))
+                       painting=painting)
 
 
 # --- training -----------------------------------------------------------------------------------------
