@@ -5,7 +5,8 @@ JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "
 "decode_ms", "provider": {"segment", "stylize", "paint"}, "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
 "painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "peers": {name: {"fps", "ms",
 "ratio"}}}]}. ``ratio`` is our fps over the peer's. The live path's stages and the painter (its own thread on a
-CPU) are reported apart. ``camera_fps``: the simulated camera's rate (``--paced``, default 120: faster than the
+CPU) are reported apart; a stage's mean is over every frame (``segment`` includes the frames whose person mask was
+reused, ``mask-reuse``). ``camera_fps``: the simulated camera's rate (``--paced``, default 120: faster than the
 pipeline, so the pipeline is what is measured; a camera's 30 shows the CPU cores a call would cost).
 """
 from __future__ import annotations

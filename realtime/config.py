@@ -44,6 +44,8 @@ class Settings:
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
     mask_size: int | None = None  # person net input, longer side; None: 256
     mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
+    mask_reuse: int = 1  # live on a CPU, while the picture holds still the person net's last mask serves up to this
+    # many frames in a row (0: the net sees every frame; render and a GPU: always 0)
     feather: int = 3  # mask blur radius in pixels at output size
     feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)
@@ -88,6 +90,8 @@ class Settings:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
         if not 1 <= self.mask_every <= 4:
             raise RealtimeError(f"mask_every must be between 1 and 4, got {self.mask_every}")
+        if not 0 <= self.mask_reuse <= 4:
+            raise RealtimeError(f"mask_reuse must be between 0 and 4, got {self.mask_reuse}")
         if not 640 <= self.plate_size <= 7680:
             raise RealtimeError(f"plate_size must be between 640 and 7680, got {self.plate_size}")
         if not 0.0 <= self.plate_repaint <= 1.0:

@@ -19,7 +19,7 @@ from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
 from realtime.models import person_model, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
-from realtime.segment import DEFAULT_SIZE, PersonSegmenter
+from realtime.segment import DEFAULT_SIZE, MaskReuse, PersonSegmenter
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
@@ -86,16 +86,18 @@ def as_bgr(frame: object) -> np.ndarray:
 
 @dataclass
 class StreamState:
-    """What a stream remembers between frames: the mask's and the painting's temporal smoothing, and the
-    background plate. Held by the pipeline and reset as one (a new image, size or mode; a new style resets the
-    painting's smoothing and repaints the plate), so no caller has to know its parts."""
+    """What a stream remembers between frames: the mask's and the painting's temporal smoothing, the frame the person
+    net last saw, and the background plate. Held by the pipeline and reset as one (a new image, size or mode; a new
+    style resets the painting's smoothing and repaints the plate), so no caller has to know its parts."""
 
     mask: composite.MaskSmoother
+    reuse: MaskReuse
     painting: PaintingSmoother
     plate: BackgroundPlate
 
     def reset(self) -> None:
         self.mask.reset()
+        self.reuse.reset()
         self.painting.reset()
         self.plate.reset()
 
@@ -120,7 +122,7 @@ class Pipeline:
         self.painter: Painter | None = None
         self.picture: np.ndarray | None = None
         self._picture_fit: np.ndarray | None = None
-        self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing),
+        self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing), MaskReuse(settings.mask_reuse),
                                  PaintingSmoother(settings.style_smoothing), BackgroundPlate(settings.plate_margin))
         self.timings = Timings()
         self.matte: np.ndarray | None = None  # the last frame's person weight as composited (uint8, 255 = person)
@@ -282,9 +284,9 @@ class Pipeline:
         mode, s = self.mode, self.settings
         person = painted = background = None
         if mode.mask:
-            if self.state.mask.state is None or (self._frames - 1) % s.mask_every == 0:
+            if self._mask_due(frame):
                 self.state.mask(self.segmenter(frame))
-                t0 = tim.add("segment", t0)
+            t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
             # between the person net's runs its last answer is reused; the edges still follow this frame
             soft = composite.soften(self.state.mask.state, w, s.feather, s.mask_threshold)
             person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
@@ -306,6 +308,16 @@ class Pipeline:
         out = mode.compose(modes.Layers(frame, person, painted, background, s.strength))
         tim.add("composite", t0)
         return out
+
+    def _mask_due(self, frame: np.ndarray) -> bool:
+        """Whether the person net runs on this frame: every ``mask_every``th frame; live on a CPU, not while the
+        picture holds still since the net last saw it (``mask_reuse``); always after a reset."""
+        s, reuse = self.settings, self.state.reuse
+        if s.mask_every > 1 or not self.live_cpu:
+            due = (self._frames - 1) % s.mask_every == 0
+        else:
+            due = reuse.due(frame)
+        return due or self.state.mask.state is None
 
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed, less what the

@@ -1,27 +1,37 @@
 """Person segmentation: a BGR frame in, a low-resolution person probability map out."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
 from realtime.inference import Session
 
 DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
+# The frame is compared with the last one the net saw, both shrunk to this width (bilinear: a tenth of the cost of
+# averaging whole areas); it held still while at most STILL_SHARE of the pixels moved by STILL_LEVEL or more in any
+# channel (a camera's noise stays below; a hand over a wall of its own brightness differs in colour).
+STILL_WIDTH = 160
+STILL_LEVEL = 24
+STILL_SHARE = 0.002
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
-    """Network input size for a frame: ``long_side`` on the longer side, aspect kept, multiples of 16."""
-    s = long_side / max(frame_w, frame_h)
+    """Network input size for a frame: as many pixels as a 16:9 frame ``long_side`` wide (a 4:3 frame 224x160 for
+    256: the net costs as much whatever the camera's shape, and does as well on portraits: models/README.md), at most
+    ``long_side`` on the longer side, aspect kept, multiples of 16."""
+    s = min(long_side / max(frame_w, frame_h), long_side * math.sqrt(9 / 16 / (frame_w * frame_h)))
     return max(16, round(frame_w * s / 16) * 16), max(16, round(frame_h * s / 16) * 16)
 
 
 class PersonSegmenter:
     """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution.
 
-    ``long_side``: the network's input size on the frame's longer side (multiple of 16). ``flip`` averages the
-    network's answer for the frame and for its mirror image (one batch of two): a cleaner mask for twice the
-    network time. ``None``: 256, and flip where the network runs on a GPU (time to spare there; not on the CPU, whose
-    budget is 8 ms)."""
+    ``long_side``: the network's input size on the longer side of a 16:9 frame (multiple of 16; ``model_size``).
+    ``flip`` averages the network's answer for the frame and for its mirror image (one batch of two): a cleaner mask
+    for twice the network time. ``None``: 256, and flip where the network runs on a GPU (time to spare there; not
+    on the CPU, whose budget is 8 ms)."""
 
     def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
         self.session = session
@@ -40,3 +50,34 @@ class PersonSegmenter:
             return self.session.run(blob)[0, 0]
         out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
         return 0.5 * (out[0, 0] + out[1, 0, :, ::-1])
+
+
+class MaskReuse:
+    """Whether the person net must see this frame, or its last mask still fits: live on a CPU the net is most of a
+    frame's cost, and where the picture has barely changed since the net last saw it, its answer would barely
+    change (the mask's edges follow every frame regardless: ``composite.guided_upsample``). ``reuse``: the most
+    frames in a row a mask serves beyond its own (0: the net sees every frame). Part of a stream's state: ``reset``
+    with it."""
+
+    def __init__(self, reuse: int = 1) -> None:
+        self.reuse = reuse
+        self.reset()
+
+    def reset(self) -> None:
+        self.seen: np.ndarray | None = None  # the last frame the net saw, STILL_WIDTH wide
+        self.reused = 0  # frames in a row since then
+
+    def due(self, frame: np.ndarray) -> bool:
+        """True when the net must run on ``frame`` (BGR): the first frame, one that moved, or ``reuse`` reached."""
+        if self.reuse <= 0:
+            return True
+        h, w = frame.shape[:2]
+        small = cv2.resize(frame, (STILL_WIDTH, max(1, round(h * STILL_WIDTH / w))), interpolation=cv2.INTER_LINEAR)
+        if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
+            b, g, r = cv2.split(cv2.absdiff(small, self.seen))
+            moved = cv2.countNonZero(cv2.compare(cv2.max(cv2.max(b, g), r), STILL_LEVEL, cv2.CMP_GE))
+            if moved <= STILL_SHARE * small.shape[0] * small.shape[1]:
+                self.reused += 1
+                return False
+        self.seen, self.reused = small, 0
+        return True

@@ -115,6 +115,6 @@ def test_the_readme_example_config_is_valid_and_shows_the_defaults_it_names(tmp_
     cfg.write_text(block)
     s = build_settings(cfg, {})
     defaults = Settings()
-    for key in ("plate_size", "plate_repaint", "plate_duty", "plate_margin", "feather"):
+    for key in ("plate_size", "plate_repaint", "plate_duty", "plate_margin", "feather", "mask_every", "mask_reuse"):
         assert re.search(rf"^{key.replace('_', '-')} = ", block, re.M), f"{key} is not in the example"
         assert getattr(s, key) == getattr(defaults, key), key

@@ -2,9 +2,10 @@
 import logging
 import warnings
 
+import cv2
 import numpy as np
 import pytest
-from conftest import SHARED, logged, needs_shared, onnx_model
+from conftest import SHARED, logged, needs_shared, onnx_model, synthetic_frames
 
 from realtime.errors import RealtimeError
 from realtime.inference import open_session
@@ -511,3 +512,61 @@ def test_the_shipped_twins_were_made_from_the_shipped_networks():
     assert len(pairs) == sum(map(is_twin, files)) > 0  # every twin has its float network beside it
     for made_from, twin in pairs:
         assert read_info(twin).metadata[QUANTIZED_FROM] == file_sha256(made_from), twin.name
+
+
+def _still_room(w: int = 640, h: int = 480, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    room = cv2.resize(np.random.default_rng(1).integers(40, 220, (12, 16, 3), dtype=np.uint8), (w, h),
+                      interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    return np.clip(room + rng.normal(0, noise, room.shape), 0, 255).astype(np.uint8) if noise else room.astype(np.uint8)
+
+
+def test_the_person_nets_mask_is_reused_only_while_the_picture_holds_still():
+    """mask-reuse: a still frame (sensor noise and all) reuses the last mask, up to ``reuse`` frames in a row; a
+    hand-sized patch that moves, a new stream or reuse 0 run the net."""
+    from realtime.segment import MaskReuse
+
+    gate = MaskReuse(2)
+    noisy = [_still_room(noise=6, seed=i) for i in range(6)]  # a dim camera's noise: no movement
+    assert [gate.due(f) for f in noisy] == [True, False, False, True, False, False]
+    skin = (120, 160, 200)  # BGR: as bright as the wall there (luma 167 against 160), another colour
+    hand = noisy[5].copy()
+    cv2.rectangle(hand, (300, 200), (335, 245), skin, -1)  # a hand, 35x45 px at 640x480, comes in
+    assert gate.due(hand)
+    moved = noisy[5].copy()
+    cv2.rectangle(moved, (312, 200), (347, 245), skin, -1)  # ... and moves 12 px
+    assert gate.due(moved) and not gate.due(moved)
+    gate.reset()
+    assert gate.due(noisy[0])
+    assert all(MaskReuse(0).due(noisy[0]) for _ in range(3))
+
+
+def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    class Counted:
+        def __init__(self, net):
+            self.net, self.session, self.calls = net, net.session, 0
+
+        def __call__(self, frame):
+            self.calls += 1
+            return self.net(frame)
+
+    def runs(settings, live, frames):
+        pipe = Pipeline.from_settings(settings.validate(), live=live)
+        pipe.segmenter = net = Counted(pipe.segmenter)
+        for f in frames:
+            pipe.process(f)
+        pipe.close()
+        return net.calls
+
+    still = [_still_room(320, 240, noise=3, seed=i) for i in range(8)]
+    assert runs(Settings(mode="mask"), True, still) == 4  # every other frame (reuse 1)
+    assert runs(Settings(mode="mask", mask_reuse=0), True, still) == 8
+    assert runs(Settings(mode="mask"), False, still) == 8  # render: every frame, whatever it shows
+    assert runs(Settings(mode="mask", mask_every=4), True, still) == 2  # a stride asked for is kept to
+    moving = synthetic_frames(8, 320, 240)
+    assert runs(Settings(mode="mask"), True, moving) == 8
+    with pytest.raises(RealtimeError, match="mask_reuse must be between 0 and 4"):
+        Settings(mask_reuse=5).validate()
