@@ -237,6 +237,7 @@ class Pipeline:
         tuned = dataclasses.replace(self.settings, **tuning).validate()
         self.settings = tuned
         self.state.mask.smoothing = tuned.mask_smoothing
+        self.state.reuse.reset()  # the next frame's matte is made anew, with the new tuning
 
     def reset(self) -> None:
         """Forget the stream: the next frame is treated as the first of an unrelated input."""
@@ -283,16 +284,22 @@ class Pipeline:
         t0 = tim.add("preprocess", t0)
         mode, s = self.mode, self.settings
         person = painted = background = None
+        still = mode.mask and self._held_still(frame)
         if mode.mask:
-            if self._mask_due(frame):
+            if not still and self._net_due():
                 self.state.mask(self.segmenter(frame))
             t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
-            # between the person net's runs its last answer is reused; the edges still follow this frame
-            soft = composite.soften(self.state.mask.state, w, s.feather, s.mask_threshold)
-            person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
+            if still:  # nothing moved: the last frame's matte, the plate's corrections included
+                person = self.matte
+            else:  # between the person net's runs its last answer is reused; the edges still follow this frame
+                soft = composite.soften(self.state.mask.state, w, s.feather, s.mask_threshold)
+                person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
             t0 = tim.add("mask", t0)
         if self._uses_plate(mode):
-            background, person = self._plate_layer(frame, person, t)
+            if still:  # the plate's upkeep waits for a frame that moved; its painting still arrives and fades in
+                background = self.painter.update(self.state.plate, (w, h), t)
+            else:
+                background, person = self._plate_layer(frame, person, t)
             t0 = tim.add("plate", t0)
         elif mode.background == "picture":
             if self._picture_fit is None or self._picture_fit.shape[:2] != (h, w):
@@ -309,15 +316,18 @@ class Pipeline:
         tim.add("composite", t0)
         return out
 
-    def _mask_due(self, frame: np.ndarray) -> bool:
-        """Whether the person net runs on this frame: every ``mask_every``th frame; live on a CPU, not while the
-        picture holds still since the net last saw it (``mask_reuse``); always after a reset."""
-        s, reuse = self.settings, self.state.reuse
-        if s.mask_every > 1 or not self.live_cpu:
-            due = (self._frames - 1) % s.mask_every == 0
-        else:
-            due = reuse.due(frame)
-        return due or self.state.mask.state is None
+    def _held_still(self, frame: np.ndarray) -> bool:
+        """Live on a CPU, whether the picture has held still since the person net last saw it (``mask_reuse``): then
+        the last frame's matte serves this one whole, and the net, the edges and the plate's upkeep are skipped."""
+        if not self.live_cpu or self.settings.mask_every > 1:
+            return False
+        moved = self.state.reuse.due(frame)
+        return not moved and self.state.mask.state is not None and self.matte is not None \
+            and self.matte.shape == frame.shape[:2]
+
+    def _net_due(self) -> bool:
+        """Whether the person net runs on a frame that moved: every ``mask_every``th frame, and after a reset."""
+        return (self._frames - 1) % self.settings.mask_every == 0 or self.state.mask.state is None
 
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed, less what the

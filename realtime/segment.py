@@ -53,11 +53,11 @@ class PersonSegmenter:
 
 
 class MaskReuse:
-    """Whether the person net must see this frame, or its last mask still fits: live on a CPU the net is most of a
-    frame's cost, and where the picture has barely changed since the net last saw it, its answer would barely
-    change (the mask's edges follow every frame regardless: ``composite.guided_upsample``). ``reuse``: the most
-    frames in a row a mask serves beyond its own (0: the net sees every frame). Part of a stream's state: ``reset``
-    with it."""
+    """Whether the person net must see this frame, or the picture has held still since it last did: live on a CPU
+    the net is most of a frame's cost, and where the picture has barely changed, its answer, and the edges and the
+    plate's corrections made from it, would barely change (the pipeline then takes the last frame's matte whole).
+    ``reuse``: the most frames in a row a matte serves beyond its own (0: every frame is made anew). Part of a
+    stream's state: ``reset`` with it."""
 
     def __init__(self, reuse: int = 1) -> None:
         self.reuse = reuse

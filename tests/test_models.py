@@ -570,3 +570,44 @@ def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
     assert runs(Settings(mode="mask"), True, moving) == 8
     with pytest.raises(RealtimeError, match="mask_reuse must be between 0 and 4"):
         Settings(mask_reuse=5).validate()
+
+
+def test_a_frame_that_held_still_takes_the_last_frames_matte_whole(monkeypatch):
+    """Live on a CPU a still frame skips the net, the edges and the plate's upkeep, and composes the last matte over
+    this frame; a new mask tuning makes the next matte anew."""
+    from realtime import composite
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+    from realtime.plate import BackgroundPlate
+
+    calls = {"plate": 0, "edges": 0}
+    update, guided = BackgroundPlate.update, composite.guided_upsample
+
+    def counted_update(self, *a, **k):
+        calls["plate"] += 1
+        return update(self, *a, **k)
+
+    def counted_guided(*a, **k):
+        calls["edges"] += 1
+        return guided(*a, **k)
+
+    monkeypatch.setattr(BackgroundPlate, "update", counted_update)
+    monkeypatch.setattr(composite, "guided_upsample", counted_guided)
+    pipe = Pipeline.from_settings(Settings(mode="blur").validate())
+    frames = [_still_room(320, 240, noise=3, seed=i) for i in range(6)]
+    cv2.circle(frames[0], (160, 240), 60, (60, 90, 200), -1)
+    for f in frames[1:]:
+        f[:] = frames[0]
+    mattes = []
+    try:
+        for f in frames:
+            out = pipe.process(f)
+            mattes.append(pipe.matte.copy())
+        assert calls == {"plate": 3, "edges": 3}  # frames 0, 2, 4
+        assert all(np.array_equal(mattes[i], mattes[i - 1]) for i in (1, 3, 5))
+        assert out.shape == frames[5].shape  # the still frame is still composed: the picture stays live
+        pipe.set_mask(feather=5)
+        pipe.process(frames[0])
+        assert calls == {"plate": 4, "edges": 4}
+    finally:
+        pipe.close()
