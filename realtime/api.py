@@ -27,8 +27,9 @@ class Filter:
 
     ``live=False`` (the default) paints in step with the frames at full resolution, so the same frames always give
     the same pictures; ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own
-    (pass each frame's capture time as ``t``), and, process-wide, OpenCV runs on one thread until ``close()`` and
-    glibc keeps freed frame-sized buffers for reuse (both cut CPU time, not wall time). Other keyword arguments are
+    (pass each frame's capture time as ``t``), a frame in which nothing moved takes the last frame's matte
+    (``mask_reuse``), and, process-wide, OpenCV runs on one thread until ``close()`` and glibc keeps freed
+    frame-sized buffers for reuse (all three cut CPU time, not wall time). Other keyword arguments are
     the config keys (``strength=0.8``, ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.
     """
 
@@ -43,7 +44,8 @@ class Filter:
     @property
     def matte(self) -> np.ndarray | None:
         """The person matte of the last frame, as the output was composited with it: uint8 HxW, 255 = person
-        (None before the first frame, and in modes that do not look for the person: style-all, none)."""
+        (None before the first frame, and in modes that do not look for the person: style-all, none). The filter's
+        own array, which a still frame may compose with again: copy it before changing it."""
         return self.pipeline.matte
 
     def reset(self) -> None:
