@@ -237,6 +237,7 @@ class Pipeline:
         tuned = dataclasses.replace(self.settings, **tuning).validate()
         self.settings = tuned
         self.state.mask.smoothing = tuned.mask_smoothing
+        self.state.reuse.reuse = tuned.mask_reuse
         self.state.reuse.reset()  # the next frame's matte is made anew, with the new tuning
 
     def reset(self) -> None:
@@ -289,14 +290,15 @@ class Pipeline:
             if not still and self._net_due():
                 self.state.mask(self.segmenter(frame))
             t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
-            if still:  # nothing moved: the last frame's matte, the plate's corrections included
-                person = self.matte
+            if still:  # nothing moved: the last frame's matte, the plate's corrections included (a copy where it
+                person = self.matte.copy() if mode.channels == 1 else self.matte  # is the output, the caller's)
             else:  # between the person net's runs its last answer is reused; the edges still follow this frame
                 soft = composite.soften(self.state.mask.state, w, s.feather, s.mask_threshold)
                 person = composite.guided_upsample(soft, frame, edge=mode.edge if s.feather_inside else (0.0, 1.0))
             t0 = tim.add("mask", t0)
         if self._uses_plate(mode):
             if still:  # the plate's upkeep waits for a frame that moved; its painting still arrives and fades in
+                self.state.plate.hold(self._plate_frame(frame))
                 background = self.painter.update(self.state.plate, (w, h), t)
             else:
                 background, person = self._plate_layer(frame, person, t)
@@ -317,13 +319,15 @@ class Pipeline:
         return out
 
     def _held_still(self, frame: np.ndarray) -> bool:
-        """Live on a CPU, whether the picture has held still since the person net last saw it (``mask_reuse``): then
-        the last frame's matte serves this one whole, and the net, the edges and the plate's upkeep are skipped."""
+        """Live on a CPU, whether the picture has held still since the person net last saw it (``mask_reuse``; not
+        with ``mask_every`` above 1): then the last frame's matte serves this one whole, and the net, the edges and
+        the plate's upkeep are skipped."""
         if not self.live_cpu or self.settings.mask_every > 1:
             return False
-        moved = self.state.reuse.due(frame)
-        return not moved and self.state.mask.state is not None and self.matte is not None \
-            and self.matte.shape == frame.shape[:2]
+        if self.state.mask.state is None or self.matte is None or self.matte.shape != frame.shape[:2]:
+            self.state.reuse.saw(frame)  # nothing to reuse: made anew, and the next frame compared with this one
+            return False
+        return not self.state.reuse.due(frame)
 
     def _net_due(self) -> bool:
         """Whether the person net runs on a frame that moved: every ``mask_every``th frame, and after a reset."""
@@ -334,9 +338,8 @@ class Pipeline:
         plate shows to be room (``plate_trim``)."""
         h, w = frame.shape[:2]
         size = self._plate_size(w, h)
-        small, small_person = frame, person
+        small, small_person = self._plate_frame(frame), person
         if size != (w, h):
-            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
             small_person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
         plate = self.state.plate
         more = plate.update(small, small_person)
@@ -349,6 +352,11 @@ class Pipeline:
                     room = cv2.resize(room, (w, h), interpolation=cv2.INTER_LINEAR)
                 person = cv2.multiply(person, cv2.bitwise_not(room), scale=1 / 255)
         return self.painter.update(plate, (w, h), t), person
+
+    def _plate_frame(self, frame: np.ndarray) -> np.ndarray:
+        """The frame at the plate's size."""
+        size = self._plate_size(frame.shape[1], frame.shape[0])
+        return frame if size == frame.shape[1::-1] else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
     def _plate_size(self, w: int, h: int) -> tuple[int, int]:
         """Full size in render and on a GPU; live on a CPU, up to ``plate_size`` (the painter's time grows with it)."""

@@ -108,6 +108,7 @@ class BackgroundPlate:
         self.calm: np.ndarray | None = None  # uint8, the same counted leniently (STILL_LEAK)
         self.restarts = 0
         self._cut_run = 0
+        self._held = 0  # frames held still since the last update (``hold``)
 
     def background(self, person: np.ndarray) -> np.ndarray:
         """uint8 mask of the pixels that are background with confidence: the person (a uint8 weight) grown by the
@@ -127,7 +128,7 @@ class BackgroundPlate:
         around = cv2.bitwise_and(_grown(cv2.compare(person, 127, cv2.CMP_GT), near), self.seen)
         missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around)
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
-        return cv2.bitwise_and(missed, cv2.bitwise_not(self._held(self.calm, STILL_ROOM, gray.shape)))
+        return cv2.bitwise_and(missed, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -151,6 +152,7 @@ class BackgroundPlate:
         returns the person weight with what the network missed added (the frame's person as the plate sees it)."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         self._observe(gray)
+        held, self._held = self._held, 0
         missed = self._missed(gray, person)
         if missed is not None:
             person = cv2.max(person, missed)
@@ -167,10 +169,19 @@ class BackgroundPlate:
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
-        bg = cv2.bitwise_and(bg, self._held(self.still, STILL_TAKE, gray.shape))
-        _follow(self.image, frame, bg, self.seen, self.follow)
-        _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, self.follow)
+        bg = cv2.bitwise_and(bg, self._still_for(self.still, STILL_TAKE, gray.shape))
+        rate = 1.0 - (1.0 - self.follow) ** (1 + held)  # the frames held still since count as this one
+        _follow(self.image, frame, bg, self.seen, rate)
+        _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, rate)
         return person
+
+    def hold(self, frame: np.ndarray) -> None:
+        """A frame in which the picture held still, whose upkeep the pipeline skipped (``mask_reuse``): its stillness
+        is counted as any frame's, and the next ``update`` follows the camera for it too, so the plate's times (the
+        frames a pixel must hold still, how soon it follows a change) stay those of the camera's frames."""
+        if self.image is not None and self.image.shape[:2] == frame.shape[:2]:
+            self._observe(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+            self._held += 1
 
     def _observe(self, gray: np.ndarray) -> None:
         """Count the frames each pixel has held still, on the luma smoothed and halved: in a row (``still``), and
@@ -189,7 +200,7 @@ class BackgroundPlate:
         self.calm = cv2.bitwise_and(calm, cv2.bitwise_not(moved))
 
     @staticmethod
-    def _held(count: np.ndarray, frames: int, shape: tuple[int, int]) -> np.ndarray:
+    def _still_for(count: np.ndarray, frames: int, shape: tuple[int, int]) -> np.ndarray:
         """uint8 mask of ``shape``: 255 where ``count`` (``still`` or ``calm``) has reached ``frames``."""
         return cv2.resize(cv2.compare(count, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
 

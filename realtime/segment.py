@@ -9,10 +9,10 @@ import numpy as np
 from realtime.inference import Session
 
 DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
-# The frame is compared with the last one the net saw, both shrunk to this width (bilinear: a tenth of the cost of
-# averaging whole areas); it held still while at most STILL_SHARE of the pixels moved by STILL_LEVEL or more in any
-# channel (a camera's noise stays below; a hand over a wall of its own brightness differs in colour).
-STILL_WIDTH = 160
+# The frame is compared with the last one the net saw, both shrunk to this size on the longer side (bilinear: a tenth
+# of the cost of averaging whole areas); it held still while at most STILL_SHARE of the pixels moved by STILL_LEVEL
+# or more in any channel (a camera's noise stays below; a hand over a wall of its own brightness differs in colour).
+STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
 
@@ -64,15 +64,15 @@ class MaskReuse:
         self.reset()
 
     def reset(self) -> None:
-        self.seen: np.ndarray | None = None  # the last frame the net saw, STILL_WIDTH wide
+        self.seen: np.ndarray | None = None  # the last frame the net saw, shrunk to STILL_SIZE
         self.reused = 0  # frames in a row since then
 
     def due(self, frame: np.ndarray) -> bool:
-        """True when the net must run on ``frame`` (BGR): the first frame, one that moved, or ``reuse`` reached."""
+        """True when the net must run on ``frame`` (BGR): the first frame, one that moved, or ``reuse`` reached (the
+        frame is then remembered as the net's last)."""
         if self.reuse <= 0:
             return True
-        h, w = frame.shape[:2]
-        small = cv2.resize(frame, (STILL_WIDTH, max(1, round(h * STILL_WIDTH / w))), interpolation=cv2.INTER_LINEAR)
+        small = _shrunk(frame)
         if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
             b, g, r = cv2.split(cv2.absdiff(small, self.seen))
             moved = cv2.countNonZero(cv2.compare(cv2.max(cv2.max(b, g), r), STILL_LEVEL, cv2.CMP_GE))
@@ -81,3 +81,13 @@ class MaskReuse:
                 return False
         self.seen, self.reused = small, 0
         return True
+
+    def saw(self, frame: np.ndarray) -> None:
+        """The net runs on ``frame`` whatever ``due`` would say (nothing to reuse): remember it as the net's last."""
+        self.seen, self.reused = _shrunk(frame), 0
+
+
+def _shrunk(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    s = min(1.0, STILL_SIZE / max(w, h))
+    return cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_LINEAR)

@@ -118,6 +118,26 @@ def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camer
     assert np.abs(plate.filled().astype(int) - moved)[plate.seen > 0].max() <= 1
 
 
+def test_frames_held_still_count_for_the_plate_as_frames():
+    """A frame whose upkeep the pipeline skipped because nothing moved (``hold``) counts as a frame: pixels are taken
+    after as many camera frames, and a change is followed as fast, as when every frame is an update."""
+    bg, m = room(), person_at(110)
+    door = bg.copy()
+    door[10:60, 5:40] = (30, 30, 30)  # a door opens behind
+    every, alternate = BackgroundPlate(), BackgroundPlate()
+    for plate in (every, alternate):
+        for _ in range(5):
+            plate.update(with_person(bg, m), m)
+    for i in range(13):
+        frame = with_person(door, m)
+        every.update(frame, m)
+        alternate.update(frame, m) if i % 2 == 0 else alternate.hold(frame)
+    assert np.array_equal(every.still, alternate.still) and np.array_equal(every.calm, alternate.calm)
+    assert np.abs(every.image - alternate.image).max() < 0.01
+    behind = np.abs(every.image - bg)[10:60, 5:40].mean()
+    assert behind > 40  # ... and both have followed the door a long way
+
+
 def shading(seed: int, size: tuple[int, int], lo: int, hi: int) -> np.ndarray:
     """A surface's shading: smooth over a few pixels, as a camera sees it (not pixel noise)."""
     h, w = size
