@@ -83,6 +83,14 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
     return cv2.convertScaleAbs(cv2.max(q, 0.0, dst=q))  # negatives to 0 first: convertScaleAbs takes |q|
 
 
+def worst_channel(image: np.ndarray) -> np.ndarray:
+    """Each pixel's largest channel of a uint8 HxWx3 image (e.g. a difference), as HxW: a 1x3 dilation of the rows
+    seen as one channel, read at each pixel's middle channel (cheaper than splitting the channels)."""
+    h, w = image.shape[:2]
+    rows = cv2.dilate(np.ascontiguousarray(image).reshape(h, w * 3), np.ones((1, 3), np.uint8))
+    return np.ascontiguousarray(rows[:, 1::3])
+
+
 def scaled(person: np.ndarray, strength: float, invert: bool = False) -> np.ndarray:
     """The uint8 blend weight of the top layer: ``person * strength`` or ``(255 - person) * strength``."""
     if invert:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.composite import worst_channel
 from realtime.errors import RealtimeError
 from realtime.models import first_line
 
@@ -138,9 +139,7 @@ class BackgroundPlate:
         wall behind it stays the person; single pixels that match by chance are left out."""
         if self.image is None or self.image.shape[:2] != frame.shape[:2]:
             return None
-        h, w = frame.shape[:2]
-        diff = cv2.absdiff(frame, cv2.convertScaleAbs(self.image)).reshape(h, w * 3)
-        diff = np.ascontiguousarray(cv2.dilate(diff, np.ones((1, 3), np.uint8))[:, 1::3])  # each pixel's worst channel
+        diff = worst_channel(cv2.absdiff(frame, cv2.convertScaleAbs(self.image)))
         shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen)
         shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         k = 2 * near + 1  # a square: two cheap passes

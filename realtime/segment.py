@@ -6,6 +6,7 @@ import math
 import cv2
 import numpy as np
 
+from realtime.composite import worst_channel
 from realtime.inference import Session
 
 DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
@@ -74,8 +75,7 @@ class MaskReuse:
             return True
         small = _shrunk(frame)
         if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
-            b, g, r = cv2.split(cv2.absdiff(small, self.seen))
-            moved = cv2.countNonZero(cv2.compare(cv2.max(cv2.max(b, g), r), STILL_LEVEL, cv2.CMP_GE))
+            moved = cv2.countNonZero(cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE))
             if moved <= STILL_SHARE * small.shape[0] * small.shape[1]:
                 self.reused += 1
                 return False

@@ -151,3 +151,8 @@ def test_blend_uint8_matches_float_reference():
     f = w.astype(np.float32)[..., None] / 255
     ref = a * f + b * (1 - f)
     assert np.abs(composite.blend(a, b, w).astype(np.float32) - ref).max() <= 1.0
+
+
+def test_worst_channel_is_each_pixels_largest_channel():
+    image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    assert np.array_equal(composite.worst_channel(image), image.max(axis=2))
