@@ -75,6 +75,8 @@ class LiveLoop:
         self._repaints_seen = 0
         self.latencies: deque[float] = deque(maxlen=300)
         self.frame_times: deque[float] = deque(maxlen=60)
+        # the overlay shows each stage's mean over the last second: a reused matte makes `segment` alternate
+        self.stage_times: deque[dict[str, float]] = deque(maxlen=30)
         self.frames_out = 0
         self.last_out: np.ndarray | None = None
         self.size: tuple[int, int] | None = None
@@ -103,6 +105,7 @@ class LiveLoop:
                     out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
                 self.size = (out.shape[1], out.shape[0])
                 self.last_out = out
+                self.stage_times.append(dict(self.pipeline.timings.stages))
                 self._emit(out, hud=True)
                 self.latencies.append((time.perf_counter() - frame.t_capture) * 1000)
                 self.frame_times.append(time.perf_counter())
@@ -127,7 +130,7 @@ class LiveLoop:
 
     def _hud_lines(self) -> list[str]:
         s = self.pipeline.settings
-        stages = "  ".join(f"{k} {v:.1f}" for k, v in self.pipeline.timings.stages.items())
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in self.stage_means().items())
         lat = sorted(self.latencies)[len(self.latencies) // 2] if self.latencies else 0.0
         lines = [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}", f"ms: {stages}"]
         if (plate := self.plate_line()) is not None:
@@ -136,6 +139,12 @@ class LiveLoop:
         return lines + [f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}",
                         f"mask: threshold {cut}  feather {s.feather}  smoothing {s.mask_smoothing:.1f}   {MASK_KEYS}",
                         KEYS_HELP]
+
+    def stage_means(self) -> dict[str, float]:
+        """Each stage's mean milliseconds over the recent frames (a stage a frame skipped counts as 0 there)."""
+        frames = self.stage_times
+        names = dict.fromkeys(k for f in frames for k in f)
+        return {k: sum(f.get(k, 0.0) for f in frames) / len(frames) for k in names}
 
     def plate_line(self) -> str | None:
         """The plate's age and repaint rate, when the mode paints a plate."""

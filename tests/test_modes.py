@@ -133,3 +133,36 @@ def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file(caplog)
     assert logged(caplog) == [f"saved the mask settings to {config_file()}"]
     s = build_settings(None, {}, {})
     assert (s.style, s.feather, s.mask_smoothing, s.mask_threshold) == ("great_wave", 0, 0.8, 0.3)
+
+
+def test_the_overlay_shows_each_stage_mean_over_the_last_frames_not_the_last_frame():
+    """A reused matte makes `segment` alternate between the net's time and ~0: the overlay shows their mean."""
+    from types import SimpleNamespace
+
+    from realtime.pipeline import Timings
+
+    frames = [SimpleNamespace(image=np.zeros((8, 8, 3), np.uint8), t_capture=0.0) for _ in range(10)]
+
+    class Frames:
+        dropped = 0
+
+        @property
+        def ended(self):
+            return not frames
+
+        def read(self, timeout):
+            return frames.pop() if frames else None
+
+    loop = live("blur")
+    loop.source = Frames()
+    p = loop.pipeline
+    seen = iter(range(10))
+
+    def process(image, t):
+        p.timings = Timings({"segment": 8.0 if next(seen) % 2 else 0.2, "composite": 1.0})
+        return image
+
+    p.process = process
+    loop.run()
+    assert loop.frames_out == 10
+    assert "ms: segment 4.1  composite 1.0" in loop._hud_lines()
