@@ -50,6 +50,21 @@ def soften(mask: np.ndarray, out_width: int, feather: float = 3, threshold: floa
     return m
 
 
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` made smaller, to ``size`` (w, h), each pixel the mean of the area it covers (``INTER_AREA``).
+    Where the factor is a power of two the same means come from halving bilinearly (at exactly half size a
+    bilinear sample is the mean of 2x2 pixels; each halving rounds a uint8 image once), which OpenCV does several
+    times faster than ``INTER_AREA``: these shrinks run on every live frame."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    f = iw // w
+    if f < 2 or f & (f - 1) or (iw, ih) != (w * f, h * f):
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    while image.shape[1] > w:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
 GUIDE_WIDTH = 320  # the guided filter's working width: edges follow the frame, its boxes stay cheap
 
 
@@ -67,7 +82,7 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     s = max(1, round(w / GUIDE_WIDTH))
     sw, sh = max(8, w // s), max(8, h // s)
-    guide = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
+    guide = shrink(gray, (sw, sh)).astype(np.float32) * (1 / 255)
     p = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_LINEAR)
     k = (2 * radius + 1, 2 * radius + 1)
     mean_i, mean_p = cv2.blur(guide, k), cv2.blur(p, k)

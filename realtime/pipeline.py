@@ -356,7 +356,7 @@ class Pipeline:
     def _plate_frame(self, frame: np.ndarray) -> np.ndarray:
         """The frame at the plate's size."""
         size = self._plate_size(frame.shape[1], frame.shape[0])
-        return frame if size == frame.shape[1::-1] else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        return frame if size == frame.shape[1::-1] else composite.shrink(frame, size)
 
     def _plate_size(self, w: int, h: int) -> tuple[int, int]:
         """Full size in render and on a GPU; live on a CPU, up to ``plate_size`` (the painter's time grows with it)."""

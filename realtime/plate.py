@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.composite import worst_channel
+from realtime.composite import shrink, worst_channel
 from realtime.errors import RealtimeError
 from realtime.models import first_line
 
@@ -157,7 +157,7 @@ class BackgroundPlate:
             person = cv2.max(person, missed)
         bg = self.background(person)
         small = _check_size(frame.shape[1], frame.shape[0])
-        luma = cv2.resize(gray, small, interpolation=cv2.INTER_AREA)
+        luma = shrink(gray, small)
         bg_small = cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST)
         fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
         cut = not fresh and self._scene_cut(luma, bg_small)
@@ -256,7 +256,7 @@ def _grown(mask: np.ndarray, near: int) -> np.ndarray:
     """``mask`` (uint8 0/255) grown by about ``near`` pixels: a square, at a quarter of the size (a 4-pixel step
     is fine for a neighbourhood this wide, and costs a tenth)."""
     h, w = mask.shape
-    small = cv2.resize(mask, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    small = shrink(mask, (max(1, w // 4), max(1, h // 4)))
     k = 2 * -(-near // 4) + 1
     grown = cv2.dilate(cv2.compare(small, 0, cv2.CMP_GT), np.ones((k, k), np.uint8))
     return cv2.resize(grown, (w, h), interpolation=cv2.INTER_NEAREST)

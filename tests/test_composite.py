@@ -156,3 +156,18 @@ def test_blend_uint8_matches_float_reference():
 def test_worst_channel_is_each_pixels_largest_channel():
     image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
     assert np.array_equal(composite.worst_channel(image), image.max(axis=2))
+
+
+@pytest.mark.parametrize("src, dst, most", [((1280, 720), (640, 360), 0), ((1280, 720), (320, 180), 1),
+                                            ((640, 480), (80, 60), 1), ((1920, 1080), (320, 180), 0),
+                                            ((641, 360), (320, 180), 0), ((640, 360), (213, 120), 0)])
+def test_shrink_is_the_area_mean_within_a_level_of_rounding(src, dst, most):
+    """Halving bilinearly (powers of two) gives INTER_AREA's means, within one level per extra halving's rounding;
+    other factors (6x, sizes that do not divide) are INTER_AREA itself."""
+    rng = np.random.default_rng(0)
+    for image in (rng.integers(0, 256, (src[1], src[0], 3), np.uint8), rng.integers(0, 256, src[::-1], np.uint8),
+                  rng.random((src[1], src[0], 3), np.float32) * 255):
+        area = cv2.resize(image, dst, interpolation=cv2.INTER_AREA)
+        got = composite.shrink(image, dst)
+        assert got.shape == area.shape and got.dtype == area.dtype
+        assert np.abs(got.astype(np.float64) - area).max() <= most + (1e-3 if image.dtype == np.float32 else 0)
