@@ -205,12 +205,13 @@ def evaluate(settings, clips: dict[str, list[Clip]]) -> dict[str, dict[str, floa
 
 
 def picture(settings_list, clip: Clip, path: Path, index: int = 75) -> None:
-    """frame | each configuration's output, for one frame of a clip."""
+    """frame | each configuration's output, for one frame of a clip; each configuration is (label, settings, live:
+    run as the camera path runs it, or as ``render`` does)."""
     from realtime.pipeline import Pipeline
 
     tiles = [clip.frames[index]]
-    for label, settings in settings_list:
-        p = Pipeline.from_settings(settings, live=False)
+    for label, settings, live in settings_list:
+        p = Pipeline.from_settings(settings, live=live)
         tile = run(p, clip.frames[:index + 1])[index].copy()
         p.close()
         cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
@@ -253,8 +254,16 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.picture:
-        picture([("before: whole frame painted", Settings(style=args.style, device="cpu", plate=False)),
-                 ("plate", Settings(style=args.style, device="cpu"))], clips["sway"][0], args.picture)
+        picture(readme_picture(args.style), clips["sway"][0], args.picture)
+
+
+def readme_picture(style: str) -> list:
+    """The README's picture: the output before the plate (the whole frame painted live by the fast net at about
+    320x180, enlarged) and with it (the plate painted by the full net, as ``render`` paints it)."""
+    from realtime.config import Settings
+
+    return [("before: whole frame, 320x180", Settings(style=style, device="cpu", plate=False), True),
+            ("plate, full resolution", Settings(style=style, device="cpu"), False)]
 
 
 if __name__ == "__main__":

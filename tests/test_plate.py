@@ -457,3 +457,22 @@ def test_a_slow_painter_repaints_less_often_instead_of_taking_a_whole_core():
 
     assert run(0.02) <= 3  # 20 ms / 0.02 = 1 s between repaints
     assert run(1.0) >= 6  # as often as the worker is free
+
+
+def test_the_readmes_pictures_are_made_by_the_code_that_runs(tmp_path):
+    """docs/plate.png (frame | whole frame painted live | the plate) and docs/result.png (webcam | styles), on a
+    small synthetic clip: one tile per configuration, and a frame the clip lacks is one line."""
+    from export.evaluate_plate import Clip, picture, readme_picture
+    from export.result_picture import result_picture
+
+    frames = [with_person(room(), person_at(20 + 4 * i)) for i in range(8)]
+    picture(readme_picture("udnie"), Clip(frames, frames, []), tmp_path / "plate.png", index=7)
+    assert cv2.imread(str(tmp_path / "plate.png")).shape == (H, 3 * W, 3)
+    clip = tmp_path / "clip.avi"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (W, H))
+    for f in frames:
+        out.write(f)
+    out.release()
+    assert result_picture(clip, 7, ["udnie", "the_scream"]).shape == (H + 24, 3 * W, 3)
+    with pytest.raises(SystemExit, match="has 8 frames, not 9"):
+        result_picture(clip, 8, ["udnie"])
