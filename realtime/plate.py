@@ -283,13 +283,14 @@ class Painter:
     the same size; ``fill`` gives it a plate with the never-seen pixels guessed).
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
-    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (or pixels
-    were seen for the first time), at most every ``interval`` seconds (a new style or stream repaints at once),
+    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (pixels seen
+    for the first time count as changed: the room uncovered beside the person replaces a guess), at most every
+    ``interval`` seconds (a new style or stream repaints at once),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
     """
 
-    def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
+    def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.001,
                  interval: float = 0.5, fade: int = 8, nice: int = 5, duty: float = 1.0) -> None:
         self.paint, self.threaded = paint, threaded
         self.repaint, self.interval, self.fade, self.nice, self.duty = repaint, interval, fade, nice, duty

@@ -16,6 +16,12 @@ SHARED = Path(os.environ.get("REALTIME_DATA", REPO.parent / "shared" / "data"))
 WEBCAM_CLIPS = SHARED / "video" / "webcam_clips"
 
 
+class OnCpu:
+    """The ``session`` of a stand-in network: the pipeline asks its networks where they run."""
+
+    accelerated = False
+
+
 def needs_shared(sub: str = "") -> pytest.MarkDecorator:
     """Skip unless ../shared/data (CI has it; a user's clone does not) holds ``sub``."""
     return pytest.mark.skipif(not (SHARED / sub).exists(),

@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import OnCpu
 
 from realtime import composite
 from realtime.config import Settings
@@ -13,6 +14,8 @@ H, W = 36, 64
 
 class Known:
     """Stands in for a network: returns a fixed array (the composite is what is tested here)."""
+
+    session = OnCpu()
 
     def __init__(self, value):
         self.value = value

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import logged, run_cli
+from conftest import OnCpu, logged, run_cli
 
 from realtime import modes, providers
 from realtime.config import Settings
@@ -30,10 +30,6 @@ def test_config_validation_reads_the_table():
     picture = [m.name for m in modes.MODES.values() if m.background == "picture"]
     with pytest.raises(RealtimeError, match="needs --background"):
         Settings(mode=picture[0]).validate()
-
-
-class OnCpu:
-    accelerated = False
 
 
 class Person:

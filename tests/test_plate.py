@@ -6,7 +6,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED, needs_shared
+from conftest import SHARED, OnCpu, needs_shared
 
 from realtime.config import Settings
 from realtime.pipeline import Pipeline
@@ -291,6 +291,28 @@ def test_the_plate_is_repainted_only_when_it_changed():
     assert len(calls) == lit == painter.stats.repaints  # then it rests
 
 
+@pytest.mark.parametrize("repaint, repainted", [(None, True), (0.01, False)])
+def test_room_uncovered_beside_the_person_is_painted_soon(repaint, repainted):
+    """The person steps a few pixels aside: the room uncovered (0.7% of the plate) replaces the guess there, and
+    by default (`plate-repaint` 0.001) it is painted within half a second; at most twice a second on a CPU."""
+    kw = {} if repaint is None else {"plate_repaint": repaint}
+    p = _known_pipeline("style-background", **kw)
+    bg = room()
+
+    def person(x):
+        m = np.zeros((H, W), np.uint8)
+        m[100:, x:x + 30] = 255
+        return m
+
+    for i in range(30):
+        p.process(with_person(bg, person(100)), i / 30)
+    before = p.painter.stats.repaints
+    for i in range(30, 45):  # 6 px to the right: 134 pixels of room are new to the plate
+        p.process(with_person(bg, person(106)), i / 30)
+    assert (p.painter.stats.repaints > before) == repainted
+    assert p.painter.stats.repaints <= 1 + 45 / 15  # one every half second at most (and the first frame's)
+
+
 def blurred_invert(frame: np.ndarray) -> np.ndarray:
     """A stand-in style network: like a real one, what it paints at a pixel depends on the pixels around it."""
     return 255 - cv2.GaussianBlur(frame, (0, 0), 6)
@@ -299,10 +321,14 @@ def blurred_invert(frame: np.ndarray) -> np.ndarray:
 def _known_pipeline(mode: str, **kw) -> Pipeline:
     """A pipeline whose person net sees the PERSON_COLOUR pixels and whose style net is ``blurred_invert``."""
     class Person:
+        session = OnCpu()
+
         def __call__(self, frame):
             return (np.all(frame == PERSON_COLOUR, axis=2)).astype(np.float32)
 
     class Paint:
+        session = OnCpu()
+
         def __call__(self, frame, smoother=None):
             return blurred_invert(frame)
 
@@ -334,6 +360,8 @@ def test_room_the_person_net_takes_for_the_person_is_shown_as_room(mode):
     swayed away from that room, the output there is the background layer (with ``plate_trim`` off it stays
     the frame), and the person stays whole."""
     class Wide:  # the person, 12 px wider on each side
+        session = OnCpu()
+
         def __call__(self, frame):
             m = np.all(frame == PERSON_COLOUR, axis=2).astype(np.uint8)
             return cv2.dilate(m, np.ones((1, 25), np.uint8)).astype(np.float32)
@@ -380,14 +408,15 @@ def plate_clips():
 @pytest.mark.parametrize("mode, limits", [
     # (ring, far, inside) for walk, then sway. The issue's targets: ring <= 4 / 8 (style-background), <= 3 / 4
     # (blur), far <= 1.5, inside no worse than before (2.03 / 1.74 and 1.39 / 1.10, the previous code on these
-    # clips). Measured here: style-background 0.30 0.58 0.95 / 11.23 1.05 1.09; blur 0.06 0.18 0.90 / 5.03 0.03
+    # clips). Measured here: style-background 0.30 0.24 0.94 / 10.29 1.04 1.10; blur 0.07 0.05 0.90 / 4.82 0.04
     # 0.97 (before the plate: 20.6 3.09 / 26.7 2.99 and 13.6 / 14.3 grey levels of ring; before ``plate_trim``:
-    # 3.07 / 12.08 and 1.61 / 5.66; before the plate took only what holds still: 0.35 / 11.06 and 0.08 / 4.96).
+    # 3.07 / 12.08 and 1.61 / 5.66; before the plate took only what holds still: 0.35 / 11.06 and 0.08 / 4.96;
+    # before the uncovered room was repainted at 0.1% of the plate: 0.30 0.58 / 11.23 and 0.06 0.18 / 5.03).
     # Swaying, the room next to the person is never seen; the network paints its smooth guess differently and
     # carries that 10-20 px out, and the person net takes some of that unseen room for the person (README,
     # "Performance"): the sway rings' limits guard today's figures, over the targets.
-    ("style-background", ((4.0, 1.5, 2.03), (12.0, 1.5, 2.1))),
-    ("blur", ((3.0, 1.0, 1.39), (5.5, 1.0, 1.2))),
+    ("style-background", ((4.0, 1.5, 2.03), (11.0, 1.5, 2.1))),
+    ("blur", ((3.0, 1.0, 1.39), (5.2, 1.0, 1.2))),
 ])
 def test_no_ghost_around_the_person(plate_clips, mode, limits):
     """Against the same pipeline on the empty room: 3-20 px outside the person, far from them, and inside them
