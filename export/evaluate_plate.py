@@ -212,8 +212,10 @@ def picture(settings_list, clip: Clip, path: Path, index: int = 75) -> None:
     tiles = [clip.frames[index]]
     for label, settings, live in settings_list:
         p = Pipeline.from_settings(settings, live=live)
-        tile = run(p, clip.frames[:index + 1])[index].copy()
-        p.close()
+        try:
+            tile = run(p, clip.frames[:index + 1])[index].copy()
+        finally:
+            p.close()  # live on a CPU it gives OpenCV its threads back
         cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
         tiles.append(tile)
     cv2.putText(tiles[0], "frame", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)

@@ -32,10 +32,13 @@ def result_picture(clip: Path, index: int, styles: list[str], mode: str = "style
     frames = clip_frames(clip, index + 1)
     if len(frames) <= index:
         raise SystemExit(f"error: {clip} has {len(frames)} frames, not {index + 1}")
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # frame times as render gives them: the painter's waits are in video time
+    cap.release()
     tiles = [labelled(frames[index], "webcam")]
     for i, style in enumerate(styles):
         with Filter(style=style, mode=mode, device="cpu") as f:
-            out = [f(frame, n / 30) for n, frame in enumerate(frames)][index]
+            out = [f(frame, n / fps) for n, frame in enumerate(frames)][index]
         tiles.append(labelled(out, f"realtime --style {style}" if i == 0 else f"--style {style}"))
     return np.hstack(tiles)
 

@@ -75,7 +75,7 @@ class LiveLoop:
         self._repaints_seen = 0
         self.latencies: deque[float] = deque(maxlen=300)
         self.frame_times: deque[float] = deque(maxlen=60)
-        # the overlay shows each stage's mean over the last second: a reused matte makes `segment` alternate
+        # the overlay shows each stage's mean over the last 30 frames: a reused matte makes `segment` alternate
         self.stage_times: deque[dict[str, float]] = deque(maxlen=30)
         self.frames_out = 0
         self.last_out: np.ndarray | None = None
@@ -190,8 +190,10 @@ class LiveLoop:
             p.set_style(self.styles[(i + (1 if key == "n" else -1)) % len(self.styles)])
         elif key == "m":
             p.set_mode(modes.cycle(p.mode.name, has_picture=bool(p.settings.background)))
+            self.stage_times.clear()  # the new mode's stages only
         elif key == "i" and p.mode.inverse:
             p.set_mode(p.mode.inverse)
+            self.stage_times.clear()
         elif key in ("+", "="):
             p.set_strength(p.settings.strength + 0.1)
         elif key in ("-", "_"):

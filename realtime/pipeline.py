@@ -170,8 +170,8 @@ class Pipeline:
             if self.painter is None:
                 threaded = self.live_cpu
                 # live on a CPU the full network repaints only as often as keeps plate_duty of a core busy; on a
-                # CPU, live or in render, at most twice a (video) second: a small change waits a moment and is
-                # painted with what follows it, rather than each costing a painting
+                # CPU, live or in render, at most twice a second (in render, of the video's time): a small change
+                # waits a moment and is painted with what follows it, rather than each costing a painting
                 self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.0 if self.accelerated else 0.5,
                                        duty=s.plate_duty if threaded else 1.0)
             else:

@@ -162,7 +162,9 @@ def test_worst_channel_is_each_pixels_largest_channel():
 
 
 @pytest.mark.parametrize("src, dst, most", [((1280, 720), (640, 360), 0), ((1280, 720), (320, 180), 1),
-                                            ((640, 480), (80, 60), 1), ((1920, 1080), (320, 180), 0),
+                                            ((640, 480), (80, 60), 1), ((4, 4), (1, 1), 1), ((2, 2), (1, 1), 0),
+                                            # not a power of two in both directions: INTER_AREA itself
+                                            ((1920, 1080), (320, 180), 0), ((1280, 720), (320, 360), 0),
                                             ((641, 360), (320, 180), 0), ((640, 360), (213, 120), 0)])
 def test_shrink_is_the_area_mean_within_a_level_of_rounding(src, dst, most):
     """Halving bilinearly (powers of two) gives INTER_AREA's means, within one level per extra halving's rounding;
@@ -174,3 +176,11 @@ def test_shrink_is_the_area_mean_within_a_level_of_rounding(src, dst, most):
         got = composite.shrink(image, dst)
         assert got.shape == area.shape and got.dtype == area.dtype
         assert np.abs(got.astype(np.float64) - area).max() <= most + (1e-3 if image.dtype == np.float32 else 0)
+
+
+def test_shrink_keeps_a_lone_pixel_of_a_mask():
+    """The plate's neighbourhood mask is shrunk 4x and compared with 0: one set pixel must survive the halvings."""
+    mask = np.zeros((360, 640), np.uint8)
+    mask[101, 203] = 255
+    small = composite.shrink(mask, (160, 90))
+    assert small[25, 50] == 16 and cv2.countNonZero(small) == 1
