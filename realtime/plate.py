@@ -136,14 +136,16 @@ class BackgroundPlate:
         ``ROOM_LEVELS[0]`` grey levels, fading out by ``ROOM_LEVELS[1]``), within ``near`` pixels of the person's
         edge: room beside the person that the person network took for them (a towel, a strip of bookcase), which
         the picture can then show as room. Deeper inside the person nothing is taken, so a shirt the colour of the
-        wall behind it stays the person; single pixels that match by chance are left out."""
+        wall behind it stays the person, and nothing is taken beside a hole in the person's mask either (the plate
+        may have taken the shirt there as room while the network missed it); single pixels that match by chance are
+        left out."""
         if self.image is None or self.image.shape[:2] != frame.shape[:2]:
             return None
         diff = worst_channel(cv2.absdiff(frame, cv2.convertScaleAbs(self.image)))
         shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen)
         shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         k = 2 * near + 1  # a square: two cheap passes
-        core = cv2.erode(cv2.compare(person, 127, cv2.CMP_GT), np.ones((k, k), np.uint8))
+        core = cv2.erode(_solid(cv2.compare(person, 127, cv2.CMP_GT)), np.ones((k, k), np.uint8))
         return cv2.bitwise_and(shown, cv2.bitwise_not(core))
 
     def update(self, frame: np.ndarray, person: np.ndarray) -> np.ndarray:
@@ -260,6 +262,12 @@ def _grown(mask: np.ndarray, near: int) -> np.ndarray:
     k = 2 * -(-near // 4) + 1
     grown = cv2.dilate(cv2.compare(small, 0, cv2.CMP_GT), np.ones((k, k), np.uint8))
     return cv2.resize(grown, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _solid(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (uint8 0/255) with its holes filled: each outer outline drawn solid."""
+    outlines, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.drawContours(np.zeros_like(mask), outlines, -1, 255, cv2.FILLED)
 
 
 def _check_size(w: int, h: int) -> tuple[int, int]:

@@ -16,6 +16,12 @@ DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a
 STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
+# A hole in the person up to HOLE_SHARE of the net's picture whose mean colour is nearer the person's just around it
+# than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL in every channel) is a
+# patch the net missed (a shirt under moving hands), not room seen through a loop of arm (the wall's colour).
+HOLE_SHARE = 0.01
+HOLE_REACH = 12
+HOLE_LEVEL = 24
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -48,9 +54,48 @@ class PersonSegmenter:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
         blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
         if not self.flip:
-            return self.session.run(blob)[0, 0]
-        out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
-        return 0.5 * (out[0, 0] + out[1, 0, :, ::-1])
+            prob = self.session.run(blob)[0, 0]
+        else:
+            out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
+            prob = 0.5 * (out[0, 0] + out[1, 0, :, ::-1])
+        return filled_holes(prob, frame)
+
+
+def filled_holes(prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """``prob`` (the net's person probabilities) with the holes in the person that are the person's colour set to 1
+    (``HOLE_SHARE``, ``HOLE_LEVEL``): in the picture such a patch would show the background through the person."""
+    inside = cv2.compare(prob, 0.5, cv2.CMP_GT)
+    contours, hierarchy = cv2.findContours(inside, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return prob
+    holes = [c for c, (*_, parent) in zip(contours, hierarchy[0], strict=True)
+             if parent >= 0 and cv2.contourArea(c) <= HOLE_SHARE * prob.size]
+    if not holes:
+        return prob
+    h, w = prob.shape
+    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+    outlines = [c for c, (*_, parent) in zip(contours, hierarchy[0], strict=True) if parent < 0]
+    outside = cv2.bitwise_not(cv2.drawContours(np.zeros_like(inside), outlines, -1, 255, cv2.FILLED))  # the room
+    out = prob.copy()
+    r = HOLE_REACH
+    for c in holes:
+        x, y, cw, ch = cv2.boundingRect(c)
+        x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(w, x + cw + r), min(h, y + ch + r)
+        outline = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.drawContours(outline, [c], -1, 255, cv2.FILLED, offset=(-x0, -y0))
+        person = inside[y0:y1, x0:x1]
+        hole = cv2.bitwise_and(outline, cv2.bitwise_not(person))
+        around = cv2.bitwise_and(cv2.dilate(hole, np.ones((5, 5), np.uint8)), person)
+        room = outside[y0:y1, x0:x1]
+        if not cv2.countNonZero(hole) or not cv2.countNonZero(around):
+            continue
+        patch = small[y0:y1, x0:x1]
+        colour = np.array(cv2.mean(patch, hole)[:3])
+        to_person = np.abs(colour - cv2.mean(patch, around)[:3]).max()
+        to_room = np.abs(colour - cv2.mean(patch, room)[:3]).max() if cv2.countNonZero(room) else HOLE_LEVEL
+        if to_person < to_room:
+            out[y0:y1, x0:x1][hole > 0] = 1.0
+    return out
 
 
 class MaskReuse:

@@ -618,3 +618,26 @@ def test_a_frame_that_held_still_takes_the_last_frames_matte_whole(monkeypatch):
     first, second = mask.process(frames[0]), mask.process(frames[1])
     assert np.array_equal(first, second) and second is not first  # the output of a still frame is the caller's own
     mask.close()
+
+
+def test_holes_the_person_net_leaves_in_the_person_are_filled_and_room_seen_through_an_arm_is_not():
+    """A patch of shirt the net missed would show the background through the person; a loop of arm shows the room
+    (its colour, not the person's around it) and stays a hole; so does a hole too large to be a miss."""
+    from realtime.segment import HOLE_SHARE, filled_holes
+
+    h, w = 160, 224
+    frame = np.full((h, w, 3), 235, np.uint8)  # a white wall
+    frame[20:, 60:160] = (20, 120, 230)  # an orange hoodie
+    frame[100:130, 130:150] = 235  # the wall seen through a loop of arm
+    prob = np.zeros((h, w), np.float32)
+    prob[20:, 60:160] = 0.97
+    prob[60:70, 80:92] = 0.1  # missed: the hoodie under moving hands
+    prob[100:130, 130:150] = 0.05  # right: the wall
+    big = (slice(25, 85), slice(95, 155))  # a hole of 3600 pixels, 10% of the picture: not a miss
+    prob[big] = 0.1
+    out = filled_holes(prob, cv2.resize(frame, (2 * w, 2 * h)))  # the frame at any size
+    assert np.all(out[60:70, 80:92] == 1.0)
+    assert np.array_equal(out[100:130, 130:150], prob[100:130, 130:150])
+    assert 60 * 60 > HOLE_SHARE * h * w and np.array_equal(out[big], prob[big])
+    assert np.array_equal(out[prob > 0.5], prob[prob > 0.5])  # the person as the net gave it
+    assert filled_holes(np.zeros((h, w), np.float32), frame).max() == 0  # nobody: nothing to fill
