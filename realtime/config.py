@@ -51,7 +51,7 @@ class Settings:
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)
     plate_size: int = 640  # live on a CPU the plate is painted at the output size up to this many pixels on the
     # longer side (render and a GPU: always the output size)
-    plate_repaint: float = 0.001  # repaint the plate when this share of it changed
+    plate_repaint: float = 0.01  # repaint the plate when this share of it changed (a tenth: seen for the first time)
     plate_duty: float = 0.2  # live on a CPU the plate's painter keeps at most this share of one core busy
     plate_margin: int = 3  # plate pixels the person mask is grown by before a pixel counts as background
     plate_trim: bool = True  # near the person's edge, where the frame shows the room the plate has seen, show it

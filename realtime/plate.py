@@ -41,6 +41,9 @@ from realtime.models import first_line
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
 CUT_LEVEL = 25  # ... and is evidence of a scene cut when it moved this much
+# Room seen for the first time (beside the person, who stepped aside) replaces a guess: it asks for a repaint at this
+# share of the plate's repaint threshold (a sliver is worth painting; a screen playing on the wall is not)
+NEW_SHARE = 0.1
 # Stillness is judged on the luma smoothed and halved (cv2.pyrDown: sensor noise falls to a quarter). A pixel holds
 # still while it moves less than STILL_LEVEL from frame to frame, and so does everything within STILL_GROW half-size
 # pixels of it (a motion-blurred fringe).
@@ -291,14 +294,14 @@ class Painter:
     the same size; ``fill`` gives it a plate with the never-seen pixels guessed).
 
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
-    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting (pixels seen
-    for the first time count as changed: the room uncovered beside the person replaces a guess), at most every
+    A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting, or a tenth of
+    that was seen for the first time (the room uncovered beside the person replaces a guess), at most every
     ``interval`` seconds (a new style or stream repaints at once),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
     """
 
-    def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.001,
+    def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
                  interval: float = 0.5, fade: int = 8, nice: int = 5, duty: float = 1.0) -> None:
         self.paint, self.threaded = paint, threaded
         self.repaint, self.interval, self.fade, self.nice, self.duty = repaint, interval, fade, nice, duty
@@ -367,9 +370,10 @@ class Painter:
                 return False
             if self.threaded and self._busy:
                 return False
-            changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT),
-                                     cv2.bitwise_xor(seen, self._ref_seen))
-            if cv2.countNonZero(changed) <= self.repaint * changed.size:
+            new = cv2.bitwise_and(seen, cv2.bitwise_not(self._ref_seen))
+            changed = cv2.bitwise_or(cv2.compare(cv2.absdiff(luma, self._ref), CHANGED_LEVEL, cv2.CMP_GT), new)
+            if (cv2.countNonZero(new) <= NEW_SHARE * self.repaint * seen.size
+                    and cv2.countNonZero(changed) <= self.repaint * seen.size):
                 return False
         self._ref, self._ref_seen = luma.copy(), seen.copy()
         return True
