@@ -98,6 +98,12 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
     return cv2.convertScaleAbs(cv2.max(q, 0.0, dst=q))  # negatives to 0 first: convertScaleAbs takes |q|
 
 
+def solid(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (uint8 0/255) with its holes filled: each outer outline drawn solid."""
+    outlines, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.drawContours(np.zeros_like(mask), outlines, -1, 255, cv2.FILLED)
+
+
 def worst_channel(image: np.ndarray) -> np.ndarray:
     """Each pixel's largest channel of a uint8 HxWx3 image (e.g. a difference), as HxW: a 1x3 dilation of the rows
     seen as one channel, read at each pixel's middle channel (cheaper than splitting the channels)."""

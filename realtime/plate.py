@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.composite import shrink, worst_channel
+from realtime.composite import shrink, solid, worst_channel
 from realtime.errors import RealtimeError
 from realtime.models import first_line
 
@@ -148,7 +148,7 @@ class BackgroundPlate:
         shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen)
         shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         k = 2 * near + 1  # a square: two cheap passes
-        core = cv2.erode(_solid(cv2.compare(person, 127, cv2.CMP_GT)), np.ones((k, k), np.uint8))
+        core = cv2.erode(solid(cv2.compare(person, 127, cv2.CMP_GT)), np.ones((k, k), np.uint8))
         return cv2.bitwise_and(shown, cv2.bitwise_not(core))
 
     def update(self, frame: np.ndarray, person: np.ndarray) -> np.ndarray:
@@ -265,12 +265,6 @@ def _grown(mask: np.ndarray, near: int) -> np.ndarray:
     k = 2 * -(-near // 4) + 1
     grown = cv2.dilate(cv2.compare(small, 0, cv2.CMP_GT), np.ones((k, k), np.uint8))
     return cv2.resize(grown, (w, h), interpolation=cv2.INTER_NEAREST)
-
-
-def _solid(mask: np.ndarray) -> np.ndarray:
-    """``mask`` (uint8 0/255) with its holes filled: each outer outline drawn solid."""
-    outlines, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return cv2.drawContours(np.zeros_like(mask), outlines, -1, 255, cv2.FILLED)
 
 
 def _check_size(w: int, h: int) -> tuple[int, int]:

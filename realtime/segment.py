@@ -6,7 +6,7 @@ import math
 import cv2
 import numpy as np
 
-from realtime.composite import worst_channel
+from realtime.composite import solid, worst_channel
 from realtime.inference import Session
 
 DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
@@ -17,11 +17,11 @@ STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
 # A hole in the person up to HOLE_SHARE of the net's picture whose mean colour is nearer the person's just around it
-# than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL in every channel) is a
-# patch the net missed (a shirt under moving hands), not room seen through a loop of arm (the wall's colour).
+# than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL grey levels in every
+# channel) is a patch the net missed (a shirt under moving hands), not room seen through a loop of arm (the wall's).
 HOLE_SHARE = 0.01
 HOLE_REACH = 12
-HOLE_LEVEL = 24
+HOLE_LEVEL = 24 / 255  # of the net's input, 0..1
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -58,12 +58,13 @@ class PersonSegmenter:
         else:
             out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
             prob = 0.5 * (out[0, 0] + out[1, 0, :, ::-1])
-        return filled_holes(prob, frame)
+        return filled_holes(prob, blob[0].transpose(1, 2, 0))
 
 
-def filled_holes(prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def filled_holes(prob: np.ndarray, image: np.ndarray) -> np.ndarray:
     """``prob`` (the net's person probabilities) with the holes in the person that are the person's colour set to 1
-    (``HOLE_SHARE``, ``HOLE_LEVEL``): in the picture such a patch would show the background through the person."""
+    (``HOLE_SHARE``, ``HOLE_LEVEL``): in the picture such a patch would show the background through the person.
+    ``image``: what the net saw, HxWx3 at ``prob``'s size, 0..1."""
     inside = cv2.compare(prob, 0.5, cv2.CMP_GT)
     contours, hierarchy = cv2.findContours(inside, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
@@ -73,9 +74,8 @@ def filled_holes(prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
     if not holes:
         return prob
     h, w = prob.shape
-    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
-    outlines = [c for c, (*_, parent) in zip(contours, hierarchy[0], strict=True) if parent < 0]
-    outside = cv2.bitwise_not(cv2.drawContours(np.zeros_like(inside), outlines, -1, 255, cv2.FILLED))  # the room
+    image = np.ascontiguousarray(image)
+    outside = cv2.bitwise_not(solid(inside))  # the room
     out = prob.copy()
     r = HOLE_REACH
     for c in holes:
@@ -89,7 +89,7 @@ def filled_holes(prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
         room = outside[y0:y1, x0:x1]
         if not cv2.countNonZero(hole) or not cv2.countNonZero(around):
             continue
-        patch = small[y0:y1, x0:x1]
+        patch = image[y0:y1, x0:x1]
         colour = np.array(cv2.mean(patch, hole)[:3])
         to_person = np.abs(colour - cv2.mean(patch, around)[:3]).max()
         to_room = np.abs(colour - cv2.mean(patch, room)[:3]).max() if cv2.countNonZero(room) else HOLE_LEVEL

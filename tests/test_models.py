@@ -635,9 +635,9 @@ def test_holes_the_person_net_leaves_in_the_person_are_filled_and_room_seen_thro
     prob[100:130, 130:150] = 0.05  # right: the wall
     big = (slice(25, 85), slice(95, 155))  # a hole of 3600 pixels, 10% of the picture: not a miss
     prob[big] = 0.1
-    out = filled_holes(prob, cv2.resize(frame, (2 * w, 2 * h)))  # the frame at any size
+    out = filled_holes(prob, frame[..., ::-1] / 255)  # what the net saw: RGB, 0..1
     assert np.all(out[60:70, 80:92] == 1.0)
     assert np.array_equal(out[100:130, 130:150], prob[100:130, 130:150])
     assert 60 * 60 > HOLE_SHARE * h * w and np.array_equal(out[big], prob[big])
     assert np.array_equal(out[prob > 0.5], prob[prob > 0.5])  # the person as the net gave it
-    assert filled_holes(np.zeros((h, w), np.float32), frame).max() == 0  # nobody: nothing to fill
+    assert filled_holes(np.zeros((h, w), np.float32), frame / 255).max() == 0  # nobody: nothing to fill
