@@ -1,7 +1,8 @@
 """Evaluate the shipped person model (ONNX Runtime, as the runtime runs it) on the held-out split, side by side
 with MediaPipe's selfie segmentation when `mediapipe==0.10.14` is importable; and mask stability on the webcam
 clips (mean |mask_t - mask_{t-1}|, raw and after the runtime's temporal smoothing); false alarms on the held-out
-empty rooms (what share of a room with nobody in it is called person); plus a picture of mattes.
+empty rooms (what share of a room with nobody in it is called person); bystanders (a second person partly inside
+the frame's edge, beside the person in the middle: how much of them is called person); plus a picture of mattes.
 
     python -m export.evaluate_segmentation --json docs/segmentation_eval.json --picture docs/mattes.png
 """
@@ -91,6 +92,55 @@ def empty_rooms(data: Path) -> list[np.ndarray]:
     return out
 
 
+BYSTANDER_FRAMES = 24
+
+
+def bystander_frames(data: Path, count: int = BYSTANDER_FRAMES) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frame, uint8 mask of the bystander's visible pixels) pairs: a held-out room (``empty_rooms``) framed as a
+    webcam frame, a person in the middle (half-body) and a second one nearer the camera (head and shoulders in the
+    frame), 25-55% of their width inside the left or right edge; both are the plate clips' cut-outs, which the
+    person net never trains on."""
+    from export.evaluate_plate import CASTS, _cutout
+
+    rooms = empty_rooms(data)
+    people = sorted({person for _, person in CASTS})
+    if not rooms or not people:
+        return []
+    w, h = EMPTY_SIZE
+    out = []
+    for i in range(count):
+        frame = rooms[(i * 7) % len(rooms)].copy()
+        main_c, main_a = _cutout(data, people[(i + 1) % len(people)], int(h * 1.6))
+        by_c, by_a = _cutout(data, people[i % len(people)], int(h * (1.6, 2.2, 2.8)[i % 3]))
+        by_mask = np.zeros((h, w), np.uint8)
+        for colour, alpha, x, y, is_by in (
+                (main_c, main_a, (w - main_a.shape[1]) // 2, int(h * 0.1), False),
+                (by_c, by_a, None, int(h * (0.0, 0.05, 0.1)[(i // 3) % 3]), True)):
+            ah, aw = alpha.shape
+            if x is None:  # the bystander: the visible share of its width, on alternate sides
+                inside = round(aw * (0.25, 0.4, 0.55)[(i // 9) % 3])
+                x = w - inside if i % 2 else inside - aw
+            xs, ys, xe, ye = max(0, x), max(0, y), min(w, x + aw), min(h, y + ah)
+            a = alpha[ys - y:ye - y, xs - x:xe - x].astype(np.float32)[..., None] / 255.0
+            frame[ys:ye, xs:xe] = (colour[ys - y:ye - y, xs - x:xe - x] * a
+                                   + frame[ys:ye, xs:xe] * (1 - a)).astype(np.uint8)
+            if is_by:
+                by_mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, 0)
+        out.append((frame, by_mask))
+    return out
+
+
+def bystanders(model, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Share of each bystander's visible pixels called person (> 0.5): the mean, and the share of frames where
+    it is at least 80%."""
+    recall = []
+    for frame, mask in frames:
+        prob = cv2.resize(model(frame).astype(np.float32), EMPTY_SIZE, interpolation=cv2.INTER_LINEAR)
+        recall.append(float((prob[mask > 0] > 0.5).mean()))
+    return {"frames": len(frames), "mean_recall": round(float(np.mean(recall)), 4),
+            "frames_over_80%": round(float((np.array(recall) >= 0.8).mean()), 4)}
+
+
 def stability(model, clips: list[Path], width: int = 640) -> tuple[dict[str, float], dict[str, float]]:
     """Mean absolute change of the mask between consecutive frames, per clip (0..1 scale): of the raw
     model output, and after the runtime's temporal ``MaskSmoother`` (default settings) on the same masks."""
@@ -165,6 +215,7 @@ def main() -> None:
             print("mediapipe not installed (pip install mediapipe==0.10.14); comparing nothing")
     clips = sorted((args.data / "video" / "webcam_clips").glob("*.mkv"))
     rooms = empty_rooms(args.data)
+    others = bystander_frames(args.data)
     report = {}
     for m in models:
         raw, smoothed = stability(m, clips)
@@ -174,13 +225,16 @@ def main() -> None:
         r["mask_change_smoothed_mean"] = round(float(np.mean(list(smoothed.values()))), 5) if clips else float("nan")
         if rooms:
             r["empty_rooms"] = false_alarms(m, rooms)
+        if others:
+            r["bystanders"] = bystanders(m, others)
         v = r["validation"]
         print(f"{m.name}: " + ", ".join(f"{k} mIoU {v[k]['miou']:.4f} Dice {v[k]['dice']:.4f}"
                                         for k in ("portraits", "fullbody") if k in v)
               + f", {v['ms_per_image']} ms/image, mask change/frame {r['mask_change_mean']:.4f}"
               + f" ({r['mask_change_smoothed_mean']:.4f} after the runtime's smoothing)"
               + ("" if not rooms else f"; empty rooms: {r['empty_rooms']['mean_share']:.2%} of the frame called "
-                 f"person, {r['empty_rooms']['rooms_over_2%']:.0%} of {len(rooms)} rooms over 2%"))
+                 f"person, {r['empty_rooms']['rooms_over_2%']:.0%} of {len(rooms)} rooms over 2%")
+              + ("" if not others else f"; bystanders: {r['bystanders']['mean_recall']:.1%} called person"))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     if args.picture and clips:

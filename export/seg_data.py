@@ -118,13 +118,17 @@ class Augmenter:
 
     def __init__(self, pairs: list[Sample], cutouts: list[Sample], backgrounds: list[np.ndarray],
                  size: tuple[int, int], seed: int, portrait_share: float | None = None, empty: float = 0.0,
-                 cutout_share: float = 0.25, full_figure: float = 0.4) -> None:
+                 cutout_share: float = 0.25, full_figure: float = 0.4, bystanders: float = 0.0) -> None:
         """``portrait_share``: chance that a photo is drawn from the portraits subset (default: as often as
         its share of ``pairs``). ``empty``: chance of a room with nobody in it (its mask all background): every
         other sample has a person, and a net that never sees an empty room takes chairs and clothes for one.
         ``cutout_share``: chance of a cut-out pasted into a room (else a photo); ``full_figure``: chance that a
-        cut-out is framed whole, head to feet (else half-body, larger than the frame)."""
+        cut-out is framed whole, head to feet (else half-body, larger than the frame). ``bystanders``: chance that
+        a frame with a person also shows a second one, a cut-out partly outside its left or right edge (a colleague
+        leaning in, someone passing close to the camera): without them the net keeps only the top of such a head."""
         check_share(empty, "empty-room share")
+        check_share(bystanders, "bystander share")
+        self.bystanders = bystanders
         check_share(cutout_share, "cut-out share")
         check_share(full_figure, "full-figure share")
         self.cutout_share, self.full_figure = cutout_share, full_figure
@@ -156,6 +160,8 @@ class Augmenter:
             if self.backgrounds and r.random() < 0.3:
                 img = self._replace_background(img, mask)
             img, mask = self._frame(img, mask)
+        if self.bystanders and self.cutouts and r.random() < self.bystanders:
+            img, mask = self._bystander(img, mask)
         return self._photometric(img), mask
 
     def _background(self, w: int, h: int) -> np.ndarray:
@@ -195,6 +201,31 @@ class Augmenter:
             bg[ys:ye, xs:xe] = f * a + bg[ys:ye, xs:xe] * (1 - a)
             out_mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, 0)
         return bg.astype(np.uint8), out_mask
+
+    def _bystander(self, img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``img`` with a cut-out pasted in front of it, 15-60% of its width inside the left or right edge."""
+        r = self.rng
+        c = self.cutouts[r.integers(len(self.cutouts))]
+        x, y, w, h = cv2.boundingRect(cv2.compare(c.mask, 127, cv2.CMP_GT))  # the person, not the empty margin
+        if w == 0:
+            return img, mask
+        s = self.h * r.uniform(1.0, 3.0) / h  # near the camera: often head and shoulders
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        fg, al = cv2.resize(c.image[y:y + h, x:x + w], size), cv2.resize(c.mask[y:y + h, x:x + w], size)
+        if r.random() < 0.5:
+            fg, al = fg[:, ::-1], al[:, ::-1]
+        inside = max(1, round(size[0] * r.uniform(0.15, 0.6)))
+        x0 = self.w - inside if r.random() < 0.5 else inside - size[0]
+        y0 = int(r.uniform(-0.15, 0.25) * self.h)
+        xs, ys, xe, ye = max(0, x0), max(0, y0), min(self.w, x0 + size[0]), min(self.h, y0 + size[1])
+        if xe <= xs or ye <= ys:
+            return img, mask
+        img, mask = img.copy(), mask.copy()
+        a = al[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)[..., None] / 255.0
+        f = fg[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)
+        img[ys:ye, xs:xe] = (f * a + img[ys:ye, xs:xe] * (1 - a)).astype(np.uint8)
+        mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, mask[ys:ye, xs:xe])
+        return img, mask
 
     def _frame(self, img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Random scale/rotation/crop toward webcam framing (often the upper body)."""

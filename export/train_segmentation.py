@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
                     help="share of training frames that are a cut-out pasted into a room (the rest are photos)")
     ap.add_argument("--full-figure", type=float, default=0.4,
                     help="share of those cut-outs framed whole, head to feet (the rest half-body)")
+    ap.add_argument("--bystanders", type=float, default=0.0,
+                    help="share of frames with a person that show a second one partly outside a side edge")
     ap.add_argument("--lovasz", type=float, default=0.0,
                     help="weight of the Lovasz hinge, an IoU surrogate, added to BCE + Dice (for fine-tuning)")
     ap.add_argument("--seed", type=int, default=0)
@@ -90,7 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = parser()
     args = ap.parse_args(argv)
     for flag, share in (("--portrait-share", args.portrait_share), ("--empty", args.empty),
-                        ("--cutouts", args.cutouts), ("--full-figure", args.full_figure)):
+                        ("--cutouts", args.cutouts), ("--full-figure", args.full_figure),
+                        ("--bystanders", args.bystanders)):
         if share is not None:
             try:
                 check_share(share, flag)
@@ -114,7 +117,7 @@ def build_data(args: argparse.Namespace) -> tuple[Augmenter, list[Sample]]:
     cast = cast_cutouts(args.data)
     cutouts = [c for c in load_cutouts(seg) if c.name not in cast]
     aug = Augmenter(train_set, cutouts, load_backgrounds(bgs), tuple(args.size), args.seed,
-                    args.portrait_share, args.empty, args.cutouts, args.full_figure)
+                    args.portrait_share, args.empty, args.cutouts, args.full_figure, args.bystanders)
     return aug, val
 
 

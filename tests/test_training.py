@@ -236,6 +236,66 @@ def test_augmenter_cutout_and_full_figure_shares():
             Augmenter(photo, cut, room, (96, 64), 0, **bad)
 
 
+def test_augmenter_bystanders_stand_partly_outside_a_side_edge_and_are_labelled_person():
+    """--bystanders: a second person pasted partly inside the left or right edge, in the image and in the mask;
+    off by default, and then it draws nothing (other recipes' frames stay as they were)."""
+    from export.seg_data import Augmenter, Sample
+
+    photo = [Sample("fullbody/a.jpg", np.full((60, 40, 3), 200, np.uint8), np.zeros((60, 40), np.uint8))]
+    cut = [Sample("cutouts/c.png", np.full((80, 30, 3), 90, np.uint8), np.full((80, 30), 255, np.uint8))]
+    room = [np.full((64, 96, 3), 30, np.uint8)]
+
+    def draws(**kw):
+        aug = Augmenter(photo, cut, room, (96, 64), 0, cutout_share=0.0, **kw)
+        aug._photometric = lambda img: img
+        return [aug() for _ in range(100)]
+
+    off, none = draws(), draws(bystanders=0.0)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(off, none, strict=True))
+    assert all(not m.any() for _, m in off)  # the photo's person mask is empty here: any person is a bystander
+    with_them = draws(bystanders=0.5)
+    shown = [(img, m) for img, m in with_them if m.any()]
+    assert 0.3 < len(shown) / len(with_them) < 0.7
+    for img, m in shown:
+        cols = np.flatnonzero(m.any(axis=0))
+        assert cols[0] == 0 or cols[-1] == m.shape[1] - 1  # cut by a side edge
+        assert len(cols) <= 0.6 * 72 + 1  # at most 60% of their width inside (72 px wide at the largest)
+        assert np.all(img[m > 0] == 90)  # the mask is where the pasted person is
+    with pytest.raises(ValueError, match="bystander share"):
+        Augmenter(photo, cut, room, (96, 64), 0, bystanders=2.0)
+
+
+def test_bystander_recall_is_the_share_of_their_pixels_called_person():
+    from export.evaluate_segmentation import bystanders
+
+    mask = np.zeros((360, 640), np.uint8)
+    mask[:, :100] = 255
+    frames = [(np.zeros((360, 640, 3), np.uint8), mask)] * 2
+    shares = iter([1.0, 0.5])
+
+    def model(frame):  # the left part of the frame called person, at a quarter of the size
+        prob = np.zeros((90, 160), np.float32)
+        prob[:, :round(25 * next(shares))] = 0.9
+        return prob
+
+    got = bystanders(model, frames)
+    assert got["frames"] == 2 and got["mean_recall"] == pytest.approx(0.75, abs=0.02) and got["frames_over_80%"] == 0.5
+
+
+@needs_shared("segmentation/cutouts")
+@needs_shared("backgrounds/rooms")
+def test_bystander_frames_show_a_second_person_cut_by_a_side_edge():
+    from export.evaluate_segmentation import EMPTY_SIZE, bystander_frames
+
+    frames = bystander_frames(SHARED, count=6)
+    assert len(frames) == 6
+    for i, (frame, mask) in enumerate(frames):
+        assert frame.shape == (EMPTY_SIZE[1], EMPTY_SIZE[0], 3) and mask.shape == frame.shape[:2]
+        cols = np.flatnonzero(mask.any(axis=0))
+        assert cols.size and (cols[-1] == EMPTY_SIZE[0] - 1 if i % 2 else cols[0] == 0)  # alternate sides
+        assert cols.size < EMPTY_SIZE[0] // 2
+
+
 @needs_shared("segmentation/cutouts")
 def test_the_person_net_trains_without_the_plate_clips_people():
     """The people pasted into the plate's test clips are held out of the person net's training."""
