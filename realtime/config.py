@@ -44,8 +44,9 @@ class Settings:
     mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
     mask_size: int | None = None  # person net input, longer side; None: 256
     mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
-    mask_reuse: int = 1  # live on a CPU, while the picture holds still the last frame's matte serves up to this many
-    # frames in a row: the person net, the edges and the plate's upkeep skipped (0, render, GPU, mask_every > 1: never)
+    mask_reuse: int = 1  # live on a CPU, the person net's last answer serves up to this many frames in a row where
+    # the picture held still (the last matte whole: the net, the edges and the plate's upkeep skipped) or barely moved
+    # on the person (the net skipped; segment.MaskReuse) (0, render, GPU, mask_every > 1: never)
     feather: int = 3  # mask blur radius in pixels at output size
     feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)

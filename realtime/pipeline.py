@@ -19,7 +19,7 @@ from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
 from realtime.models import person_model, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
-from realtime.segment import DEFAULT_SIZE, MaskReuse, PersonSegmenter
+from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
@@ -287,9 +287,10 @@ class Pipeline:
         t0 = tim.add("preprocess", t0)
         mode, s = self.mode, self.settings
         person = painted = background = None
-        still = mode.mask and self._held_still(frame)
+        reuse = self._reuse(frame) if mode.mask else RUN
+        still = reuse == MATTE
         if mode.mask:
-            if not still and self._net_due():
+            if reuse == RUN and self._net_due():
                 self.state.mask(self.segmenter(frame))
             t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
             if still:  # nothing moved: the last frame's matte, the plate's corrections included (a copy where it
@@ -320,16 +321,16 @@ class Pipeline:
         tim.add("composite", t0)
         return out
 
-    def _held_still(self, frame: np.ndarray) -> bool:
-        """Live on a CPU, whether the picture has held still since the person net last saw it (``mask_reuse``; not
-        with ``mask_every`` above 1): then the last frame's matte serves this one whole, and the net, the edges and
-        the plate's upkeep are skipped."""
+    def _reuse(self, frame: np.ndarray) -> str:
+        """Live on a CPU, what of the last frame serves this one (``segment.MaskReuse``; ``mask_reuse``, not with
+        ``mask_every`` above 1): ``MATTE`` where the picture held still (the net, the edges and the plate's upkeep
+        are skipped), ``NET`` where it barely moved (the net is skipped), else ``RUN``."""
         if not self.live_cpu or self.settings.mask_every > 1:
-            return False
+            return RUN
         if self.state.mask.state is None or self.matte is None or self.matte.shape != frame.shape[:2]:
             self.state.reuse.saw(frame)  # nothing to reuse: made anew, and the next frame compared with this one
-            return False
-        return not self.state.reuse.due(frame)
+            return RUN
+        return self.state.reuse.judge(frame, self.state.mask.state)
 
     def _net_due(self) -> bool:
         """Whether the person net runs on a frame that moved: every ``mask_every``th frame, and after a reset."""

@@ -16,6 +16,11 @@ DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a
 STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
+# Where more moved, but at most NET_SHARE, all of it on or beside the person as the net last saw them (within
+# NET_NEAR pixels at STILL_SIZE: a talking head, a hand shifting a few pixels), the net's last answer still serves and
+# only the edges (which follow this frame) and the plate's upkeep are made anew; a hand coming in runs the net.
+NET_SHARE = 0.01
+NET_NEAR = 2
 # A hole in the person up to HOLE_SHARE of the net's picture whose mean colour is nearer the person's just around it
 # than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL grey levels in every
 # channel) is a patch the net missed (a shirt under moving hands), not room seen through a loop of arm (the wall's).
@@ -98,12 +103,16 @@ def filled_holes(prob: np.ndarray, image: np.ndarray) -> np.ndarray:
     return out
 
 
+RUN, NET, MATTE = "run", "net", "matte"  # what of the last frame serves this one: nothing, the net's answer, the matte
+
+
 class MaskReuse:
-    """Whether the person net must see this frame, or the picture has held still since it last did: live on a CPU
-    the net is most of a frame's cost, and where the picture has barely changed, its answer, and the edges and the
-    plate's corrections made from it, would barely change (the pipeline then takes the last frame's matte whole).
-    ``reuse``: the most frames in a row a matte serves beyond its own (0: every frame is made anew). Part of a
-    stream's state: ``reset`` with it."""
+    """Whether the person net must see this frame, or the picture has barely changed since it last did: live on a
+    CPU the net is most of a frame's cost. Where the picture held still (``STILL_SHARE``) its answer, and the edges
+    and the plate's corrections made from it, would barely change: the pipeline takes the last frame's matte whole
+    (``MATTE``); where a little more moved (``NET_SHARE``) it reuses the net's answer with edges made anew (``NET``).
+    ``reuse``: the most frames in a row the net's answer serves beyond its own (0: the net sees every frame). Part of
+    a stream's state: ``reset`` with it."""
 
     def __init__(self, reuse: int = 1) -> None:
         self.reuse = reuse
@@ -113,19 +122,28 @@ class MaskReuse:
         self.seen: np.ndarray | None = None  # the last frame the net saw, shrunk to STILL_SIZE
         self.reused = 0  # frames in a row since then
 
-    def due(self, frame: np.ndarray) -> bool:
-        """True when the net must run on ``frame`` (BGR): the first frame, one that moved, or ``reuse`` reached (the
-        frame is then remembered as the net's last)."""
+    def judge(self, frame: np.ndarray, person: np.ndarray | None = None) -> str:
+        """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, or ``reuse``
+        reached; the frame is then remembered as the net's last), ``NET`` or ``MATTE``. ``person``: the net's last
+        answer (probabilities, any size); without it a frame that moved more than ``STILL_SHARE`` runs the net."""
         if self.reuse <= 0:
-            return True
+            return RUN
         small = _shrunk(frame)
         if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
-            moved = cv2.countNonZero(cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE))
-            if moved <= STILL_SHARE * small.shape[0] * small.shape[1]:
+            moved = cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE)
+            count, area = cv2.countNonZero(moved), small.shape[0] * small.shape[1]
+            if count <= STILL_SHARE * area:
                 self.reused += 1
-                return False
+                return MATTE
+            if person is not None and count <= NET_SHARE * area:
+                near = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
+                                   cv2.CMP_GT)
+                near = cv2.dilate(near, np.ones((2 * NET_NEAR + 1,) * 2, np.uint8))
+                if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(near))) <= STILL_SHARE * area:
+                    self.reused += 1
+                    return NET
         self.seen, self.reused = small, 0
-        return True
+        return RUN
 
     def saw(self, frame: np.ndarray) -> None:
         """The net runs on ``frame`` whatever ``due`` would say (nothing to reuse): remember it as the net's last."""

@@ -522,25 +522,54 @@ def _still_room(w: int = 640, h: int = 480, noise: float = 0.0, seed: int = 0) -
 
 
 def test_the_person_nets_mask_is_reused_only_while_the_picture_holds_still():
-    """mask-reuse: a still frame (sensor noise and all) reuses the last mask, up to ``reuse`` frames in a row; a
-    hand-sized patch that moves, a new stream or reuse 0 run the net."""
-    from realtime.segment import MaskReuse
+    """mask-reuse: a still frame (sensor noise and all) reuses the last matte whole, up to ``reuse`` frames in a row;
+    a hand-sized patch that comes in or moves, a new stream or reuse 0 run the net."""
+    from realtime.segment import MATTE, RUN, MaskReuse
 
     gate = MaskReuse(2)
     noisy = [_still_room(noise=6, seed=i) for i in range(6)]  # a dim camera's noise: no movement
-    assert [gate.due(f) for f in noisy] == [True, False, False, True, False, False]
+    assert [gate.judge(f) for f in noisy] == [RUN, MATTE, MATTE, RUN, MATTE, MATTE]
     skin = (120, 160, 200)  # BGR: as bright as the wall there (luma 167 against 160), another colour
     gate.saw(noisy[5])
-    assert not gate.due(noisy[4])  # what follows is the comparison's answer, not the reuse limit's
+    assert gate.judge(noisy[4]) == MATTE  # what follows is the comparison's answer, not the reuse limit's
     hand = noisy[5].copy()
     cv2.rectangle(hand, (300, 200), (335, 245), skin, -1)  # a hand, 35x45 px at 640x480, comes in
-    assert gate.due(hand)
+    assert gate.judge(hand) == RUN
     moved = noisy[5].copy()
     cv2.rectangle(moved, (312, 200), (347, 245), skin, -1)  # ... and moves 12 px
-    assert gate.due(moved) and not gate.due(moved)
+    assert gate.judge(moved) == RUN and gate.judge(moved) == MATTE
     gate.reset()
-    assert gate.due(noisy[0])
-    assert all(MaskReuse(0).due(noisy[0]) for _ in range(3))
+    assert gate.judge(noisy[0]) == RUN
+    assert all(MaskReuse(0).judge(noisy[0]) == RUN for _ in range(3))
+
+
+def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
+    """Where a little moved (a hand shifting on the person, up to NET_SHARE of the picture) the net's last answer
+    serves and the edges are made anew (``NET``); the same movement away from the person, more of it, or the
+    reuse limit run the net."""
+    from realtime.segment import NET, RUN, MaskReuse
+
+    room = _still_room(noise=3, seed=0)
+    person = np.zeros((144, 256), np.float32)
+    person[40:, 100:160] = 0.9  # the net's last answer: someone in the middle
+    skin = (20, 200, 40)  # unlike the room anywhere
+
+    def judged(x0, y0, size=(40, 40), reuse=1, passes=1):
+        gate = MaskReuse(reuse)
+        gate.saw(room)
+        frame = room.copy()
+        cv2.rectangle(frame, (x0, y0), (x0 + size[0], y0 + size[1]), skin, -1)
+        return [gate.judge(frame, person) for _ in range(passes)]
+
+    assert judged(290, 300) == [NET]  # on the person (x 250-375, y 133- at 640x480; 0.5% of the picture)
+    assert judged(290, 300, passes=2) == [NET, RUN]  # reuse 1: the next frame runs the net
+    assert judged(40, 300) == [RUN]  # as much movement beside the window: something came in
+    assert judged(290, 300, size=(80, 80)) == [RUN]  # more than NET_SHARE moved
+    gate = MaskReuse(1)
+    gate.saw(room)
+    moved = room.copy()
+    cv2.rectangle(moved, (290, 300), (330, 340), skin, -1)
+    assert gate.judge(moved) == RUN  # without the net's last answer: nothing to say where the person is
 
 
 def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
@@ -573,6 +602,46 @@ def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
     assert runs(Settings(**cpu), True, moving) == 8
     with pytest.raises(RealtimeError, match="mask_reuse must be between 0 and 4"):
         Settings(mask_reuse=5).validate()
+
+
+def test_a_frame_that_moved_a_little_on_the_person_skips_only_the_net(monkeypatch):
+    """Live on a CPU a frame in which a little moved on the person keeps the net's last answer, but its edges and the
+    plate's upkeep are made anew from it; render runs the net on every frame."""
+    from realtime import composite
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    edges = []
+    guided = composite.guided_upsample
+    monkeypatch.setattr(composite, "guided_upsample", lambda *a, **k: edges.append(1) or guided(*a, **k))
+    frames = [_still_room(320, 240, noise=3, seed=i) for i in range(4)]
+    for i, f in enumerate(frames):  # a hand shifting on the person's chest, 6 px a frame
+        cv2.rectangle(f, (140 + 6 * i, 150), (160 + 6 * i, 170), (20, 200, 40), -1)
+
+    def calls(live):
+        pipe = Pipeline.from_settings(Settings(mode="blur", device="cpu").validate(), live=live)
+        ran = []
+
+        class Person:  # the net's answer: someone in the middle, wherever the hand is
+            session = pipe.segmenter.session
+
+            def __call__(self, frame):
+                ran.append(1)
+                prob = np.zeros((144, 192), np.float32)
+                prob[40:, 60:140] = 0.95
+                return prob
+
+        pipe.segmenter = Person()
+        edges.clear()
+        try:
+            for f in frames:
+                pipe.process(f)
+        finally:
+            pipe.close()
+        return len(ran), len(edges)
+
+    assert calls(live=True) == (2, 4)  # frames 0 and 2 (reuse 1); edges on every frame
+    assert calls(live=False) == (4, 4)
 
 
 def test_a_frame_that_held_still_takes_the_last_frames_matte_whole(monkeypatch):
