@@ -16,11 +16,10 @@ DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a
 STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
-# Where more moved, but at most NET_SHARE, all of it on or beside the person as the net last saw them (within
-# NET_NEAR pixels at STILL_SIZE: a talking head, a hand shifting a few pixels), the net's last answer still serves and
-# only the edges (which follow this frame) and the plate's upkeep are made anew; a hand coming in runs the net.
+# Where more moved, but at most NET_SHARE, all of it on the person as the net last saw them (a talking head, a hand
+# moving in front of the chest), the net's last answer still serves and only the edges (which follow this frame) and
+# the plate's upkeep are made anew; movement at or beyond the person's outline (a hand raised, one coming in) runs it.
 NET_SHARE = 0.01
-NET_NEAR = 2
 # A hole in the person up to HOLE_SHARE of the net's picture whose mean colour is nearer the person's just around it
 # than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL grey levels in every
 # channel) is a patch the net missed (a shirt under moving hands), not room seen through a loop of arm (the wall's).
@@ -110,7 +109,8 @@ class MaskReuse:
     """Whether the person net must see this frame, or the picture has barely changed since it last did: live on a
     CPU the net is most of a frame's cost. Where the picture held still (``STILL_SHARE``) its answer, and the edges
     and the plate's corrections made from it, would barely change: the pipeline takes the last frame's matte whole
-    (``MATTE``); where a little more moved (``NET_SHARE``) it reuses the net's answer with edges made anew (``NET``).
+    (``MATTE``); where a little more moved, all of it on the person (``NET_SHARE``), it reuses the net's answer with
+    edges made anew (``NET``).
     ``reuse``: the most frames in a row the net's answer serves beyond its own (0: the net sees every frame). Part of
     a stream's state: ``reset`` with it."""
 
@@ -136,10 +136,9 @@ class MaskReuse:
                 self.reused += 1
                 return MATTE
             if person is not None and count <= NET_SHARE * area:
-                near = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
-                                   cv2.CMP_GT)
-                near = cv2.dilate(near, np.ones((2 * NET_NEAR + 1,) * 2, np.uint8))
-                if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(near))) <= STILL_SHARE * area:
+                on = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
+                                 cv2.CMP_GT)
+                if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(on))) <= STILL_SHARE * area:
                     self.reused += 1
                     return NET
         self.seen, self.reused = small, 0

@@ -545,8 +545,8 @@ def test_the_person_nets_mask_is_reused_only_while_the_picture_holds_still():
 
 def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
     """Where a little moved (a hand shifting on the person, up to NET_SHARE of the picture) the net's last answer
-    serves and the edges are made anew (``NET``); the same movement away from the person, more of it, or the
-    reuse limit run the net."""
+    serves and the edges are made anew (``NET``); the same movement across the person's outline or away from them,
+    more of it, or the reuse limit run the net."""
     from realtime.segment import NET, RUN, MaskReuse
 
     room = _still_room(noise=3, seed=0)
@@ -564,6 +564,7 @@ def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
     assert judged(290, 300) == [NET]  # on the person (x 250-375, y 133- at 640x480; 0.5% of the picture)
     assert judged(290, 300, passes=2) == [NET, RUN]  # reuse 1: the next frame runs the net
     assert judged(40, 300) == [RUN]  # as much movement beside the window: something came in
+    assert judged(230, 300) == [RUN]  # across the person's left edge (x 250): the outline may have moved
     assert judged(290, 300, size=(80, 80)) == [RUN]  # more than NET_SHARE moved
     gate = MaskReuse(1)
     gate.saw(room)
