@@ -100,12 +100,12 @@ def bystander_frames(data: Path, count: int = BYSTANDER_FRAMES) -> list[tuple[np
     webcam frame, a person in the middle (half-body) and a second one nearer the camera (head and shoulders in the
     frame), 25-55% of their width inside the left or right edge; both are the plate clips' cut-outs, which the
     person net never trains on."""
-    from export.evaluate_plate import CASTS, _cutout
+    from export.evaluate_plate import CASTS, _cutout, _cutout_paths
 
     rooms = empty_rooms(data)
-    people = sorted({person for _, person in CASTS})
-    if not rooms or not people:
+    if not rooms or not _cutout_paths(data):
         return []
+    people = sorted({person for _, person in CASTS})
     w, h = EMPTY_SIZE
     out = []
     for i in range(count):
@@ -138,7 +138,7 @@ def bystanders(model, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, 
         prob = cv2.resize(model(frame).astype(np.float32), EMPTY_SIZE, interpolation=cv2.INTER_LINEAR)
         recall.append(float((prob[mask > 0] > 0.5).mean()))
     return {"frames": len(frames), "mean_recall": round(float(np.mean(recall)), 4),
-            "frames_over_80%": round(float((np.array(recall) >= 0.8).mean()), 4)}
+            "frames_over_80%": round(float((np.array(recall) > 0.8).mean()), 4)}
 
 
 def stability(model, clips: list[Path], width: int = 640) -> tuple[dict[str, float], dict[str, float]]:

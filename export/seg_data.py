@@ -128,6 +128,8 @@ class Augmenter:
         leaning in, someone passing close to the camera): without them the net keeps only the top of such a head."""
         check_share(empty, "empty-room share")
         check_share(bystanders, "bystander share")
+        if bystanders and not cutouts:
+            raise ValueError("bystanders asked for, but there are no cut-outs to paste in")
         self.bystanders = bystanders
         check_share(cutout_share, "cut-out share")
         check_share(full_figure, "full-figure share")
@@ -160,7 +162,7 @@ class Augmenter:
             if self.backgrounds and r.random() < 0.3:
                 img = self._replace_background(img, mask)
             img, mask = self._frame(img, mask)
-        if self.bystanders and self.cutouts and r.random() < self.bystanders:
+        if self.bystanders and r.random() < self.bystanders:
             img, mask = self._bystander(img, mask)
         return self._photometric(img), mask
 

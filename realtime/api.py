@@ -27,9 +27,10 @@ class Filter:
 
     ``live=False`` (the default) paints in step with the frames at full resolution, so the same frames always give
     the same pictures; ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own
-    (pass each frame's capture time as ``t``), a frame in which nothing moved takes the last frame's matte
-    (``mask_reuse``), and, process-wide, OpenCV runs on one thread until ``close()`` and glibc keeps freed
-    frame-sized buffers for reuse (all three cut CPU time, not wall time). Other keyword arguments are
+    (pass each frame's capture time as ``t``), a frame in which nothing moved takes the last frame's matte and one
+    in which a little moved on the person the person net's last answer (``mask_reuse``), and, process-wide, OpenCV
+    runs on one thread until ``close()`` and glibc keeps freed frame-sized buffers for reuse (all three cut CPU time,
+    not wall time). Other keyword arguments are
     the config keys (``strength=0.8``, ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.
     """
 

@@ -16,9 +16,10 @@ DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a
 STILL_SIZE = 160
 STILL_LEVEL = 24
 STILL_SHARE = 0.002
-# Where more moved, but at most NET_SHARE, all of it on the person as the net last saw them (a talking head, a hand
-# moving in front of the chest), the net's last answer still serves and only the edges (which follow this frame) and
-# the plate's upkeep are made anew; movement at or beyond the person's outline (a hand raised, one coming in) runs it.
+# Where more moved, but at most NET_SHARE, and off the person as the net last saw them no more than a still picture
+# may move (STILL_SHARE: noise), as a talking head or a hand moving in front of the chest does, the net's last answer
+# still serves and only the edges (which follow this frame) and the plate's upkeep are made anew; movement at or beyond
+# the person's outline (a hand raised, one coming in) runs it.
 NET_SHARE = 0.01
 # A hole in the person up to HOLE_SHARE of the net's picture whose mean colour is nearer the person's just around it
 # than the room's within HOLE_REACH net pixels (or, with no room that near, within HOLE_LEVEL grey levels in every
@@ -109,8 +110,8 @@ class MaskReuse:
     """Whether the person net must see this frame, or the picture has barely changed since it last did: live on a
     CPU the net is most of a frame's cost. Where the picture held still (``STILL_SHARE``) its answer, and the edges
     and the plate's corrections made from it, would barely change: the pipeline takes the last frame's matte whole
-    (``MATTE``); where a little more moved, all of it on the person (``NET_SHARE``), it reuses the net's answer with
-    edges made anew (``NET``).
+    (``MATTE``); where a little more moved, on the person (``NET_SHARE``), it reuses the net's answer with edges made
+    anew (``NET``).
     ``reuse``: the most frames in a row the net's answer serves beyond its own (0: the net sees every frame). Part of
     a stream's state: ``reset`` with it."""
 
@@ -121,6 +122,7 @@ class MaskReuse:
     def reset(self) -> None:
         self.seen: np.ndarray | None = None  # the last frame the net saw, shrunk to STILL_SIZE
         self.reused = 0  # frames in a row since then
+        self.edges_anew = False  # one of them was NET: the last matte is not the net's frame's, so none serves whole
 
     def judge(self, frame: np.ndarray, person: np.ndarray | None = None) -> str:
         """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, or ``reuse``
@@ -132,21 +134,21 @@ class MaskReuse:
         if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
             moved = cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE)
             count, area = cv2.countNonZero(moved), small.shape[0] * small.shape[1]
-            if count <= STILL_SHARE * area:
+            if count <= STILL_SHARE * area and not self.edges_anew:
                 self.reused += 1
                 return MATTE
             if person is not None and count <= NET_SHARE * area:
                 on = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
                                  cv2.CMP_GT)
                 if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(on))) <= STILL_SHARE * area:
-                    self.reused += 1
+                    self.reused, self.edges_anew = self.reused + 1, True
                     return NET
-        self.seen, self.reused = small, 0
+        self.seen, self.reused, self.edges_anew = small, 0, False
         return RUN
 
     def saw(self, frame: np.ndarray) -> None:
-        """The net runs on ``frame`` whatever ``due`` would say (nothing to reuse): remember it as the net's last."""
-        self.seen, self.reused = _shrunk(frame), 0
+        """The net runs on ``frame`` whatever ``judge`` would say (nothing to reuse): remember it as the net's last."""
+        self.seen, self.reused, self.edges_anew = _shrunk(frame), 0, False
 
 
 def _shrunk(frame: np.ndarray) -> np.ndarray:

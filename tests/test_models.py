@@ -561,7 +561,7 @@ def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
         cv2.rectangle(frame, (x0, y0), (x0 + size[0], y0 + size[1]), skin, -1)
         return [gate.judge(frame, person) for _ in range(passes)]
 
-    assert judged(290, 300) == [NET]  # on the person (x 250-375, y 133- at 640x480; 0.5% of the picture)
+    assert judged(290, 300) == [NET]  # on the person (x 250-400, y 133- at 640x480; 0.5% of the picture)
     assert judged(290, 300, passes=2) == [NET, RUN]  # reuse 1: the next frame runs the net
     assert judged(40, 300) == [RUN]  # as much movement beside the window: something came in
     assert judged(230, 300) == [RUN]  # across the person's left edge (x 250): the outline may have moved
@@ -571,6 +571,10 @@ def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
     moved = room.copy()
     cv2.rectangle(moved, (290, 300), (330, 340), skin, -1)
     assert gate.judge(moved) == RUN  # without the net's last answer: nothing to say where the person is
+    gate = MaskReuse(3)
+    gate.saw(room)
+    assert gate.judge(moved, person) == NET
+    assert gate.judge(room, person) == NET  # as the net's frame again, but the last matte is the moved frame's
 
 
 def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
@@ -611,10 +615,12 @@ def test_a_frame_that_moved_a_little_on_the_person_skips_only_the_net(monkeypatc
     from realtime import composite
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
+    from realtime.plate import BackgroundPlate
 
-    edges = []
-    guided = composite.guided_upsample
+    edges, upkeep = [], []
+    guided, update = composite.guided_upsample, BackgroundPlate.update
     monkeypatch.setattr(composite, "guided_upsample", lambda *a, **k: edges.append(1) or guided(*a, **k))
+    monkeypatch.setattr(BackgroundPlate, "update", lambda *a, **k: upkeep.append(1) or update(*a, **k))
     frames = [_still_room(320, 240, noise=3, seed=i) for i in range(4)]
     for i, f in enumerate(frames):  # a hand shifting on the person's chest, 6 px a frame
         cv2.rectangle(f, (140 + 6 * i, 150), (160 + 6 * i, 170), (20, 200, 40), -1)
@@ -634,15 +640,16 @@ def test_a_frame_that_moved_a_little_on_the_person_skips_only_the_net(monkeypatc
 
         pipe.segmenter = Person()
         edges.clear()
+        upkeep.clear()
         try:
             for f in frames:
                 pipe.process(f)
         finally:
             pipe.close()
-        return len(ran), len(edges)
+        return len(ran), len(edges), len(upkeep)
 
-    assert calls(live=True) == (2, 4)  # frames 0 and 2 (reuse 1); edges on every frame
-    assert calls(live=False) == (4, 4)
+    assert calls(live=True) == (2, 4, 4)  # the net on frames 0 and 2 (reuse 1); edges and plate on every frame
+    assert calls(live=False) == (4, 4, 4)
 
 
 def test_a_frame_that_held_still_takes_the_last_frames_matte_whole(monkeypatch):
