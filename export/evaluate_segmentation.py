@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from export.catalog import DATA_ROOT
-from export.seg_data import background_paths, iou_dice, load_pairs, validation_names
+from export.seg_data import background_paths, iou_dice, load_pairs, paste, validation_names
 
 
 class Ours:
@@ -112,20 +112,11 @@ def bystander_frames(data: Path, count: int = BYSTANDER_FRAMES) -> list[tuple[np
         frame = rooms[(i * 7) % len(rooms)].copy()
         main_c, main_a = _cutout(data, people[(i + 1) % len(people)], int(h * 1.6))
         by_c, by_a = _cutout(data, people[i % len(people)], int(h * (1.6, 2.2, 2.8)[i % 3]))
+        paste(frame, np.zeros((h, w), np.uint8), main_c, main_a, (w - main_a.shape[1]) // 2, int(h * 0.1))
         by_mask = np.zeros((h, w), np.uint8)
-        for colour, alpha, x, y, is_by in (
-                (main_c, main_a, (w - main_a.shape[1]) // 2, int(h * 0.1), False),
-                (by_c, by_a, None, int(h * (0.0, 0.05, 0.1)[(i // 3) % 3]), True)):
-            ah, aw = alpha.shape
-            if x is None:  # the bystander: the visible share of its width, on alternate sides
-                inside = round(aw * (0.25, 0.4, 0.55)[(i // 9) % 3])
-                x = w - inside if i % 2 else inside - aw
-            xs, ys, xe, ye = max(0, x), max(0, y), min(w, x + aw), min(h, y + ah)
-            a = alpha[ys - y:ye - y, xs - x:xe - x].astype(np.float32)[..., None] / 255.0
-            frame[ys:ye, xs:xe] = (colour[ys - y:ye - y, xs - x:xe - x] * a
-                                   + frame[ys:ye, xs:xe] * (1 - a)).astype(np.uint8)
-            if is_by:
-                by_mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, 0)
+        inside = round(by_a.shape[1] * (0.25, 0.4, 0.55)[(i // 9) % 3])  # the visible share, on alternate sides
+        paste(frame, by_mask, by_c, by_a, w - inside if i % 2 else inside - by_a.shape[1],
+              int(h * (0.0, 0.05, 0.1)[(i // 3) % 3]))
         out.append((frame, by_mask))
     return out
 

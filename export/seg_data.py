@@ -113,6 +113,20 @@ def check_share(share: float, what: str = "portrait share") -> None:
         raise ValueError(f"{what} must be between 0 and 1, got {share}")
 
 
+def paste(image: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
+    """In place: ``colour`` (HxWx3) blended over ``image`` by ``alpha`` (uint8 HxW) with its top-left corner at
+    (``x``, ``y``), cut by the frame's edges, and 255 in ``mask`` where the pasted alpha is over half."""
+    h, w = mask.shape
+    ah, aw = alpha.shape
+    xs, ys, xe, ye = max(0, x), max(0, y), min(w, x + aw), min(h, y + ah)
+    if xe <= xs or ye <= ys:
+        return
+    a = alpha[ys - y:ye - y, xs - x:xe - x].astype(np.float32)[..., None] / 255.0
+    f = colour[ys - y:ye - y, xs - x:xe - x].astype(np.float32)
+    image[ys:ye, xs:xe] = f * a + image[ys:ye, xs:xe] * (1 - a)
+    mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, mask[ys:ye, xs:xe])
+
+
 class Augmenter:
     """Makes webcam-like training pairs of a fixed size from photos, masks, cut-outs and rooms."""
 
@@ -195,13 +209,7 @@ class Augmenter:
         x0 = int(r.integers(-fg.shape[1] // 3, max(1, self.w - fg.shape[1] * 2 // 3)))
         y0 = int(r.uniform(-0.05, 0.25) * self.h)
         out_mask = np.zeros((self.h, self.w), np.uint8)
-        xs, ys = max(0, x0), max(0, y0)
-        xe, ye = min(self.w, x0 + fg.shape[1]), min(self.h, y0 + fg.shape[0])
-        if xe > xs and ye > ys:
-            f = fg[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)
-            a = al[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)[..., None] / 255.0
-            bg[ys:ye, xs:xe] = f * a + bg[ys:ye, xs:xe] * (1 - a)
-            out_mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, 0)
+        paste(bg, out_mask, fg, al, x0, y0)
         return bg.astype(np.uint8), out_mask
 
     def _bystander(self, img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,14 +227,8 @@ class Augmenter:
         inside = max(1, round(size[0] * r.uniform(0.15, 0.6)))
         x0 = self.w - inside if r.random() < 0.5 else inside - size[0]
         y0 = int(r.uniform(-0.15, 0.25) * self.h)
-        xs, ys, xe, ye = max(0, x0), max(0, y0), min(self.w, x0 + size[0]), min(self.h, y0 + size[1])
-        if xe <= xs or ye <= ys:
-            return img, mask
         img, mask = img.copy(), mask.copy()
-        a = al[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)[..., None] / 255.0
-        f = fg[ys - y0:ye - y0, xs - x0:xe - x0].astype(np.float32)
-        img[ys:ye, xs:xe] = (f * a + img[ys:ye, xs:xe] * (1 - a)).astype(np.uint8)
-        mask[ys:ye, xs:xe] = np.where(a[..., 0] > 0.5, 255, mask[ys:ye, xs:xe])
+        paste(img, mask, fg, al, x0, y0)
         return img, mask
 
     def _frame(self, img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
