@@ -31,7 +31,7 @@ class Ours:
 
         self.seg = PersonSegmenter(open_session(model or person_model(), "person-segmentation", "cpu", threads),
                                    long_side, flip)
-        if flip or long_side:
+        if flip or long_side or model:
             self.name += f" at {self.seg.long_side}" + (", flip-averaged" if flip else "")
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
@@ -193,7 +193,8 @@ def main() -> None:
     ap.add_argument("--flip", action="store_true",
                     help="average ours with its mirror image's mask, as the runtime does on a GPU (mask-flip)")
     ap.add_argument("--long-side", type=int, default=None,
-                    help="our input size on the longer side (the runtime: 256 on a CPU, 320 on a GPU)")
+                    help="our input size on the longer side (default: the net's own, as the runtime feeds it: 256 for "
+                         "person.onnx, 384 for person-full.onnx)")
     args = ap.parse_args()
     seg = args.data / "segmentation"
     names = validation_names()

@@ -4,6 +4,9 @@ beside the checkpoint (person.onnx); the shipped model is models/weights/person.
     python -m export.export_segmentation runs/segmentation/best.pt
     python -m export.export_segmentation runs/segmentation6/best.pt --head split   # convert a full head
     python -m export.export_segmentation runs/segmentation6/best.pt --out models/weights/person.onnx   # ship it
+
+``--long-side`` is the 16:9 width the runtime feeds the net (its metadata's ``input_size``): 256 for ``person.onnx``
+(live on a CPU), 384 for ``person-full.onnx`` (render and GPU).
 """
 from __future__ import annotations
 
@@ -16,10 +19,13 @@ import torch
 from export.common import DATA_ROOT, load_checkpoint, to_tensor
 from export.onnx_export import export
 from models.unet import IMAGENET_MEAN, IMAGENET_STD, UNet, split_head
+from realtime.segment import model_size
 
 
-def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | None = None) -> None:
-    """Load ``ckpt`` and write ``out``; ``head="split"`` converts a full head."""
+def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | None = None,
+                long_side: int = 256) -> None:
+    """Load ``ckpt`` and write ``out``; ``head="split"`` converts a full head; ``long_side``: the input width the
+    runtime feeds it for a 16:9 frame."""
     state = load_checkpoint(ckpt)
     weights, cfg = state["model"], state["config"]
     if head == "split" and "head.weight" in weights:
@@ -32,7 +38,7 @@ def export_best(ckpt: Path, out: Path, extra: dict | None = None, head: str | No
     rng = np.random.default_rng(0)
     real = _real_inputs()
     meta = {
-        "kind": "person-segmentation", "name": "person", "input_size": [256, 144],
+        "kind": "person-segmentation", "name": out.stem, "input_size": list(model_size(1920, 1080, long_side)),
         "normalisation": {"input": "RGB 0..1", "inside_model": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
                           if cfg.get("encoder", "unet") == "unet" else "none (the pretrained encoder takes 0..1)"},
         "architecture": {"type": "unet-aspp", **cfg},
@@ -61,8 +67,12 @@ def main() -> None:
                     help="ONNX file (default: person.onnx beside the checkpoint; to ship: models/weights/person.onnx)")
     ap.add_argument("--head", choices=("full", "split"), default=None,
                     help="split: convert a checkpoint's full head to the faster split head")
+    ap.add_argument("--long-side", type=int, default=256, help="the 16:9 input width the runtime feeds it")
     args = ap.parse_args()
-    export_best(args.checkpoint, args.out or args.checkpoint.parent / "person.onnx", head=args.head)
+    if args.long_side % 16 or not 64 <= args.long_side <= 1024:
+        ap.error(f"--long-side must be a multiple of 16 from 64 to 1024, got {args.long_side}")
+    export_best(args.checkpoint, args.out or args.checkpoint.parent / "person.onnx", head=args.head,
+                long_side=args.long_side)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--steps", type=int, default=150, help="optimiser steps per epoch")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, nargs=2, default=(224, 160), metavar=("W", "H"))
+    ap.add_argument("--size", type=int, nargs=2, action="append", default=None, metavar=("W", "H"),
+                    help="training crop size (default 224 160); given more than once, each batch is one of them, "
+                         "drawn at random: a net for more than one input size")
+    ap.add_argument("--long-side", type=int, default=256,
+                    help="the 16:9 width the runtime feeds the exported net (its metadata): 256 for person.onnx, "
+                         "384 for person-full.onnx (trained with --size 336 240 among its sizes)")
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--portrait", type=float, default=0.0,
                     help="share of batches cropped upright (H x W swapped), as phone video and full-length photos")
@@ -99,6 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 check_share(share, flag)
             except ValueError as e:
                 ap.error(str(e))
+    if args.long_side % 16 or not 64 <= args.long_side <= 1024:
+        ap.error(f"--long-side must be a multiple of 16 from 64 to 1024, got {args.long_side}")
+    args.size = [tuple(s) for s in args.size] if args.size else [(224, 160)]
     args.out = args.out or args.run / "person.onnx"
     return args
 
@@ -116,14 +124,16 @@ def build_data(args: argparse.Namespace) -> tuple[Augmenter, list[Sample]]:
     val = [s for s in load_pairs(seg, "portraits", None) + load_pairs(seg, "fullbody", None) if s.name in val_names]
     cast = cast_cutouts(args.data)
     cutouts = [c for c in load_cutouts(seg) if c.name not in cast]
-    aug = Augmenter(train_set, cutouts, load_backgrounds(bgs), tuple(args.size), args.seed,
+    aug = Augmenter(train_set, cutouts, load_backgrounds(bgs), args.size[0], args.seed,
                     args.portrait_share, args.empty, args.cutouts, args.full_figure, args.bystanders)
     return aug, val
 
 
-def sample_batch(aug: Augmenter, batch: int, size: tuple[int, int], portrait: float,
+def sample_batch(aug: Augmenter, batch: int, sizes: list[tuple[int, int]], portrait: float,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch`` augmented (image, mask) pairs as tensors, W x H ``size`` or, with chance ``portrait``, upright."""
+    """``batch`` augmented (image, mask) pairs as tensors, W x H one of ``sizes`` or, with chance ``portrait``,
+    upright."""
+    size = sizes[int(aug.rng.integers(len(sizes)))] if len(sizes) > 1 else sizes[0]
     size = size[::-1] if aug.rng.random() < portrait else size
     pairs = [aug(tuple(size)) for _ in range(batch)]
     x = to_tensor([p[0] for p in pairs]).to(device, memory_format=torch.channels_last)
@@ -271,7 +281,7 @@ def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
 
 
 def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLoss, *, epochs: int, steps: int,
-          batch: int, size: tuple[int, int], portrait: float, lr: float, encoder_lr: float, seed: int,
+          batch: int, sizes: list[tuple[int, int]], portrait: float, lr: float, encoder_lr: float, seed: int,
           checkpoint_dir: Path, resume: bool = False, frozen_norms: bool = False) -> tuple[float, list[dict]]:
     """AdamW on a one-cycle cosine schedule, ``epochs`` x ``steps`` steps, scored on ``val`` after each epoch.
     Writes ``checkpoint_dir``/last.pt (``resume`` continues from it) and best.pt (best mean mIoU); returns that
@@ -298,7 +308,7 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
             freeze_norms(model)
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", leave=False)
         for _ in bar:
-            x, y = sample_batch(aug, batch, size, portrait, device)
+            x, y = sample_batch(aug, batch, sizes, portrait, device)
             loss = losses(model, x, model.forward_logits(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -343,8 +353,8 @@ def export_onnx(args: argparse.Namespace, argv: list[str], history: list[dict], 
     """The best checkpoint to ``args.out`` (+ fp16 twin), its metadata saying how it was trained."""
     extra = {"train_command": "python -m export.train_segmentation " + " ".join(argv),
              "train_minutes_this_run": round(wall / 60, 1), "epochs": args.epochs, "steps_per_epoch": args.steps,
-             "batch": args.batch, "train_size": list(args.size), "history": history}
-    export_best(args.run / "best.pt", args.out, extra=extra)
+             "batch": args.batch, "train_size": [list(s) for s in args.size], "history": history}
+    export_best(args.run / "best.pt", args.out, extra=extra, long_side=args.long_side)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -362,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     losses = SegmentationLoss(args.lovasz, args.stability, args.seed)
     t0 = time.time()
     best, history = train(model, aug, val, losses, epochs=args.epochs, steps=args.steps, batch=args.batch,
-                          size=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
+                          sizes=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
                           seed=args.seed, checkpoint_dir=args.run, resume=args.resume, frozen_norms=frozen)
     wall = time.time() - t0
     print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")

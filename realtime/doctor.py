@@ -111,7 +111,7 @@ def run_doctor(out=print) -> None:
     out(f"virtual cam:   {vcam_status()}")
     out("models:")
     try:
-        infos = [read_info(person_model())] + list_styles()
+        infos = [read_info(p) for p in dict.fromkeys((person_model(), person_model(best=True)))] + list_styles()
     except RealtimeError as exc:
         out(f"  {exc}")
         infos = list_styles()

@@ -94,6 +94,11 @@ class Session:
     def device(self) -> str:
         return providers.short(self.provider)
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model file's metadata (models/README.md, "The ONNX contract")."""
+        return dict(self.sess.get_modelmeta().custom_metadata_map)
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run on one NCHW float32 array; returns the single output."""
         p = providers.by_ort_name(self.provider)

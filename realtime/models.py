@@ -107,7 +107,7 @@ def list_styles() -> list[ModelInfo]:
         if not folder.is_dir():
             continue
         for p in sorted(folder.glob(f"*{STYLE_SUFFIX}")):
-            if p.name == PERSON_MODEL or is_twin(p) or p.name.startswith("person"):
+            if is_person_model(p) or is_twin(p):
                 continue
             try:
                 info = read_info(p)
@@ -178,9 +178,18 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
     raise RealtimeError(f"unknown style {spec!r}; available styles: {names}")
 
 
-def person_model() -> Path:
-    """The shipped person-segmentation model."""
+def is_person_model(path: Path) -> bool:
+    """A person network's file (``person.onnx``, ``person-full.onnx``), never a style."""
+    return path.name.split(".")[0].removesuffix(FULL) == PERSON_MODEL.removesuffix(STYLE_SUFFIX)
+
+
+def person_model(best: bool = False) -> Path:
+    """The shipped person-segmentation model. ``best``: its full network where one is shipped (``person-full.onnx``,
+    fed a finer picture: in ``render`` and on a GPU, as the styles' full networks), else the one live on a CPU runs."""
     p = shipped_dir() / PERSON_MODEL
+    full = p.with_name(p.stem + FULL + STYLE_SUFFIX)
+    if best and full.is_file():
+        return full
     if not p.is_file():
         raise RealtimeError(f"person model missing: {p} (reinstall the package)")
     return p

@@ -152,7 +152,10 @@ class Pipeline:
         s = self.settings
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1)
+            path = person_model(best=self._frame_best())
+            session = open_session(path, "person-segmentation", s.device, s.threads or 1)
+            if self.live and not session.accelerated and path != person_model():  # the GPU did not start
+                session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1)
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
@@ -187,7 +190,7 @@ class Pipeline:
 
     def _frame_best(self) -> bool:
         """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the
-        network named (the fast one), which keeps up with the camera."""
+        network named (the fast one), which keeps up with the camera. The person net likewise (``person_model``)."""
         return not self.live or self.accelerated
 
     @property

@@ -1,6 +1,7 @@
 """Person segmentation: a BGR frame in, a low-resolution person probability map out."""
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 from realtime.composite import solid, worst_channel
 from realtime.inference import Session
 
-DEFAULT_SIZE = (256, 144)  # width, height the U-Net sees for a 16:9 frame (on a GPU too: models/README.md)
+DEFAULT_SIZE = (256, 144)  # width, height person.onnx sees for a 16:9 frame (person-full.onnx: its metadata says 384)
 # The frame is compared with the last one the net saw, both shrunk to this size on the longer side (bilinear: a tenth
 # of the cost of averaging whole areas); it held still while at most STILL_SHARE of the pixels moved by STILL_LEVEL
 # or more in any channel (a camera's noise stays below; a hand over a wall of its own brightness differs in colour).
@@ -37,17 +38,26 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
     return max(16, round(frame_w * s / 16) * 16), max(16, round(frame_h * s / 16) * 16)
 
 
+def native_long_side(session: Session) -> int:
+    """The 16:9 input width the person network was made for: its metadata's ``input_size`` (``person.onnx`` 256,
+    ``person-full.onnx`` 384), 256 for a file that does not say."""
+    try:
+        return int(json.loads(session.metadata["input_size"])[0])
+    except (AttributeError, KeyError, ValueError, TypeError, IndexError):
+        return DEFAULT_SIZE[0]
+
+
 class PersonSegmenter:
     """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution.
 
     ``long_side``: the network's input size on the longer side of a 16:9 frame (multiple of 16; ``model_size``).
     ``flip`` averages the network's answer for the frame and for its mirror image (one batch of two): a cleaner mask
-    for twice the network time. ``None``: 256, and flip where the network runs on a GPU (time to spare there; not
-    on the CPU, whose budget is 8 ms)."""
+    for twice the network time. ``None``: the size the network was trained for (``native_long_side``), and flip
+    where the network runs on a GPU (time to spare there; not on the CPU, whose budget is 8 ms)."""
 
     def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
         self.session = session
-        self.long_side = long_side or DEFAULT_SIZE[0]
+        self.long_side = long_side or native_long_side(session)
         self.flip = session.accelerated if flip is None else flip
 
     def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:

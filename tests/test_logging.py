@@ -38,7 +38,7 @@ def test_verbose_says_where_each_network_runs_one_line_each(tmp_path):
                 env={"COLUMNS": "40"})
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
-    assert "debug: person.onnx (person-segmentation) on cpu, 1 thread" in lines, r.stderr
+    assert "debug: person-full.onnx (person-segmentation) on cpu, 1 thread" in lines, r.stderr  # render: the full net
     assert any(ln.startswith("debug: udnie") and "(style-transfer) on cpu, 1 thread" in ln for ln in lines)
     assert lines[-1] == f"wrote {out} (1 frame)"  # not wrapped at the terminal's width
     plain = run_cli("render", str(picture(tmp_path)), "-o", str(out), "--device", "cpu")

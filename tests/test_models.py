@@ -45,8 +45,10 @@ LATTICE_LIMIT = 4.0  # the teacher's paintings of the wall measure 2.2-2.4, the 
 
 def shipped_style_files() -> list[str]:
     """Every shipped style network, int8 twins included (they paint the plate on a CPU)."""
+    from realtime.models import is_person_model
+
     return sorted(p.name.removesuffix(".onnx") for p in resolve_style("udnie").parent.glob("*.onnx")
-                  if p.name != "person.onnx")
+                  if not is_person_model(p))
 
 
 def painted_size(name: str) -> tuple[int, int]:
@@ -358,6 +360,33 @@ def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path
     with pytest.raises(RealtimeError, match="mask-flip should be bool"):
         build_settings(tmp_path / "c.toml", {})
 
+
+def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(monkeypatch, tmp_path):
+    """person-full.onnx (fed 384) where time allows, as the styles' full nets; person.onnx (256) live on a CPU,
+    also when a GPU was expected but did not start; without a full net, the one there is everywhere."""
+    import shutil
+
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    def loaded(live):
+        pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), live=live)
+        try:
+            return pipe.segmenter.session.path.name, pipe.segmenter.long_side
+        finally:
+            pipe.close()
+
+    assert person_model(best=True).name == "person-full.onnx"
+    assert not {"person", "person-full"} & {s.name for s in list_styles()}  # never offered as a style
+    assert loaded(live=False) == ("person-full.onnx", 384)
+    assert loaded(live=True) == ("person.onnx", 256)
+    monkeypatch.setattr(Pipeline, "_frame_best", lambda self: True)  # as if a GPU were there, but it runs on the CPU
+    assert loaded(live=True) == ("person.onnx", 256)
+    monkeypatch.undo()
+    shutil.copy(person_model(), tmp_path / "person.onnx")
+    monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))
+    assert person_model(best=True) == tmp_path / "person.onnx"
+    assert loaded(live=False) == ("person.onnx", 256)
 
 def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     import cv2

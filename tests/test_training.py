@@ -161,7 +161,7 @@ def test_person_net_fine_tunes_from_its_onnx_file_with_its_norms_held(tmp_path):
                 raise Stopped
             return super().__call__(size)
 
-    kwargs = dict(epochs=3, steps=1, batch=2, size=(64, 48), portrait=0.0, lr=1e-2, encoder_lr=0.25, seed=0,
+    kwargs = dict(epochs=3, steps=1, batch=2, sizes=[(64, 48)], portrait=0.0, lr=1e-2, encoder_lr=0.25, seed=0,
                   checkpoint_dir=tmp_path / "run")
     with pytest.raises(Stopped):
         train(fresh, StopsAtEpoch3([photo], [], [room], (64, 48), 0, empty=0.5), [photo], SegmentationLoss(),
@@ -423,6 +423,48 @@ def test_export_converts_a_full_head_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "split.pt", model=split.state_dict(), config=split.config, metrics={})
     with pytest.raises(SystemExit, match="only full -> split"):
         export_best(tmp_path / "split.pt", tmp_path / "q.onnx", head="full")
+
+
+def test_export_writes_the_input_size_the_runtime_feeds(tmp_path):
+    """A person net exported for 384 says so in its metadata, and the runtime's segmenter feeds it that size."""
+    from export.common import save_checkpoint
+    from export.export_segmentation import export_best
+    from realtime.inference import open_session
+    from realtime.segment import PersonSegmenter
+
+    torch.manual_seed(0)
+    net = UNet(base=4)
+    save_checkpoint(tmp_path / "best.pt", model=net.state_dict(), config=net.config, metrics={})
+    export_best(tmp_path / "best.pt", tmp_path / "person-full.onnx", long_side=384)
+    export_best(tmp_path / "best.pt", tmp_path / "person.onnx")
+    full = PersonSegmenter(open_session(tmp_path / "person-full.onnx", "person-segmentation", "cpu", 1))
+    small = PersonSegmenter(open_session(tmp_path / "person.onnx", "person-segmentation", "cpu", 1))
+    assert full.session.metadata["name"] == "person-full" and json.loads(full.session.metadata["input_size"]) == [
+        384, 224]
+    assert (full.long_side, small.long_side) == (384, 256)
+    frame = np.zeros((360, 640, 3), np.uint8)
+    assert full(frame).shape == (224, 384) and small(frame).shape == (144, 256)
+    assert PersonSegmenter(full.session, 320).long_side == 320  # mask-size still decides when set
+
+
+def test_the_person_net_trains_at_several_sizes():
+    """--size given twice: each batch is one of them, upright with --portrait's chance."""
+    from export import train_segmentation
+    from export.seg_data import Augmenter, Sample
+
+    args = train_segmentation.parse_args(["--size", "224", "160", "--size", "336", "240"])
+    assert args.size == [(224, 160), (336, 240)] and train_segmentation.parse_args([]).size == [(224, 160)]
+    rng = np.random.default_rng(0)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[30:, 50:110] = 255
+    photo = Sample("portraits/a.jpg", (rng.random((120, 160, 3)) * 255).astype(np.uint8), mask)
+    aug = Augmenter([photo], [], [(rng.random((200, 300, 3)) * 255).astype(np.uint8)], args.size[0], 0)
+    shapes = {tuple(train_segmentation.sample_batch(aug, 1, args.size, 0.0, torch.device("cpu"))[0].shape[2:])
+              for _ in range(12)}
+    assert shapes == {(160, 224), (240, 336)}
+    for bad in ("300", "32"):
+        with pytest.raises(SystemExit):
+            train_segmentation.parse_args(["--long-side", bad])
 
 
 def test_distillation_step_lowers_the_loss():
