@@ -191,7 +191,7 @@ def main() -> None:
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--model", type=Path, default=None, help="a candidate .onnx (default: the shipped person model)")
     ap.add_argument("--flip", action="store_true",
-                    help="average ours with its mirror image's mask, as the runtime does on a GPU (mask-flip)")
+                    help="average ours with its mirror image's mask (mask-flip)")
     ap.add_argument("--long-side", type=int, default=None,
                     help="our input size on the longer side (default: the net's own, as the runtime feeds it: 256 for "
                          "person.onnx, 384 for person-full.onnx)")

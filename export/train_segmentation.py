@@ -34,8 +34,7 @@ from export.seg_data import (
     validation_names,
 )
 from models.unet import UNet
-
-EVAL_SIZE = (256, 256)  # validation images are letterboxed into this (the runtime feeds 256x144 frames)
+from realtime.segment import DEFAULT_SIZE, check_long_side
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=int, nargs=2, action="append", default=None, metavar=("W", "H"),
                     help="training crop size (default 224 160); given more than once, each batch is one of them, "
                          "drawn at random: a net for more than one input size")
-    ap.add_argument("--long-side", type=int, default=256,
+    ap.add_argument("--long-side", type=int, default=DEFAULT_SIZE[0],
                     help="the 16:9 width the runtime feeds the exported net (its metadata): 256 for person.onnx, "
                          "384 for person-full.onnx (trained with --size 336 240 among its sizes)")
     ap.add_argument("--lr", type=float, default=4e-3)
@@ -104,8 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 check_share(share, flag)
             except ValueError as e:
                 ap.error(str(e))
-    if args.long_side % 16 or not 64 <= args.long_side <= 1024:
-        ap.error(f"--long-side must be a multiple of 16 from 64 to 1024, got {args.long_side}")
+    try:
+        check_long_side(args.long_side)
+    except ValueError as e:
+        ap.error(f"--long-side {e}")
     args.size = [tuple(s) for s in args.size] if args.size else [(224, 160)]
     args.out = args.out or args.run / "person.onnx"
     return args
@@ -282,7 +283,8 @@ def param_groups(model: UNet, lr: float, encoder_share: float) -> list[dict]:
 
 def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLoss, *, epochs: int, steps: int,
           batch: int, sizes: list[tuple[int, int]], portrait: float, lr: float, encoder_lr: float, seed: int,
-          checkpoint_dir: Path, resume: bool = False, frozen_norms: bool = False) -> tuple[float, list[dict]]:
+          checkpoint_dir: Path, resume: bool = False, frozen_norms: bool = False,
+          long_side: int = DEFAULT_SIZE[0]) -> tuple[float, list[dict]]:
     """AdamW on a one-cycle cosine schedule, ``epochs`` x ``steps`` steps, scored on ``val`` after each epoch.
     Writes ``checkpoint_dir``/last.pt (``resume`` continues from it) and best.pt (best mean mIoU); returns that
     best score and the per-epoch history. ``frozen_norms``: the batch norms stay as they are (``freeze_norms``);
@@ -315,7 +317,7 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
             opt.step()
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        metrics = evaluate(model, val, device)
+        metrics = evaluate(model, val, device, long_side)
         score = float(np.mean([m["miou"] for m in metrics.values()]))
         history.append({"epoch": epoch + 1, "loss": round(loss.item(), 4), **metrics})
         print(f"epoch {epoch + 1}: loss {loss.item():.3f} " +
@@ -330,17 +332,19 @@ def train(model: UNet, aug: Augmenter, val: list[Sample], losses: SegmentationLo
 
 
 @torch.no_grad()
-def evaluate(model: UNet, samples: list, device: torch.device) -> dict[str, dict[str, float]]:
-    """Per-subset mIoU / person IoU / Dice at full mask resolution."""
+def evaluate(model: UNet, samples: list, device: torch.device,
+             long_side: int = DEFAULT_SIZE[0]) -> dict[str, dict[str, float]]:
+    """Per-subset mIoU / person IoU / Dice at full mask resolution, each photo letterboxed into a square
+    ``long_side`` wide."""
     model.eval()
     scores: dict[str, list] = {}
     for s in samples:
         h, w = s.image.shape[:2]
-        x = to_tensor([letterbox(s.image, *EVAL_SIZE)]).to(device)
+        x = to_tensor([letterbox(s.image, long_side, long_side)]).to(device)
         prob = model(x)[0, 0].cpu().numpy()
-        scale = min(EVAL_SIZE[0] / w, EVAL_SIZE[1] / h)
+        scale = min(long_side / w, long_side / h)
         nw, nh = round(w * scale), round(h * scale)
-        top, left = (EVAL_SIZE[1] - nh) // 2, (EVAL_SIZE[0] - nw) // 2
+        top, left = (long_side - nh) // 2, (long_side - nw) // 2
         prob = cv2.resize(prob[top:top + nh, left:left + nw], (w, h), interpolation=cv2.INTER_LINEAR)
         scores.setdefault(s.name.split("/")[0], []).append(iou_dice(prob > 0.5, s.mask > 127))
     model.train()
@@ -373,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     best, history = train(model, aug, val, losses, epochs=args.epochs, steps=args.steps, batch=args.batch,
                           sizes=args.size, portrait=args.portrait, lr=args.lr, encoder_lr=args.encoder_lr,
-                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume, frozen_norms=frozen)
+                          seed=args.seed, checkpoint_dir=args.run, resume=args.resume, frozen_norms=frozen,
+                          long_side=args.long_side)
     wall = time.time() - t0
     print(f"trained in {wall / 60:.1f} min; best mean mIoU {best:.4f}")
     export_onnx(args, sys.argv[1:] if argv is None else argv, history, wall)

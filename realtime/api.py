@@ -25,13 +25,14 @@ class Filter:
     ``reset()`` before a picture unrelated to the last one (another video, another photo); a frame of another size
     starts over by itself. ``close()`` when done, or use it in a ``with`` block.
 
-    ``live=False`` (the default) paints in step with the frames at full resolution, so the same frames always give
-    the same pictures; ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own
-    (pass each frame's capture time as ``t``), a frame in which nothing moved takes the last frame's matte and one
-    in which a little moved on the person the person net's last answer (``mask_reuse``), and, process-wide, OpenCV
-    runs on one thread until ``close()`` and glibc keeps freed frame-sized buffers for reuse (all three cut CPU time,
-    not wall time). Other keyword arguments are
-    the config keys (``strength=0.8``, ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.
+    ``live=False`` (the default) paints in step with the frames at full resolution with the full networks (the person
+    net's too: ``person-full.onnx``), so the same frames always give the same pictures, as ``render`` does;
+    ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own (pass each frame's
+    capture time as ``t``), the person net is the small one (``person.onnx``), a frame in which nothing moved takes
+    the last frame's matte and one in which a little moved on the person the person net's last answer
+    (``mask_reuse``), and, process-wide, OpenCV runs on one thread until ``close()`` and glibc keeps freed
+    frame-sized buffers for reuse (all three cut CPU time, not wall time). Other keyword arguments are the config
+    keys (``strength=0.8``, ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.
     """
 
     def __init__(self, style: str = "udnie", mode: str = modes.DEFAULT, device: str = "auto", live: bool = False,

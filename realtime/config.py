@@ -41,7 +41,7 @@ class Settings:
     mask_smoothing: float = 0.6  # EMA weight of the previous mask where nothing moves (0 = none)
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
-    mask_flip: bool | None = None  # average with the mirror image's mask; None: auto (on a GPU yes, on a CPU no)
+    mask_flip: bool = False  # average with the mirror image's mask (models/README.md, "The full person net")
     mask_size: int | None = None  # person net input, 16:9 width; None: the net's own (256; person-full 384)
     mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
     mask_reuse: int = 1  # live on a CPU, the person net's last answer serves up to this many frames in a row where
@@ -85,8 +85,13 @@ class Settings:
             raise RealtimeError(f"--fps must be between 0 and 240, got {self.fps}")
         if mode.background == "picture" and not self.background:
             raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
-        if self.mask_size is not None and (not 64 <= self.mask_size <= 1024 or self.mask_size % 16):
-            raise RealtimeError(f"mask_size must be a multiple of 16 from 64 to 1024, got {self.mask_size}")
+        if self.mask_size is not None:
+            from realtime.segment import check_long_side
+
+            try:
+                check_long_side(self.mask_size)
+            except ValueError as e:
+                raise RealtimeError(f"mask_size {e}") from None
         if self.feather < 0 or self.feather > 100:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
         if not 1 <= self.mask_every <= 4:

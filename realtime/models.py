@@ -180,7 +180,7 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
 
 def is_person_model(path: Path) -> bool:
     """A person network's file (``person.onnx``, ``person-full.onnx``), never a style."""
-    return path.name.split(".")[0].removesuffix(FULL) == PERSON_MODEL.removesuffix(STYLE_SUFFIX)
+    return network_name(path).removesuffix(FULL) == Path(PERSON_MODEL).stem
 
 
 def person_model(best: bool = False) -> Path:

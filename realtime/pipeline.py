@@ -152,10 +152,12 @@ class Pipeline:
         s = self.settings
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            path = person_model(best=self._frame_best())
-            session = open_session(path, "person-segmentation", s.device, s.threads or 1)
-            if self.live and not session.accelerated and path != person_model():  # the GPU did not start
-                session = open_session(person_model(), "person-segmentation", s.device, s.threads or 1)
+            path, device = person_model(best=self._frame_best()), s.device
+            while True:
+                session = open_session(path, "person-segmentation", device, s.threads or 1)
+                if not self.live or session.accelerated or path == person_model():
+                    break
+                path, device = person_model(), "cpu"  # the GPU did not start: live on a CPU, the net that keeps up
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"

@@ -32,7 +32,7 @@ class Provider:
 
     device: str  # the --device name
     ort_name: str
-    accelerator: bool  # paints at full resolution every frame, flip-averages the person mask
+    accelerator: bool  # paints at full resolution every frame, runs the full person net
     io_device: str | None = None  # OrtValue device the outputs are bound to (IO binding); None: plain run()
     in_auto: bool = True  # tried by --device auto
     fallback: str | None = None  # the device to try next when this one cannot start

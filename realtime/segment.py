@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import cv2
@@ -9,6 +10,8 @@ import numpy as np
 
 from realtime.composite import solid, worst_channel
 from realtime.inference import Session
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (256, 144)  # width, height person.onnx sees for a 16:9 frame (person-full.onnx: its metadata says 384)
 # The frame is compared with the last one the net saw, both shrunk to this size on the longer side (bilinear: a tenth
@@ -40,25 +43,40 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
 
 def native_long_side(session: Session) -> int:
     """The 16:9 input width the person network was made for: its metadata's ``input_size`` (``person.onnx`` 256,
-    ``person-full.onnx`` 384), 256 for a file that does not say."""
-    try:
-        return int(json.loads(session.metadata["input_size"])[0])
-    except (AttributeError, KeyError, ValueError, TypeError, IndexError):
+    ``person-full.onnx`` 384), 256 for a file that does not say (or says something else than [W, H])."""
+    raw = session.metadata.get("input_size")
+    if raw is None:
         return DEFAULT_SIZE[0]
+    try:
+        width = int(json.loads(raw)[0])
+        check_long_side(width)
+        return width
+    except (ValueError, TypeError, IndexError, KeyError):
+        logger.warning("%s: input_size %r in its metadata is not [W, H]; feeding it %d px wide", session.path.name,
+                       raw, DEFAULT_SIZE[0])
+        return DEFAULT_SIZE[0]
+
+
+def check_long_side(width: int) -> int:
+    """``width`` if the person net can be fed that wide (a multiple of 16 from 64 to 1024), else ValueError."""
+    if width % 16 or not 64 <= width <= 1024:
+        raise ValueError(f"must be a multiple of 16 from 64 to 1024, got {width}")
+    return width
 
 
 class PersonSegmenter:
     """Runs the person U-Net; ``__call__`` returns float32 HxW probabilities at network resolution.
 
     ``long_side``: the network's input size on the longer side of a 16:9 frame (multiple of 16; ``model_size``).
-    ``flip`` averages the network's answer for the frame and for its mirror image (one batch of two): a cleaner mask
-    for twice the network time. ``None``: the size the network was trained for (``native_long_side``), and flip
-    where the network runs on a GPU (time to spare there; not on the CPU, whose budget is 8 ms)."""
+    ``None``: the size the network was made for (``native_long_side``). ``flip`` averages the network's answer for
+    the frame and for its mirror image (one batch of two): better on the labelled photos for twice the network time,
+    but its softer edge takes more of the room beside a person for them, so it is off unless asked for
+    (models/README.md)."""
 
-    def __init__(self, session: Session, long_side: int | None = None, flip: bool | None = None) -> None:
+    def __init__(self, session: Session, long_side: int | None = None, flip: bool = False) -> None:
         self.session = session
         self.long_side = long_side or native_long_side(session)
-        self.flip = session.accelerated if flip is None else flip
+        self.flip = flip
 
     def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
         """The NCHW shape the network runs for a frame of this size."""

@@ -290,16 +290,26 @@ def test_cuda_build_read_from_the_gpu_package(monkeypatch):
     assert nvidia.cuda_build() == "13"
 
 
-def test_person_net_on_a_gpu_defaults_to_flip():
+def test_person_net_is_fed_the_size_its_file_names_and_not_flipped_unless_asked(caplog):
+    from pathlib import Path
+
     from realtime.segment import PersonSegmenter
 
-    class GpuSession:  # only where it runs matters for the defaults
+    class GpuSession:  # what the defaults look at: where it runs and the file's metadata
         accelerated = True
+        path = Path("mine.onnx")
 
-    seg = PersonSegmenter(GpuSession())
-    assert (seg.long_side, seg.flip) == (256, True)
-    assert (PersonSegmenter(GpuSession(), 320, False).long_side, PersonSegmenter(GpuSession(), 320, False).flip) == (
-        320, False)
+        def __init__(self, metadata):
+            self.metadata = metadata
+
+    seg = PersonSegmenter(GpuSession({"input_size": "[384, 224]"}))
+    assert (seg.long_side, seg.flip) == (384, False)  # flip's softer edge costs the room beside the person
+    assert PersonSegmenter(GpuSession({})).long_side == 256  # a file that does not say
+    assert (PersonSegmenter(GpuSession({}), 320, True).long_side, PersonSegmenter(GpuSession({}), 320, True).flip) == (
+        320, True)
+    for bad in ("384", "[300, 170]", "not json"):
+        assert PersonSegmenter(GpuSession({"input_size": bad})).long_side == 256
+    assert logged(caplog, logging.WARNING)[-1].startswith("mine.onnx: input_size")
 
 
 def test_cuda_request_without_gpu_says_so_in_one_line(caplog):
@@ -329,7 +339,7 @@ def _room_like_frame(w: int = 320, h: int = 180) -> np.ndarray:
 
 
 def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path):
-    """mask-flip: the frame and its mirror image in one batch of two, averaged; auto is off on the CPU."""
+    """mask-flip: the frame and its mirror image in one batch of two, averaged; off unless asked."""
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
     from realtime.segment import PersonSegmenter
@@ -339,7 +349,7 @@ def test_flip_averaged_mask_treats_a_mirrored_frame_as_the_mirror_image(tmp_path
     # (a room with a block-shaped "figure" in it is called background everywhere, as it should be)
     frame = np.random.default_rng(0).integers(0, 256, (144, 256, 3), dtype=np.uint8)
     plain, flipped = PersonSegmenter(session), PersonSegmenter(session, flip=True)
-    assert (plain.long_side, plain.flip) == (256, False) and flipped.flip  # the CPU's defaults
+    assert (plain.long_side, plain.flip) == (256, False) and flipped.flip  # the defaults
     m, mirrored = flipped(frame), flipped(np.ascontiguousarray(frame[:, ::-1]))
     assert m.shape == (144, 256) and m.dtype == np.float32
     assert np.abs(m[:, ::-1] - mirrored).max() < 1e-5
@@ -367,6 +377,7 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     import shutil
 
     from realtime.config import Settings
+    from realtime.inference import Session
     from realtime.pipeline import Pipeline
 
     def loaded(live):
@@ -377,6 +388,10 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
             pipe.close()
 
     assert person_model(best=True).name == "person-full.onnx"
+    with monkeypatch.context() as m:  # live on a GPU: the device's best provider an accelerator, and so the session
+        m.setattr(Pipeline, "_frame_best", lambda self: True)
+        m.setattr(Session, "accelerated", property(lambda self: True))
+        assert loaded(live=True) == ("person-full.onnx", 384)
     assert not {"person", "person-full"} & {s.name for s in list_styles()}  # never offered as a style
     assert loaded(live=False) == ("person-full.onnx", 384)
     assert loaded(live=True) == ("person.onnx", 256)
