@@ -134,6 +134,7 @@ def sample_batch(aug: Augmenter, batch: int, sizes: list[tuple[int, int]], portr
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch`` augmented (image, mask) pairs as tensors, W x H one of ``sizes`` or, with chance ``portrait``,
     upright."""
+    # one size draws nothing: the same random stream, so the same batches, as before sizes could be several
     size = sizes[int(aug.rng.integers(len(sizes)))] if len(sizes) > 1 else sizes[0]
     size = size[::-1] if aug.rng.random() < portrait else size
     pairs = [aug(tuple(size)) for _ in range(batch)]

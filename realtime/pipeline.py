@@ -152,12 +152,10 @@ class Pipeline:
         s = self.settings
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            path, device = person_model(best=self._frame_best()), s.device
-            while True:
-                session = open_session(path, "person-segmentation", device, s.threads or 1)
-                if not self.live or session.accelerated or path == person_model():
-                    break
-                path, device = person_model(), "cpu"  # the GPU did not start: live on a CPU, the net that keeps up
+            small, path = person_model(), person_model(best=self._frame_best())
+            session = open_session(path, "person-segmentation", s.device, s.threads or 1)
+            if path != small and self.live and not session.accelerated:  # the GPU did not start: on the CPU, live,
+                session = open_session(small, "person-segmentation", "cpu", s.threads or 1)  # the net that keeps up
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"

@@ -403,6 +403,7 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     assert person_model(best=True) == tmp_path / "person.onnx"
     assert loaded(live=False) == ("person.onnx", 256)
 
+
 def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     import cv2
 
