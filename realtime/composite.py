@@ -93,9 +93,42 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
     lo, hi = edge
     if (lo, hi) != (0.0, 1.0):  # the remap folded into the same multiply-add
         a, b = a / (hi - lo), (b - lo) / (hi - lo)
-    q = cv2.multiply(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), gray, dtype=cv2.CV_32F)
-    q += cv2.resize(b * 255, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.convertScaleAbs(cv2.max(q, 0.0, dst=q))  # negatives to 0 first: convertScaleAbs takes |q|
+    b *= 255
+    # The weight a * luma + b can reach half a grey level only where 255 * max(a, 0) + b does (luma is 0..255, and
+    # the bilinear enlargement mixes neighbours): the full-resolution step runs only in the box around those.
+    out = np.zeros((h, w), np.uint8)
+    reach = cv2.boundingRect(cv2.compare(cv2.max(a, 0.0) * 255 + b, 0.5, cv2.CMP_GE))
+    if reach[2]:
+        (rows, cols), a_part = enlarged_part(a, reach, (w, h))
+        q = cv2.multiply(a_part, gray[rows, cols], dtype=cv2.CV_32F)
+        q += enlarged_part(b, reach, (w, h))[1]
+        out[rows, cols] = cv2.convertScaleAbs(cv2.max(q, 0.0, dst=q))  # negatives to 0 first: it takes |q|
+    return out
+
+
+def enlarged_part(image: np.ndarray, rect: tuple[int, int, int, int],
+                  size: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The part of ``cv2.resize(image, size)`` (bilinear) that ``rect`` (x, y, w, h in ``image``'s pixels) can
+    reach, and where it lies at ``size`` (row and column slices). Where ``size`` is a whole multiple of the image's
+    size only that part is enlarged (the same values: a pixel more on each side gives the interpolation the
+    neighbours it would have had), otherwise the whole image is. For a weight that matters near the person only:
+    enlarging a whole frame of it costs more than the rest of its use."""
+    ih, iw = image.shape[:2]
+    w, h = size
+    x, y, rw, rh = rect
+    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(iw, x + rw + 1), min(ih, y + rh + 1)  # what rect reaches
+    f = w // iw
+    if f < 1 or (iw * f, ih * f) != (w, h):
+        fx, fy = w / iw, h / ih
+        rows = slice(max(0, int(y0 * fy)), min(h, int(np.ceil(y1 * fy))))
+        cols = slice(max(0, int(x0 * fx)), min(w, int(np.ceil(x1 * fx))))
+        return (rows, cols), cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)[rows, cols]
+    rows, cols = slice(y0 * f, y1 * f), slice(x0 * f, x1 * f)
+    if f == 1:
+        return (rows, cols), image[rows, cols]
+    cx0, cy0, cx1, cy1 = max(0, x0 - 1), max(0, y0 - 1), min(iw, x1 + 1), min(ih, y1 + 1)
+    part = cv2.resize(image[cy0:cy1, cx0:cx1], ((cx1 - cx0) * f, (cy1 - cy0) * f), interpolation=cv2.INTER_LINEAR)
+    return (rows, cols), part[(y0 - cy0) * f:(y1 - cy0) * f, (x0 - cx0) * f:(x1 - cx0) * f]
 
 
 def solid(mask: np.ndarray) -> np.ndarray:
@@ -125,8 +158,17 @@ def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.n
     if np.isscalar(weight):
         w = float(weight)
         return top if w >= 1 else base.copy() if w <= 0 else cv2.addWeighted(top, w, base, 1 - w, 0)
-    w3 = cv2.merge((weight, weight, weight))
-    return cv2.add(cv2.multiply(top, w3, scale=1 / 255), cv2.multiply(base, cv2.bitwise_not(w3), scale=1 / 255))
+    # Where one layer shows alone it is copied, and the arithmetic runs in the box where the other shows at all
+    # (the person's box, whichever layer the person is).
+    top_box, base_box = cv2.boundingRect(weight), cv2.boundingRect(cv2.bitwise_not(weight))
+    out, (x, y, bw, bh) = (base.copy(), top_box) if top_box[2] * top_box[3] <= base_box[2] * base_box[3] \
+        else (top.copy(), base_box)
+    if bw:
+        box = slice(y, y + bh), slice(x, x + bw)
+        w3 = cv2.merge((weight[box],) * 3)
+        out[box] = cv2.add(cv2.multiply(top[box], w3, scale=1 / 255),
+                           cv2.multiply(base[box], cv2.bitwise_not(w3), scale=1 / 255))
+    return out
 
 
 def blur_background(frame: np.ndarray, ksize: int = 21) -> np.ndarray:

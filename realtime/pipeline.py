@@ -349,14 +349,17 @@ class Pipeline:
             small_person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
         plate = self.state.plate
         more = plate.update(small, small_person)
-        if more is not small_person:
-            person = more if size == (w, h) else cv2.max(person, cv2.resize(more, (w, h)))
+        if more is not small_person:  # what the network missed, added: enlarged only around it
+            added = cv2.bitwise_and(more, cv2.compare(more, small_person, cv2.CMP_GT))
+            (rows, cols), part = composite.enlarged_part(added, cv2.boundingRect(added), (w, h))
+            person[rows, cols] = cv2.max(person[rows, cols], part)
         if self.settings.plate_trim:
             room = plate.room_shown(small, more)
-            if room is not None:
-                if size != (w, h):
-                    room = cv2.resize(room, (w, h), interpolation=cv2.INTER_LINEAR)
-                person = cv2.multiply(person, cv2.bitwise_not(room), scale=1 / 255)
+            if room is not None:  # it changes the person's weight only where both are
+                reach = cv2.boundingRect(cv2.min(room, more))
+                if reach[2]:
+                    (rows, cols), part = composite.enlarged_part(room, reach, (w, h))
+                    person[rows, cols] = cv2.multiply(person[rows, cols], cv2.bitwise_not(part), scale=1 / 255)
         return self.painter.update(plate, (w, h), t), person
 
     def _plate_frame(self, frame: np.ndarray) -> np.ndarray:

@@ -158,7 +158,7 @@ class BackgroundPlate:
         self._observe(gray)
         held, self._held = self._held, 0
         missed = self._missed(gray, person)
-        if missed is not None:
+        if missed is not None and cv2.countNonZero(missed):
             person = cv2.max(person, missed)
         bg = self.background(person)
         small = _check_size(frame.shape[1], frame.shape[0])

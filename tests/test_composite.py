@@ -156,6 +156,77 @@ def test_blend_uint8_matches_float_reference():
     assert np.abs(composite.blend(a, b, w).astype(np.float32) - ref).max() <= 1.0
 
 
+@pytest.mark.parametrize("box", [(20, 10, 30, 20), (0, 0, 64, 36), (0, 5, 3, 4), (60, 30, 4, 6), None])
+def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box):
+    """The arithmetic runs in the box where the other layer shows at all (for a person's weight and its inverse
+    alike): the same pixels as blending the whole frame, and neither layer changed."""
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2))
+    a0, b0 = a.copy(), b.copy()
+    w = np.zeros((H, W), np.uint8)
+    if box is not None:
+        x, y, bw, bh = box
+        w[y:y + bh, x:x + bw] = rng.integers(0, 256, (bh, bw), dtype=np.uint8)
+    for weight in (w, 255 - w):
+        f = weight.astype(np.float32)[..., None] / 255
+        out = composite.blend(a, b, weight)
+        assert np.abs(out - (a * f + b * (1 - f))).max() <= 1.0
+        assert np.array_equal(out[weight == 0], b[weight == 0]) and np.array_equal(out[weight == 255], a[weight == 255])
+    assert np.array_equal(a, a0) and np.array_equal(b, b0)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 1.5, 2.37])
+def test_enlarged_part_is_that_part_of_the_whole_enlargement(scale):
+    """Only the part a box of the image reaches is enlarged (whole multiples; otherwise the whole image is), and it
+    is exactly what enlarging the whole image gives there; the rest of the whole enlargement is zero."""
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        ih, iw = int(rng.integers(6, 40)), int(rng.integers(6, 50))
+        size = (round(iw * scale), round(ih * scale))
+        x, y = int(rng.integers(0, iw - 1)), int(rng.integers(0, ih - 1))
+        bw, bh = int(rng.integers(1, iw - x + 1)), int(rng.integers(1, ih - y + 1))
+        for dtype in (np.uint8, np.float32):
+            image = np.zeros((ih, iw), dtype)
+            image[y:y + bh, x:x + bw] = rng.integers(1, 256, (bh, bw))
+            whole = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            (rows, cols), part = composite.enlarged_part(image, (x, y, bw, bh), size)
+            assert np.array_equal(part, whole[rows, cols])
+            whole[rows, cols] = 0
+            assert not whole.any()
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (640, 480), (1366, 768), (433, 301)])
+@pytest.mark.parametrize("edge", [(0.0, 1.0), (0.3, 0.7)])
+def test_guided_upsample_computes_full_size_only_where_the_weight_can_show(size, edge):
+    """The full-resolution step runs in the box where the weight can reach half a grey level: the same weight as
+    running it on the whole frame (whole multiples of the filter's scale, and sizes that are not)."""
+    w, h = size
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), np.uint8), (0, 0), 2)
+    mask = np.zeros((90, 160), np.float32)
+    cv2.ellipse(mask, (60, 70), (25, 40), 0, 0, 360, 1.0, -1)
+    mask += rng.random(mask.shape, np.float32) * 0.2  # a network's faint answers elsewhere
+    soft = composite.soften(mask, w)
+    # the whole-frame computation, written out
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    s = max(1, round(w / composite.GUIDE_WIDTH))
+    sw, sh = max(8, w // s), max(8, h // s)
+    guide = composite.shrink(gray, (sw, sh)).astype(np.float32) * (1 / 255)
+    p = cv2.resize(soft, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    k = (9, 9)
+    mean_i, mean_p = cv2.blur(guide, k), cv2.blur(p, k)
+    a = (cv2.blur(guide * p, k) - mean_i * mean_p) / (cv2.blur(guide * guide, k) - mean_i * mean_i + 1e-3)
+    a, b = cv2.blur(a, k), cv2.blur(mean_p - a * mean_i, k)
+    lo, hi = edge
+    a, b = a / (hi - lo), (b - lo) / (hi - lo)
+    q = cv2.multiply(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR), gray, dtype=cv2.CV_32F)
+    q += cv2.resize(b * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+    whole = cv2.convertScaleAbs(cv2.max(q, 0.0))
+    out = composite.guided_upsample(soft, frame, edge=edge)
+    assert out.any() and (edge == (0.0, 1.0) or np.count_nonzero(out) < out.size // 2)  # the faint answers: cut
+    assert np.array_equal(out, whole)
+
+
 def test_worst_channel_is_each_pixels_largest_channel():
     image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
     assert np.array_equal(composite.worst_channel(image), image.max(axis=2))

@@ -327,7 +327,7 @@ def blurred_invert(frame: np.ndarray) -> np.ndarray:
     return 255 - cv2.GaussianBlur(frame, (0, 0), 6)
 
 
-def _known_pipeline(mode: str, **kw) -> Pipeline:
+def _known_pipeline(mode: str, live: bool = False, **kw) -> Pipeline:
     """A pipeline whose person net sees the PERSON_COLOUR pixels and whose style net is ``blurred_invert``."""
     class Person:
         session = OnCpu()
@@ -341,7 +341,7 @@ def _known_pipeline(mode: str, **kw) -> Pipeline:
         def __call__(self, frame, smoother=None):
             return blurred_invert(frame)
 
-    p = Pipeline(Settings(mode=mode, feather=0, mask_smoothing=0.0, **kw), live=False)
+    p = Pipeline(Settings(mode=mode, feather=0, mask_smoothing=0.0, **kw), live=live)
     p.segmenter, p.stylizer, p.plate_stylizer = Person(), Paint(), Paint()
     p.set_mode(mode)
     return p
@@ -514,3 +514,34 @@ def test_the_readmes_picture_scripts_run_on_a_small_clip(tmp_path):
     assert result_picture(clip, 7, ["udnie", "the_scream"]).shape == (H + 24, 3 * W, 3)
     with pytest.raises(SystemExit, match="has 8 frames, not 9"):
         result_picture(clip, 8, ["udnie"])
+
+
+def test_a_smaller_plate_adds_to_the_person_only_what_the_network_missed(monkeypatch):
+    """Live on a CPU the plate is kept smaller than the frame; its view of the person is enlarged back only around
+    what the network missed (a bag beside them), so elsewhere the person's weight is the edge-refined network's as it
+    is, not widened by its own shrunken and enlarged copy."""
+    from realtime import composite
+
+    refined = []
+    guided = composite.guided_upsample
+    def recorded(*a, **k):
+        refined.append(guided(*a, **k))
+        return refined[-1].copy()
+
+    monkeypatch.setattr(composite, "guided_upsample", recorded)
+    p = _known_pipeline("style-background", live=True, plate_size=W // 2, plate_trim=False, mask_reuse=0)
+    bg = room()
+    try:
+        for x in (40, 45, 50, 55, 60, 65, 70):
+            frame = with_person(bg, person_at(x))
+            p.process(frame)
+        assert p._plate_size(W, H) == (W // 2, H // 2)
+        np.testing.assert_array_equal(p.matte, refined[-1])  # nothing missed: the network's weight as it is
+        bag = frame.copy()
+        bag[70:100, 110:125] = (10, 10, 10)  # carried beside the person; the network does not see it
+        p.process(bag)
+        added = p.matte.astype(int) - refined[-1]
+        assert added.min() >= 0 and added[75:95, 113:122].min() > 200  # the bag is kept with the person
+        assert not added[:, :100].any()  # and nothing is added away from it
+    finally:
+        p.close()
