@@ -42,7 +42,9 @@ class Settings:
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
     mask_flip: bool = False  # average with the mirror image's mask (models/README.md, "The full person net")
-    mask_size: int | None = None  # person net input, 16:9 width; None: the net's own (256; person-full 384)
+    # person net input, 16:9 width; None: the net's own (256; person-full 384); set, it also picks the file made
+    # for the nearest size
+    mask_size: int | None = None
     mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
     mask_reuse: int = 1  # live on a CPU, the person net's last answer serves up to this many frames in a row where
     # the picture held still (the last matte whole: the net, the edges and the plate's upkeep skipped) or barely moved

@@ -17,9 +17,9 @@ from realtime import composite, modes, providers
 from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
-from realtime.models import person_model, resolve_style
+from realtime.models import person_model, read_info, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
-from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter
+from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter, native_long_side
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
@@ -152,10 +152,15 @@ class Pipeline:
         s = self.settings
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            small, path = person_model(), person_model(best=self._frame_best())
+            small, full = person_model(), person_model(best=True)
+            path = full if self._frame_best() else small
+            if s.mask_size is not None and full != small:  # a size asked for: the file made for the nearest one
+                path = min((path, small if path == full else full),
+                           key=lambda p: abs(native_long_side(read_info(p)) - s.mask_size))
             session = open_session(path, "person-segmentation", s.device, s.threads or 1)
-            if path != small and self.live and not session.accelerated:  # the GPU did not start: on the CPU, live,
-                session = open_session(small, "person-segmentation", "cpu", s.threads or 1)  # the net that keeps up
+            if path != small and self.live and not session.accelerated and s.mask_size is None:
+                # the GPU did not start: on the CPU, live, the net that keeps up
+                session = open_session(small, "person-segmentation", "cpu", s.threads or 1)
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
@@ -376,7 +381,8 @@ class Pipeline:
         w, h = frame_size
         parts = [f"{w}x{h} {self.mode.name}"]
         if self.segmenter:
-            parts.append(f"person model on {self.segmenter.session.device}")
+            seg = self.segmenter
+            parts.append(f"person model {seg.session.path.stem} fed {seg.long_side} px wide on {seg.session.device}")
         if self.stylizer:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
             parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on {self.stylizer.session.device}")

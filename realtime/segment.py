@@ -10,6 +10,7 @@ import numpy as np
 
 from realtime.composite import solid, worst_channel
 from realtime.inference import Session
+from realtime.models import ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
     return max(16, round(frame_w * s / 16) * 16), max(16, round(frame_h * s / 16) * 16)
 
 
-def native_long_side(session: Session) -> int:
+def native_long_side(session: Session | ModelInfo) -> int:
     """The 16:9 input width the person network was made for: its metadata's ``input_size`` (``person.onnx`` 256,
     ``person-full.onnx`` 384), 256 for a file that does not say (or says something else than [W, H])."""
     raw = session.metadata.get("input_size")

@@ -404,6 +404,24 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     assert loaded(live=False) == ("person.onnx", 256)
 
 
+@pytest.mark.parametrize("size, live, expected", [(384, True, "person-full.onnx"), (352, True, "person-full.onnx"),
+                                                   (320, True, "person.onnx"), (288, True, "person.onnx"),
+                                                   (256, False, "person.onnx"), (320, False, "person-full.onnx"),
+                                                   (512, False, "person-full.onnx")])
+def test_a_mask_size_asked_for_takes_the_person_net_made_for_the_nearest_size(size, live, expected):
+    """mask-size picks the file whose own size (its metadata's input_size: 256 and 384) is nearest, wherever it runs
+    (on a tie the file for where it runs): live on a CPU, 384 is the finer net's; in render, 256 the small one's."""
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_size=size).validate(), live=live)
+    try:
+        assert (pipe.segmenter.session.path.name, pipe.segmenter.long_side) == (expected, size)
+        assert f"person model {expected.removesuffix('.onnx')} fed {size} px wide on cpu" in pipe.describe((640, 360))
+    finally:
+        pipe.close()
+
+
 def test_stylizer_paints_a_mirrored_margin_and_cuts_it_off():
     import cv2
 
