@@ -3,14 +3,16 @@
 JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style", "mode",
 "style_scale", "camera_fps", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
 "decode_ms", "provider": {"segment", "stylize", "paint"}, "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
-"painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "peers": {name: {"fps", "ms",
-"ratio"}}}]}. ``ratio`` is our fps over the peer's. The live path's stages and the painter (its own thread on a
-CPU) are reported apart; a stage's mean is over every frame (``segment`` includes the frames whose person mask was
-reused, ``mask-reuse``). ``camera_fps``: the simulated camera's rate (``--paced``, default 120: faster than the
-pipeline, so the pipeline is what is measured; a camera's 30 shows the CPU cores a call would cost).
+"painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "settings": {key: value} (the other
+settings that differ from the defaults: ``--config``), "peers": {name: {"fps", "ms", "ratio"}}}]}. ``ratio`` is our
+fps over the peer's. The live path's stages and the painter (its own thread on a CPU) are reported apart; a stage's
+mean is over every frame (``segment`` includes the frames whose person mask was reused, ``mask-reuse``).
+``camera_fps``: the simulated camera's rate (``--paced``, default 120: faster than the pipeline, so the pipeline is
+what is measured; a camera's 30 shows the CPU cores a call would cost).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import Settings
+from realtime.config import Settings, build_settings
 from realtime.errors import RealtimeError
 from realtime.pipeline import MAX_SIDE, Pipeline
 from realtime.providers import short
@@ -279,9 +281,13 @@ def print_table(results: list[dict]) -> None:
 def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
          style_scales: str = "auto", device: str | None = None, peers: bool = False, json_path: Path | None = None,
          markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
-         threads: int | None = None, mode: str | None = None, paced: float | None = None) -> list[dict]:
-    """Run the sweep and write the requested reports; returns the result rows."""
+         threads: int | None = None, mode: str | None = None, paced: float | None = None,
+         config: Path | None = None) -> list[dict]:
+    """Run the sweep and write the requested reports; returns the result rows. ``config``: a config file whose
+    settings are measured (the flags given win); without one, the defaults (not the user's config file), so a
+    figure means the same on every machine."""
     stop = stop or threading.Event()
+    base = build_settings(config, {}) if config else Settings()
     try:
         size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
         scales = [None if s == "auto" else float(s) for s in style_scales.split(",") if s]
@@ -299,15 +305,17 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
         # paced like a camera, the whole stretch of video is played (repaints follow what the room does)
         pool, decode_ms = video_frames(source, w, h, max(POOL, frames if paced else 0)) if source else (
             synthetic_frames(w, h), 0.0)
-        for style_name, scale in [(s, c) for s in (style or "udnie").split(",") for c in scales]:
-            settings = Settings(style=style_name, style_scale=scale, device=device or "auto", threads=threads,
-                                **({"mode": mode} if mode else {})).validate()
+        for style_name, scale in [(s, c) for s in (style or base.style).split(",") for c in scales]:
+            given = {"style": style_name, "style_scale": scale, "device": device, "threads": threads, "mode": mode}
+            settings = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None}).validate()
             pipeline = Pipeline.from_settings(settings)
             try:
                 r = {"width": w, "height": h, "style": settings.style, "mode": settings.mode,
                      "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
                      **measure(pipeline, pool, frames, stop, paced or CAMERA_FPS), "decode_ms": round(decode_ms, 2),
-                     "provider": {k: short(v) for k, v in pipeline.providers.items()}}
+                     "provider": {k: short(v) for k, v in pipeline.providers.items()},
+                     "settings": {k: v for k, v in dataclasses.asdict(settings).items()
+                                  if v != getattr(Settings(), k) and k not in ("style", "mode", "style_scale")}}
             finally:
                 pipeline.close()
             if peers:

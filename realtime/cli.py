@@ -368,13 +368,16 @@ def bench(
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
     plot: Annotated[Path | None, typer.Option("--plot")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="measure a TOML config file's settings (flags win); default: the defaults, not your "
+                         "config file")] = None,
 ) -> None:
     """Measure fps, latency and per-stage time of the real pipeline (JSON schema: benchmarks/RESULTS.md)."""
     from realtime.bench import main as bench_main
 
     _run(lambda stop: bench_main(source=source, sizes=sizes, frames=frames, style=style, style_scales=style_scale,
                                  device=device, peers=peers, json_path=json_path, markdown=markdown, plot=plot,
-                                 stop=stop, threads=threads, mode=mode, paced=paced))
+                                 stop=stop, threads=threads, mode=mode, paced=paced, config=config))
 
 
 def _opts(values: dict, drop: tuple[str, ...] = ()) -> dict:

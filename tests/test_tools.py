@@ -46,6 +46,28 @@ def test_bench_takes_every_mode_the_cli_offers():
     assert r.returncode == 0, r.stderr
 
 
+def test_bench_measures_a_config_files_settings_and_says_which(tmp_path):
+    """--config: the file's settings are measured (flags win) and the report names those not at their defaults;
+    without it the defaults, whatever the user's own config file says."""
+    conf, out = tmp_path / "call.toml", tmp_path / "b.json"
+    conf.write_text('mask-size = 384\nmode = "blur"\nfeather = 5\n')
+    r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--config", str(conf), "--mode", "mask",
+                "--json", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["results"][0]
+    assert row["mode"] == "mask" and row["settings"] == {"mask_size": 384, "feather": 5}
+    from realtime.paths import config_file
+
+    config_file().parent.mkdir(parents=True, exist_ok=True)
+    config_file().write_text("feather = 7\n")  # the user's own: not what the bench measures
+    r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--mode", "mask", "--json", str(out), timeout=300)
+    assert r.returncode == 0 and json.loads(out.read_text())["results"][0]["settings"] == {}
+    conf.write_text("mask-size = 300\n")
+    r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--config", str(conf), timeout=300)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "error: mask_size must be a multiple of 16 from 64 to 1024, got 300"]
+
+
 def test_benchmark_script_is_the_same_command():
     import subprocess
     import sys
