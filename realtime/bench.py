@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import Settings, build_settings
+from realtime.config import Settings, load_config
 from realtime.errors import RealtimeError
 from realtime.pipeline import MAX_SIDE, Pipeline
 from realtime.providers import short
@@ -278,19 +278,34 @@ def print_table(results: list[dict]) -> None:
     Console(width=220).print(t)
 
 
+# what the row says apart, or what the bench sets itself (the frames, their size and pace; no camera, no sink)
+NOT_MEASURED = ("style", "mode", "style_scale", "source", "width", "height", "fps", "mirror", "vcam_device",
+                "vcam_format", "extra")
+
+
+def changed_settings(settings: Settings) -> dict:
+    """The settings a measurement ran with that differ from the defaults (``--config``), by name."""
+    default = Settings()
+    return {k: v for k, v in dataclasses.asdict(settings).items()
+            if k not in NOT_MEASURED and v != getattr(default, k)}
+
+
 def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int = 150, style: str | None = None,
-         style_scales: str = "auto", device: str | None = None, peers: bool = False, json_path: Path | None = None,
+         style_scales: str | None = None, device: str | None = None, peers: bool = False,
+         json_path: Path | None = None,
          markdown: Path | None = None, plot: Path | None = None, stop: threading.Event | None = None,
          threads: int | None = None, mode: str | None = None, paced: float | None = None,
          config: Path | None = None) -> list[dict]:
     """Run the sweep and write the requested reports; returns the result rows. ``config``: a config file whose
-    settings are measured (the flags given win); without one, the defaults (not the user's config file), so a
-    figure means the same on every machine."""
+    settings are measured (the flags given win); without one, the defaults. Never the user's own config file or
+    ``REALTIME_OPT_*`` variables: a figure means what its command line says. ``style_scales``: None, the config's
+    (else auto)."""
     stop = stop or threading.Event()
-    base = build_settings(config, {}) if config else Settings()
+    base = Settings(**load_config(config)) if config else Settings()
     try:
         size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
-        scales = [None if s == "auto" else float(s) for s in style_scales.split(",") if s]
+        scales = ([base.style_scale] if style_scales is None
+                  else [None if s == "auto" else float(s) for s in style_scales.split(",") if s])
     except ValueError:
         size_list = []
     if not size_list or any(len(s) != 2 or not 16 <= min(s) <= max(s) <= MAX_SIDE for s in size_list):
@@ -306,16 +321,16 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
         pool, decode_ms = video_frames(source, w, h, max(POOL, frames if paced else 0)) if source else (
             synthetic_frames(w, h), 0.0)
         for style_name, scale in [(s, c) for s in (style or base.style).split(",") for c in scales]:
-            given = {"style": style_name, "style_scale": scale, "device": device, "threads": threads, "mode": mode}
-            settings = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None}).validate()
+            given = {"device": device, "threads": threads, "mode": mode}
+            settings = dataclasses.replace(base, style=style_name, style_scale=scale,
+                                           **{k: v for k, v in given.items() if v is not None}).validate()
             pipeline = Pipeline.from_settings(settings)
             try:
                 r = {"width": w, "height": h, "style": settings.style, "mode": settings.mode,
                      "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
                      **measure(pipeline, pool, frames, stop, paced or CAMERA_FPS), "decode_ms": round(decode_ms, 2),
                      "provider": {k: short(v) for k, v in pipeline.providers.items()},
-                     "settings": {k: v for k, v in dataclasses.asdict(settings).items()
-                                  if v != getattr(Settings(), k) and k not in ("style", "mode", "style_scale")}}
+                     "settings": changed_settings(settings)}
             finally:
                 pipeline.close()
             if peers:
@@ -327,7 +342,9 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                                   "ratio": round(r["fps"] * ms / 1000, 2)} for k, ms in found.items() if ms}
             results.append(r)
             painter = r.get("painter")
-            logger.info(f"{w}x{h} {style_name} scale {r['style_scale']}: {r['fps']:.1f} fps, "
+            logger.info(f"{w}x{h} {style_name} scale {r['style_scale']}"
+                        + "".join(f", {k.replace('_', '-')} {v}" for k, v in r["settings"].items())
+                        + f": {r['fps']:.1f} fps, "
                         f"p95 {r['latency_ms']['p95']:.1f} ms, {r['cpu_cores']:.2f} CPU cores at "
                         f"{r['camera_fps']:g} fps in"
                         + (f"; painter {painter['ms_per_repaint']:.0f} ms x {painter['repaints_per_s']:.2f}/s"

@@ -358,7 +358,8 @@ def bench(
     sizes: Annotated[str, typer.Option("--sizes", help="comma-separated WxH")] = "640x360,1280x720",
     frames: Annotated[int, typer.Option("--frames")] = 150,
     style: Annotated[str | None, typer.Option("--style", help="style(s), comma-separated")] = None,
-    style_scale: Annotated[str, typer.Option("--style-scale", help="comma-separated numbers or auto")] = "auto",
+    style_scale: Annotated[str | None, typer.Option(
+        "--style-scale", help="comma-separated numbers or auto (default: the config's, else auto)")] = None,
     threads: Threads = None,
     device: Device = None, peers: Annotated[bool, typer.Option("--peers/--no-peers")] = False,
     mode: Mode = None,

@@ -95,9 +95,10 @@ def guided_upsample(mask: np.ndarray, frame: np.ndarray, radius: int = 4, eps: f
         a, b = a / (hi - lo), (b - lo) / (hi - lo)
     b *= 255
     # The weight a * luma + b can reach half a grey level only where 255 * max(a, 0) + b does (luma is 0..255, and
-    # the bilinear enlargement mixes neighbours): the full-resolution step runs only in the box around those.
+    # the bilinear enlargement mixes neighbours): the full-resolution step runs only in the box around those (cut at
+    # a quarter level, so float rounding in the product cannot carry a pixel outside it to a level).
     out = np.zeros((h, w), np.uint8)
-    reach = cv2.boundingRect(cv2.compare(cv2.max(a, 0.0) * 255 + b, 0.5, cv2.CMP_GE))
+    reach = cv2.boundingRect(cv2.compare(cv2.max(a, 0.0) * 255 + b, 0.25, cv2.CMP_GE))
     if reach[2]:
         (rows, cols), a_part = enlarged_part(a, reach, (w, h))
         q = cv2.multiply(a_part, gray[rows, cols], dtype=cv2.CV_32F)
@@ -111,8 +112,8 @@ def enlarged_part(image: np.ndarray, rect: tuple[int, int, int, int],
     """The part of ``cv2.resize(image, size)`` (bilinear) that ``rect`` (x, y, w, h in ``image``'s pixels) can
     reach, and where it lies at ``size`` (row and column slices). Where ``size`` is a whole multiple of the image's
     size only that part is enlarged (the same values: a pixel more on each side gives the interpolation the
-    neighbours it would have had), otherwise the whole image is. For a weight that matters near the person only:
-    enlarging a whole frame of it costs more than the rest of its use."""
+    neighbours it would have had), otherwise the whole image is; at the image's own size, a view of it. For a weight
+    that matters near the person only: enlarging a whole frame of it costs more than the rest of its use."""
     ih, iw = image.shape[:2]
     w, h = size
     x, y, rw, rh = rect

@@ -19,7 +19,7 @@ from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
 from realtime.models import person_model, read_info, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
-from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter, native_long_side
+from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter, model_size, native_long_side
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
 
 MAX_SIDE = 7680
@@ -153,14 +153,19 @@ class Pipeline:
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
             small, full = person_model(), person_model(best=True)
-            path = full if self._frame_best() else small
-            if s.mask_size is not None and full != small:  # a size asked for: the file made for the nearest one
-                path = min((path, small if path == full else full),
+
+            def chosen(default: Path) -> Path:  # a size asked for: the file made for the nearest one (a tie: default)
+                if s.mask_size is None or full == small:
+                    return default
+                return min((default, small if default == full else full),
                            key=lambda p: abs(native_long_side(read_info(p)) - s.mask_size))
+
+            path = chosen(full if self._frame_best() else small)
             session = open_session(path, "person-segmentation", s.device, s.threads or 1)
-            if path != small and self.live and not session.accelerated and s.mask_size is None:
-                # the GPU did not start: on the CPU, live, the net that keeps up
-                session = open_session(small, "person-segmentation", "cpu", s.threads or 1)
+            if self._frame_best() and self.live and not session.accelerated:
+                # the GPU did not start: live on the CPU, what a CPU runs (the net that keeps up, by default)
+                if (on_cpu := chosen(small)) != path:
+                    session = open_session(on_cpu, "person-segmentation", "cpu", s.threads or 1)
             self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
             session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
@@ -346,7 +351,7 @@ class Pipeline:
 
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed, less what the
-        plate shows to be room (``plate_trim``)."""
+        plate shows to be room (``plate_trim``). ``person`` (this frame's, from the edge step) is changed in place."""
         h, w = frame.shape[:2]
         size = self._plate_size(w, h)
         small, small_person = self._plate_frame(frame), person
@@ -356,13 +361,18 @@ class Pipeline:
         more = plate.update(small, small_person)
         if more is not small_person:  # what the network missed, added: enlarged only around it
             added = cv2.bitwise_and(more, cv2.compare(more, small_person, cv2.CMP_GT))
-            (rows, cols), part = composite.enlarged_part(added, cv2.boundingRect(added), (w, h))
-            person[rows, cols] = cv2.max(person[rows, cols], part)
+            reach = cv2.boundingRect(added)
+            if reach[2]:
+                (rows, cols), part = composite.enlarged_part(added, reach, (w, h))
+                person[rows, cols] = cv2.max(person[rows, cols], part)
         if self.settings.plate_trim:
             room = plate.room_shown(small, more)
-            if room is not None:  # it changes the person's weight only where both are
-                reach = cv2.boundingRect(cv2.min(room, more))
-                if reach[2]:
+            if room is not None:  # it changes the person's weight only where the person is (their box, at plate size)
+                x, y, bw, bh = cv2.boundingRect(person)
+                sx, sy = size[0] / w, size[1] / h
+                x0, y0 = int(x * sx), int(y * sy)
+                reach = (x0, y0, int(np.ceil((x + bw) * sx)) - x0, int(np.ceil((y + bh) * sy)) - y0)
+                if bw:
                     (rows, cols), part = composite.enlarged_part(room, reach, (w, h))
                     person[rows, cols] = cv2.multiply(person[rows, cols], cv2.bitwise_not(part), scale=1 / 255)
         return self.painter.update(plate, (w, h), t), person
@@ -381,8 +391,8 @@ class Pipeline:
         w, h = frame_size
         parts = [f"{w}x{h} {self.mode.name}"]
         if self.segmenter:
-            seg = self.segmenter
-            parts.append(f"person model {seg.session.path.stem} fed {seg.long_side} px wide on {seg.session.device}")
+            seg, (mw, mh) = self.segmenter, model_size(w, h, self.segmenter.long_side)
+            parts.append(f"person model {seg.session.path.stem} at {mw}x{mh} on {seg.session.device}")
         if self.stylizer:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
             parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on {self.stylizer.session.device}")

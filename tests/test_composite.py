@@ -171,6 +171,9 @@ def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box):
         f = weight.astype(np.float32)[..., None] / 255
         out = composite.blend(a, b, weight)
         assert np.abs(out - (a * f + b * (1 - f))).max() <= 1.0
+        w3 = cv2.merge((weight,) * 3)  # the whole-frame arithmetic, exactly
+        assert np.array_equal(out, cv2.add(cv2.multiply(a, w3, scale=1 / 255),
+                                           cv2.multiply(b, cv2.bitwise_not(w3), scale=1 / 255)))
         assert np.array_equal(out[weight == 0], b[weight == 0]) and np.array_equal(out[weight == 255], a[weight == 255])
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
 
@@ -183,7 +186,7 @@ def test_enlarged_part_is_that_part_of_the_whole_enlargement(scale):
     for _ in range(30):
         ih, iw = int(rng.integers(6, 40)), int(rng.integers(6, 50))
         size = (round(iw * scale), round(ih * scale))
-        x, y = int(rng.integers(0, iw - 1)), int(rng.integers(0, ih - 1))
+        x, y = int(rng.integers(0, iw)), int(rng.integers(0, ih))
         bw, bh = int(rng.integers(1, iw - x + 1)), int(rng.integers(1, ih - y + 1))
         for dtype in (np.uint8, np.float32):
             image = np.zeros((ih, iw), dtype)
@@ -193,6 +196,8 @@ def test_enlarged_part_is_that_part_of_the_whole_enlargement(scale):
             assert np.array_equal(part, whole[rows, cols])
             whole[rows, cols] = 0
             assert not whole.any()
+    (rows, cols), part = composite.enlarged_part(image, (0, 0, 0, 0), size)  # an empty box: a corner, still exact
+    assert np.array_equal(part, cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)[rows, cols])
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (640, 480), (1366, 768), (433, 301)])

@@ -380,8 +380,8 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     from realtime.inference import Session
     from realtime.pipeline import Pipeline
 
-    def loaded(live):
-        pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), live=live)
+    def loaded(live, mask_size=None):
+        pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_size=mask_size).validate(), live=live)
         try:
             return pipe.segmenter.session.path.name, pipe.segmenter.long_side
         finally:
@@ -397,6 +397,8 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     assert loaded(live=True) == ("person.onnx", 256)
     monkeypatch.setattr(Pipeline, "_frame_best", lambda self: True)  # as if a GPU were there, but it runs on the CPU
     assert loaded(live=True) == ("person.onnx", 256)
+    assert loaded(live=True, mask_size=320) == ("person.onnx", 320)  # a tie: what a CPU runs live
+    assert loaded(live=True, mask_size=384) == ("person-full.onnx", 384)  # asked for: kept on the CPU
     monkeypatch.undo()
     shutil.copy(person_model(), tmp_path / "person.onnx")
     monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))
@@ -413,11 +415,13 @@ def test_a_mask_size_asked_for_takes_the_person_net_made_for_the_nearest_size(si
     (on a tie the file for where it runs): live on a CPU, 384 is the finer net's; in render, 256 the small one's."""
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
+    from realtime.segment import model_size
 
     pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", mask_size=size).validate(), live=live)
     try:
         assert (pipe.segmenter.session.path.name, pipe.segmenter.long_side) == (expected, size)
-        assert f"person model {expected.removesuffix('.onnx')} fed {size} px wide on cpu" in pipe.describe((640, 360))
+        w, h = model_size(640, 480, size)  # a 4:3 frame: as many pixels as the 16:9 width says
+        assert f"person model {expected.removesuffix('.onnx')} at {w}x{h} on cpu" in pipe.describe((640, 480))
     finally:
         pipe.close()
 

@@ -545,3 +545,39 @@ def test_a_smaller_plate_adds_to_the_person_only_what_the_network_missed(monkeyp
         assert not added[:, :100].any()  # and nothing is added away from it
     finally:
         p.close()
+
+
+def test_a_smaller_plate_trims_the_room_beside_the_person_as_a_full_size_one_would():
+    """Live on a CPU above the plate's cap, the room the plate shows beside the person is enlarged only in the
+    person's box: the same weights as enlarging the whole map (and the trim does take room off the person)."""
+    from realtime import composite
+
+    class Wide:  # a person network that takes 6 px of room beside the person for them
+        session = OnCpu()
+
+        def __call__(self, frame):
+            seen = np.all(frame == PERSON_COLOUR, axis=2).astype(np.uint8)
+            return cv2.dilate(seen, np.ones((1, 13), np.uint8)).astype(np.float32)
+
+    def mattes(trim=True):
+        p = _known_pipeline("style-background", live=True, plate_size=W // 2, mask_reuse=0, plate_trim=trim)
+        p.segmenter = Wide()
+        bg, out = room(), []
+        try:
+            for x in (40, 45, 50, 55, 60, 65, 70, 66, 62, 58, 62, 66):
+                p.process(with_person(bg, person_at(x)))
+                out.append(p.matte.copy())
+        finally:
+            p.close()
+        return np.stack(out)
+
+    boxed = mattes()
+    assert (boxed < mattes(trim=False)).any()  # room taken off the person's weight
+    whole = composite.enlarged_part
+    try:  # the reference: the whole map enlarged every time
+        composite.enlarged_part = lambda image, rect, size: (
+            (slice(None), slice(None)), cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+        reference = mattes()
+    finally:
+        composite.enlarged_part = whole
+    assert np.array_equal(boxed, reference)
