@@ -128,11 +128,17 @@ class BackgroundPlate:
         background seen there (a bag, a hand, a sleeve) and have not held still for ``STILL_ROOM`` frames."""
         if self.image is None or self.image.shape[:2] != gray.shape:
             return None
-        diff = cv2.absdiff(gray.astype(np.float32), cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
         around = cv2.bitwise_and(_grown(cv2.compare(person, 127, cv2.CMP_GT), near), self.seen)
-        missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around)
+        out = np.zeros_like(gray)
+        box = _box(around, 3)  # what can be missed is around the person: the rest of the frame is not looked at
+        if box is None:
+            return out
+        diff = cv2.absdiff(gray[box].astype(np.float32), cv2.cvtColor(self.image[box], cv2.COLOR_BGR2GRAY))
+        missed = cv2.bitwise_and(cv2.compare(diff, level, cv2.CMP_GT), around[box])
         missed = cv2.morphologyEx(missed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single noisy pixels
-        return cv2.bitwise_and(missed, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
+        still = self._still_for(self.calm, STILL_ROOM, gray.shape)[box]
+        out[box] = cv2.bitwise_and(missed, cv2.bitwise_not(still))
+        return out
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -144,12 +150,20 @@ class BackgroundPlate:
         left out."""
         if self.image is None or self.image.shape[:2] != frame.shape[:2]:
             return None
-        diff = worst_channel(cv2.absdiff(frame, cv2.convertScaleAbs(self.image)))
-        shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen)
+        out = np.zeros(frame.shape[:2], np.uint8)
+        # It is used where the person is (and a few pixels beyond, where the enlargement reaches): looked for in
+        # their box and 8 px beyond it, so that the opening (4 px) sees there what it would in the whole frame; the
+        # core's erosion does anyway, the pixels beside the person being 0. Further out it is 0.
+        box = _box(person, 8)
+        if box is None:
+            return out
+        diff = worst_channel(cv2.absdiff(frame[box], cv2.convertScaleAbs(self.image[box])))
+        shown = cv2.bitwise_and(cv2.LUT(diff, ROOM_RAMP), self.seen[box])
         shown = cv2.morphologyEx(shown, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         k = 2 * near + 1  # a square: two cheap passes
-        core = cv2.erode(solid(cv2.compare(person, 127, cv2.CMP_GT)), np.ones((k, k), np.uint8))
-        return cv2.bitwise_and(shown, cv2.bitwise_not(core))
+        core = cv2.erode(solid(cv2.compare(person[box], 127, cv2.CMP_GT)), np.ones((k, k), np.uint8))
+        out[box] = cv2.bitwise_and(shown, cv2.bitwise_not(core))
+        return out
 
     def update(self, frame: np.ndarray, person: np.ndarray) -> np.ndarray:
         """Take one frame (uint8 BGR at plate size) and its person weight from the network (uint8, same size);
@@ -255,6 +269,17 @@ def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarr
     if cv2.countNonZero(new):
         cv2.copyTo(frame.astype(np.float32), new, plate)
         cv2.bitwise_or(seen, bg, dst=seen)
+
+
+def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """Row and column slices of the box around ``mask``'s non-zero pixels, ``margin`` pixels more on each side
+    (within the image); None where it has none."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if not w:
+        return None
+    rows, cols = mask.shape[:2]
+    return (slice(max(0, y - margin), min(rows, y + h + margin)),
+            slice(max(0, x - margin), min(cols, x + w + margin)))
 
 
 def _grown(mask: np.ndarray, near: int) -> np.ndarray:

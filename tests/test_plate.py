@@ -581,3 +581,37 @@ def test_a_smaller_plate_trims_the_room_beside_the_person_as_a_full_size_one_wou
     finally:
         composite.enlarged_part = whole
     assert np.array_equal(boxed, reference)
+
+
+def test_the_plate_looks_for_missed_pixels_and_shown_room_only_around_the_person(monkeypatch):
+    """What the network missed and the room shown beside the person are looked for in the person's box (grown by
+    what the opening and the erosion need): the same answers as looking at the whole frame, where they are used."""
+    from realtime import plate as plate_module
+
+    rng = np.random.default_rng(5)
+    bg = room(3)
+    frames, nets = [], []
+    for x in (30, 36, 44, 52, 47, 41, 99, 104, 0, 120):
+        m = person_at(x)
+        frame = with_person(bg, m)
+        frame[60:75, x + 40:x + 52] = (10, 10, 10)  # a bag carried beside them, which the network misses
+        frames.append(cv2.add(frame, rng.integers(0, 4, frame.shape, np.uint8)))  # sensor noise
+        nets.append(cv2.dilate(m, np.ones((1, 9), np.uint8)))  # the network takes a little room for them
+
+    def answers():
+        plate, out = BackgroundPlate(), []
+        plate.update(bg, np.zeros((H, W), np.uint8))
+        for frame, net in zip(frames, nets, strict=True):
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            plate._observe(gray)
+            out.append((plate._missed(gray, net), plate.room_shown(frame, net), net))
+            plate.update(frame, net)
+        return out
+
+    boxed = answers()
+    monkeypatch.setattr(plate_module, "_box", lambda mask, margin: (slice(None), slice(None)))
+    for (missed, shown, net), (whole_missed, whole_shown, _) in zip(boxed, answers(), strict=True):
+        np.testing.assert_array_equal(missed, whole_missed)
+        used = cv2.dilate(net, np.ones((7, 7), np.uint8)) > 0  # the person and the pixels beside them it reaches
+        np.testing.assert_array_equal(shown[used], whole_shown[used])
+    assert any(m.any() for m, _, _ in boxed) and any(s[n > 0].any() for _, s, n in boxed)  # both found something
