@@ -224,7 +224,13 @@ def markdown_table(results: list[dict]) -> str:
             v = r.get("peers", {}).get(p)
             cells.append(f"{v['fps']:.1f} ({v['ratio']:.1f}x)" if v else "-")
         rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"
+    changed = results[0].get("settings") if results else None  # one config for the whole sweep
+    return "\n".join(rows) + "\n" + (f"\nSettings not at their defaults: {settings_text(changed)}\n" if changed else "")
+
+
+def settings_text(settings: dict) -> str:
+    """``{"mask_size": 384}`` as a config file spells it: ``mask-size 384``."""
+    return ", ".join(f"{k.replace('_', '-')} {v}" for k, v in settings.items())
 
 
 def plot_results(results: list[dict], path: Path) -> None:
@@ -343,7 +349,7 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
             results.append(r)
             painter = r.get("painter")
             logger.info(f"{w}x{h} {style_name} scale {r['style_scale']}"
-                        + "".join(f", {k.replace('_', '-')} {v}" for k, v in r["settings"].items())
+                        + (f", {settings_text(r['settings'])}" if r["settings"] else "")
                         + f": {r['fps']:.1f} fps, "
                         f"p95 {r['latency_ms']['p95']:.1f} ms, {r['cpu_cores']:.2f} CPU cores at "
                         f"{r['camera_fps']:g} fps in"

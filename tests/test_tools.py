@@ -57,12 +57,14 @@ def test_bench_measures_a_config_files_settings_and_says_which(tmp_path):
     conf, out = tmp_path / "call.toml", tmp_path / "b.json"
     # a mode that needs a picture, overridden by the flag; a camera size the bench does not use
     conf.write_text('mask-size = 384\nmode = "replace"\nfeather = 5\nwidth = 1280\nheight = 720\n')
+    md = tmp_path / "b.md"
     r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--config", str(conf), "--mode", "mask",
-                "--json", str(out), env=env, timeout=300)
+                "--json", str(out), "--markdown", str(md), env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     row = json.loads(out.read_text())["results"][0]
     assert row["mode"] == "mask" and row["settings"] == {"mask_size": 384, "feather": 5}
     assert "mask-size 384, feather 5:" in r.stderr + r.stdout
+    assert "Settings not at their defaults: mask-size 384, feather 5" in md.read_text()
     r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--mode", "mask", "--json", str(out), env=env,
                 timeout=300)
     assert r.returncode == 0 and json.loads(out.read_text())["results"][0]["settings"] == {}
