@@ -153,12 +153,14 @@ class Pipeline:
         if mode.mask and self.segmenter is None:
             # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
             small, full = person_model(), person_model(best=True)
+            # a size asked for: the file made for the nearest one (each file's metadata read once; a tie: default)
+            made_for = ({p: native_long_side(read_info(p)) for p in (small, full)}
+                        if s.mask_size is not None and full != small else None)
 
-            def chosen(default: Path) -> Path:  # a size asked for: the file made for the nearest one (a tie: default)
-                if s.mask_size is None or full == small:
+            def chosen(default: Path) -> Path:
+                if made_for is None:
                     return default
-                return min((default, small if default == full else full),
-                           key=lambda p: abs(native_long_side(read_info(p)) - s.mask_size))
+                return min((default, small if default == full else full), key=lambda p: abs(made_for[p] - s.mask_size))
 
             path = chosen(full if self._frame_best() else small)
             session = open_session(path, "person-segmentation", s.device, s.threads or 1)

@@ -42,10 +42,10 @@ def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> 
     return max(16, round(frame_w * s / 16) * 16), max(16, round(frame_h * s / 16) * 16)
 
 
-def native_long_side(session: Session | ModelInfo) -> int:
+def native_long_side(model: Session | ModelInfo) -> int:
     """The 16:9 input width the person network was made for: its metadata's ``input_size`` (``person.onnx`` 256,
     ``person-full.onnx`` 384), 256 for a file that does not say (or says something else than [W, H])."""
-    raw = session.metadata.get("input_size")
+    raw = model.metadata.get("input_size")
     if raw is None:
         return DEFAULT_SIZE[0]
     try:
@@ -53,7 +53,7 @@ def native_long_side(session: Session | ModelInfo) -> int:
         check_long_side(width)
         return width
     except (ValueError, TypeError, IndexError, KeyError):
-        logger.warning("%s: input_size %r in its metadata is not [W, H]; feeding it %d px wide", session.path.name,
+        logger.warning("%s: input_size %r in its metadata is not [W, H]; feeding it %d px wide", model.path.name,
                        raw, DEFAULT_SIZE[0])
         return DEFAULT_SIZE[0]
 
