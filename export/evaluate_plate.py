@@ -158,7 +158,7 @@ def evaluate_flicker(settings, clips: dict[str, list[np.ndarray]], live: bool = 
 
     pipeline = Pipeline.from_settings(settings, live=live)
     matte = next(m.name for m in MODES.values() if m.channels == 1)
-    # the background is where the measured pipeline's own person net puts it (live on a CPU the small one)
+    # the background is where the measured pipeline's own person net puts it (live on a CPU the one it affords)
     matter = Pipeline.from_settings(dataclasses.replace(settings, mode=matte), live=live)
     try:
         out = {}

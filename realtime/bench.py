@@ -2,7 +2,8 @@
 
 JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style", "mode",
 "style_scale", "camera_fps", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
-"decode_ms", "provider": {"segment", "stylize", "paint"}, "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
+"decode_ms", "provider": {"segment", "stylize", "paint"}, "person": {"file", "every"} (the person net's file and
+stride, chosen for where it runs), "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
 "painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "settings": {key: value} (the other
 settings that differ from the defaults: ``--config``), "peers": {name: {"fps", "ms", "ratio"}}}]}. ``ratio`` is our
 fps over the peer's. The live path's stages and the painter (its own thread on a CPU) are reported apart; a stage's
@@ -331,12 +332,15 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
             settings = dataclasses.replace(base, style=style_name, style_scale=scale,
                                            **{k: v for k, v in given.items() if v is not None}).validate()
             pipeline = Pipeline.from_settings(settings)
+            logger.info("%s", pipeline.describe((w, h)))
             try:
                 r = {"width": w, "height": h, "style": settings.style, "mode": settings.mode,
                      "style_scale": round(pipeline.stylizer.scale_for(w, h), 3) if pipeline.stylizer else scale,
                      **measure(pipeline, pool, frames, stop, paced or CAMERA_FPS), "decode_ms": round(decode_ms, 2),
                      "provider": {k: short(v) for k, v in pipeline.providers.items()},
                      "settings": changed_settings(settings)}
+                if pipeline.segmenter:
+                    r["person"] = {"file": pipeline.segmenter.session.path.stem, "every": pipeline.mask_every}
             finally:
                 pipeline.close()
             if peers:

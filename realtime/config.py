@@ -45,10 +45,12 @@ class Settings:
     # person net input, 16:9 width; None: the net's own (256; person-full 384); set, it also picks the file made
     # for the nearest size
     mask_size: int | None = None
-    mask_every: int = 1  # run the person net on every Nth frame (the edges follow every frame regardless)
+    # run the person net on at most every Nth frame (the edges follow every frame regardless); None: every other
+    # frame where the full person file runs live on a CPU (segment.FULL_NET_CORE), else every frame
+    mask_every: int | None = None
     mask_reuse: int = 1  # live on a CPU, the person net's last answer serves up to this many frames in a row where
     # the picture held still (the last matte whole: the net, the edges and the plate's upkeep skipped) or barely moved
-    # on the person (the net skipped; segment.MaskReuse) (0, render, GPU, mask_every > 1: never)
+    # on the person (the net skipped; segment.MaskReuse) (0, render, GPU: never)
     feather: int = 3  # mask blur radius in pixels at output size
     feather_inside: bool = True  # the soft edge lies inside the person's outline, none of it on the background
     plate: bool = True  # style-background and blur work on a background plate (the room without the person)
@@ -96,7 +98,7 @@ class Settings:
                 raise RealtimeError(f"mask_size {e}") from None
         if self.feather < 0 or self.feather > 100:
             raise RealtimeError(f"feather must be between 0 and 100, got {self.feather}")
-        if not 1 <= self.mask_every <= 4:
+        if self.mask_every is not None and not 1 <= self.mask_every <= 4:
             raise RealtimeError(f"mask_every must be between 1 and 4, got {self.mask_every}")
         if not 0 <= self.mask_reuse <= 4:
             raise RealtimeError(f"mask_reuse must be between 0 and 4, got {self.mask_reuse}")

@@ -185,7 +185,7 @@ def is_person_model(path: Path) -> bool:
 
 def person_model(best: bool = False) -> Path:
     """The shipped person-segmentation model. ``best``: its full network where one is shipped (``person-full.onnx``,
-    fed a finer picture: in ``render`` and on a GPU, as the styles' full networks), else the one live on a CPU runs."""
+    fed a finer picture: in ``render``, on a GPU and live on a CPU that affords it), else the small one."""
     p = shipped_dir() / PERSON_MODEL
     full = p.with_name(p.stem + FULL + STYLE_SUFFIX)
     if best and full.is_file():

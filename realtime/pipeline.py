@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import composite, modes, providers
+from realtime import composite, modes, providers, segment
 from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.inference import Session, open_session
@@ -122,12 +122,14 @@ class Pipeline:
         self.painter: Painter | None = None
         self.picture: np.ndarray | None = None
         self._picture_fit: np.ndarray | None = None
-        self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing), MaskReuse(settings.mask_reuse),
+        self.state = StreamState(composite.MaskSmoother(settings.mask_smoothing),
+                                 MaskReuse(settings.mask_reuse, settings.mask_every or 1),
                                  PaintingSmoother(settings.style_smoothing), BackgroundPlate(settings.plate_margin))
         self.timings = Timings()
         self.matte: np.ndarray | None = None  # the last frame's person weight as composited (uint8, 255 = person)
         self._frames = 0
         self._size: tuple[int, int] | None = None
+        self._every = 1  # mask_every when the settings leave it open (_open_person)
         self._opencv_threads: int | None = None  # OpenCV's thread count before a live CPU pipeline took it to one
 
     @classmethod
@@ -151,25 +153,7 @@ class Pipeline:
     def _load(self, mode: modes.Mode) -> None:
         s = self.settings
         if mode.mask and self.segmenter is None:
-            # one thread unless asked: the small person net runs no faster on two, at half again the CPU time
-            small, full = person_model(), person_model(best=True)
-            # a size asked for: the file made for the nearest one (each file's metadata read once; a tie: default)
-            made_for = ({p: native_long_side(read_info(p)) for p in (small, full)}
-                        if s.mask_size is not None and full != small else None)
-
-            def chosen(default: Path) -> Path:
-                if made_for is None:
-                    return default
-                return min((default, small if default == full else full), key=lambda p: abs(made_for[p] - s.mask_size))
-
-            path = chosen(full if self._frame_best() else small)
-            session = open_session(path, "person-segmentation", s.device, s.threads or 1)
-            if self._frame_best() and self.live and not session.accelerated:
-                # the GPU did not start: live on the CPU, what a CPU runs (the net that keeps up, by default)
-                if (on_cpu := chosen(small)) != path:
-                    session = open_session(on_cpu, "person-segmentation", "cpu", s.threads or 1)
-            self.segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
-            session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
+            self.segmenter = self._open_person()
         paint_plate = self._uses_plate(mode) and mode.background == "paint"
         if (mode.paint_frame or (mode.background == "paint" and not paint_plate)) and self.stylizer is None:
             scale = s.style_scale if self.live or s.style_scale else 1.0
@@ -192,6 +176,48 @@ class Pipeline:
             else:
                 self.painter.set_paint(paint)
 
+    def _open_person(self) -> PersonSegmenter:
+        """The person net, warmed up: in render and on a GPU the full file; live on a CPU the full file where this CPU
+        runs it within ``segment.FULL_NET_CORE`` at ``mask_every`` (by default every other frame), else the small
+        one. A ``mask-size`` set takes the file made for the nearest size (each file's metadata read once; a tie:
+        the default for where it runs)."""
+        s = self.settings
+        threads = s.threads or 1  # one thread unless asked: the person net runs no faster on two, at half again the CPU
+        small, full = person_model(), person_model(best=True)
+        made_for = ({p: native_long_side(read_info(p)) for p in (small, full)}
+                    if s.mask_size is not None and full != small else None)
+
+        def chosen(default: Path) -> Path:
+            if made_for is None:
+                return default
+            return min((default, small if default == full else full), key=lambda p: abs(made_for[p] - s.mask_size))
+
+        session = open_session(chosen(full if self._frame_best() else small), "person-segmentation", s.device, threads)
+        if self.live and not session.accelerated:  # live on a CPU, a GPU that did not start included
+
+            def on_cpu(path: Path) -> Session:
+                return session if session.path == path else open_session(path, "person-segmentation", "cpu", threads)
+
+            if made_for is not None or full == small:
+                session = on_cpu(chosen(small))
+            else:
+                session, every = on_cpu(full), s.mask_every or segment.FULL_NET_EVERY
+                shape = PersonSegmenter(session, None, s.mask_flip).input_shape(*DEFAULT_SIZE)
+                if segment.affords_full_net(session, shape, every):
+                    self._every = every
+                else:
+                    session = on_cpu(small)
+        segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
+        session.warm_up(segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
+        self.state.reuse.every = self.mask_every
+        return segmenter
+
+    @property
+    def mask_every(self) -> int:
+        """The person net runs on at most every this many frames: ``mask_every`` as set, else every other frame where
+        the full file runs live on a CPU, every frame otherwise."""
+        return self.settings.mask_every or self._every
+
     def _open_style(self, spec: str, threads: int | None, warmup, best: bool, int8: bool = False) -> Session:
         return open_session(resolve_style(spec, best, int8), "style-transfer", self.settings.device, threads, warmup)
 
@@ -202,7 +228,8 @@ class Pipeline:
 
     def _frame_best(self) -> bool:
         """Frames are painted by the style's full network in ``render`` and on a GPU; live on a CPU by the
-        network named (the fast one), which keeps up with the camera. The person net likewise (``person_model``)."""
+        network named (the fast one), which keeps up with the camera. The person net likewise, unless this CPU
+        affords the full one on every other frame (``_open_person``)."""
         return not self.live or self.accelerated
 
     @property
@@ -254,7 +281,7 @@ class Pipeline:
         tuned = dataclasses.replace(self.settings, **tuning).validate()
         self.settings = tuned
         self.state.mask.smoothing = tuned.mask_smoothing
-        self.state.reuse.reuse = tuned.mask_reuse
+        self.state.reuse.reuse, self.state.reuse.every = tuned.mask_reuse, self.mask_every
         self.state.reuse.reset()  # the next frame's matte is made anew, with the new tuning
 
     def reset(self) -> None:
@@ -337,10 +364,10 @@ class Pipeline:
         return out
 
     def _reuse(self, frame: np.ndarray) -> str:
-        """Live on a CPU, what of the last frame serves this one (``segment.MaskReuse``; ``mask_reuse``, not with
-        ``mask_every`` above 1): ``MATTE`` where the picture held still (the net, the edges and the plate's upkeep
+        """Live on a CPU, what of the last frame serves this one (``segment.MaskReuse``; ``mask_reuse``,
+        ``mask_every``): ``MATTE`` where the picture held still (the net, the edges and the plate's upkeep
         are skipped), ``NET`` where it barely moved (the net is skipped), else ``RUN``."""
-        if not self.live_cpu or self.settings.mask_every > 1:
+        if not self.live_cpu:
             return RUN
         if self.state.mask.state is None or self.matte is None or self.matte.shape != frame.shape[:2]:
             self.state.reuse.saw(frame)  # nothing to reuse: made anew, and the next frame compared with this one
@@ -348,8 +375,9 @@ class Pipeline:
         return self.state.reuse.judge(frame, self.state.mask.state)
 
     def _net_due(self) -> bool:
-        """Whether the person net runs on a frame that moved: every ``mask_every``th frame, and after a reset."""
-        return (self._frames - 1) % self.settings.mask_every == 0 or self.state.mask.state is None
+        """Whether the person net runs on a frame that moved: every ``mask_every``th frame, and after a reset (live
+        on a CPU ``MaskReuse`` keeps to the stride, counting from the net's last frame)."""
+        return self.live_cpu or (self._frames - 1) % self.mask_every == 0 or self.state.mask.state is None
 
     def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed, less what the
@@ -394,7 +422,8 @@ class Pipeline:
         parts = [f"{w}x{h} {self.mode.name}"]
         if self.segmenter:
             seg, (mw, mh) = self.segmenter, model_size(w, h, self.segmenter.long_side)
-            parts.append(f"person model {seg.session.path.stem} at {mw}x{mh} on {seg.session.device}")
+            every = {1: "", 2: ", every other frame"}.get(self.mask_every, f", every {self.mask_every}th frame")
+            parts.append(f"person model {seg.session.path.stem} at {mw}x{mh} on {seg.session.device}{every}")
         if self.stylizer:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
             parts.append(f"style {self.stylizer.session.path.stem} at {sw}x{sh} on {self.stylizer.session.device}")

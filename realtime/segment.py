@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 
 import cv2
 import numpy as np
@@ -32,6 +33,12 @@ NET_SHARE = 0.01
 HOLE_SHARE = 0.01
 HOLE_REACH = 12
 HOLE_LEVEL = 24 / 255  # of the net's input, 0..1
+# Live on a CPU the full person file (fed 384: finer edges, less of the room beside a person taken for them) runs, on
+# every other frame, where it takes at most this share of one core at 30 fps (one call within 13 ms on one thread);
+# on a slower CPU the small file, fed 256, on the frames that move (models/README.md, "The full person net live").
+FULL_NET_CORE = 0.2
+FULL_NET_EVERY = 2
+CAMERA_FPS = 30
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -56,6 +63,19 @@ def native_long_side(model: Session | ModelInfo) -> int:
         logger.warning("%s: input_size %r in its metadata is not [W, H]; feeding it %d px wide", model.path.name,
                        raw, DEFAULT_SIZE[0])
         return DEFAULT_SIZE[0]
+
+
+def affords_full_net(session: Session, shape: tuple[int, int, int, int], every: int = FULL_NET_EVERY) -> bool:
+    """Whether ``session`` (the full person file, on a CPU) runs ``shape`` fast enough to serve live on every
+    ``every``th frame within ``FULL_NET_CORE`` of a core: the median of five timed calls after a warm-up."""
+    zeros = np.zeros(shape, np.float32)
+    session.run(zeros)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        session.run(zeros)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) <= FULL_NET_CORE * every / CAMERA_FPS
 
 
 def check_long_side(width: int) -> int:
@@ -141,11 +161,13 @@ class MaskReuse:
     and the plate's corrections made from it, would barely change: the pipeline takes the last frame's matte whole
     (``MATTE``); where a little more moved, on the person (``NET_SHARE``), it reuses the net's answer with edges made
     anew (``NET``).
-    ``reuse``: the most frames in a row the net's answer serves beyond its own (0: the net sees every frame). Part of
-    a stream's state: ``reset`` with it."""
+    ``reuse``: the most frames in a row the net's answer serves beyond its own where the picture held still or
+    barely moved (0: never). ``every``: the net sees at most every ``every``th frame whatever moved; between, its last
+    answer serves with edges made anew (``NET``). Part of a stream's state: ``reset`` with it."""
 
-    def __init__(self, reuse: int = 1) -> None:
+    def __init__(self, reuse: int = 1, every: int = 1) -> None:
         self.reuse = reuse
+        self.every = every
         self.reset()
 
     def reset(self) -> None:
@@ -157,21 +179,25 @@ class MaskReuse:
         """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, or ``reuse``
         reached; the frame is then remembered as the net's last), ``NET`` or ``MATTE``. ``person``: the net's last
         answer (probabilities, any size); without it a frame that moved more than ``STILL_SHARE`` runs the net."""
-        if self.reuse <= 0:
+        if self.reuse <= 0 and self.every <= 1:
             return RUN
         small = _shrunk(frame)
-        if self.seen is not None and self.seen.shape == small.shape and self.reused < self.reuse:
-            moved = cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE)
-            count, area = cv2.countNonZero(moved), small.shape[0] * small.shape[1]
-            if count <= STILL_SHARE * area and not self.edges_anew:
-                self.reused += 1
-                return MATTE
-            if person is not None and count <= NET_SHARE * area:
-                on = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
-                                 cv2.CMP_GT)
-                if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(on))) <= STILL_SHARE * area:
-                    self.reused, self.edges_anew = self.reused + 1, True
-                    return NET
+        if self.seen is not None and self.seen.shape == small.shape:
+            if self.reused < self.reuse:
+                moved = cv2.compare(worst_channel(cv2.absdiff(small, self.seen)), STILL_LEVEL, cv2.CMP_GE)
+                count, area = cv2.countNonZero(moved), small.shape[0] * small.shape[1]
+                if count <= STILL_SHARE * area and not self.edges_anew:
+                    self.reused += 1
+                    return MATTE
+                if person is not None and count <= NET_SHARE * area:
+                    on = cv2.compare(cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR), 0.5,
+                                     cv2.CMP_GT)
+                    if cv2.countNonZero(cv2.bitwise_and(moved, cv2.bitwise_not(on))) <= STILL_SHARE * area:
+                        self.reused, self.edges_anew = self.reused + 1, True
+                        return NET
+            if self.reused + 1 < self.every:  # the net saw a frame too lately to see this one
+                self.reused, self.edges_anew = self.reused + 1, True
+                return NET
         self.seen, self.reused, self.edges_anew = small, 0, False
         return RUN
 

@@ -114,3 +114,13 @@ def no_user_config(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
     for var in [v for v in os.environ if v.startswith("REALTIME_OPT_")]:
         monkeypatch.delenv(var)
+
+
+@pytest.fixture(autouse=True)
+def _cpu_that_does_not_afford_the_full_person_net(monkeypatch):
+    """Live on a CPU the person file is chosen by how fast this CPU runs the full one (``segment.affords_full_net``):
+    in-process tests run as on a CPU that does not afford it (the small file, on every frame that moves), whatever the
+    host's speed, unless a test says otherwise."""
+    from realtime import segment
+
+    monkeypatch.setattr(segment, "affords_full_net", lambda *args, **kwargs: False)

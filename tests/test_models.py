@@ -406,6 +406,64 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
     assert loaded(live=False) == ("person.onnx", 256)
 
 
+def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_frame(monkeypatch):
+    """Live on a CPU the full file runs where one call fits a fifth of a core at its stride (every other frame, or
+    the stride set), timed once at start; a CPU too slow for it runs the small file on every frame that moves; a
+    mask-size set picks by size and times nothing."""
+    from realtime import segment
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    asked = []
+
+    def affords(verdict):
+        return lambda session, shape, every: asked.append((session.path.name, shape, every)) or verdict
+
+    def loaded(**kw):
+        pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", **kw).validate(), live=True)
+        try:
+            seg = pipe.segmenter
+            return seg.session.path.name, seg.long_side, pipe.mask_every, pipe.describe((640, 360))
+        finally:
+            pipe.close()
+
+    monkeypatch.setattr(segment, "affords_full_net", affords(True))
+    name, size, every, line = loaded()
+    assert (name, size, every) == ("person-full.onnx", 384, 2)
+    assert asked == [("person-full.onnx", (1, 3, 224, 384), 2)]  # timed at the shape a 16:9 frame runs
+    assert "person model person-full at 384x224 on cpu, every other frame" in line
+    assert loaded(mask_every=1)[:3] == ("person-full.onnx", 384, 1) and asked[-1][2] == 1  # its budget: every frame
+    asked.clear()
+    assert loaded(mask_size=256)[:3] == ("person.onnx", 256, 1) and not asked
+    monkeypatch.setattr(segment, "affords_full_net", affords(False))
+    name, size, every, line = loaded()
+    assert (name, size, every) == ("person.onnx", 256, 1) and line.endswith("person model person at 256x144 on cpu")
+    assert loaded(mask_every=3)[:3] == ("person.onnx", 256, 3)
+
+
+def test_whether_a_cpu_affords_the_full_person_net_is_the_median_of_timed_calls(monkeypatch):
+    """One call within a fifth of a core at 30 fps over the stride: 13.3 ms every other frame, 6.7 every frame
+    (a fake clock: each call takes what the list says, one slow call among five does not decide)."""
+    from realtime import segment
+
+    class Timed:
+        def __init__(self, ms):
+            self.ms, self.calls = iter(ms), 0
+
+        def run(self, x):
+            self.calls += 1
+            clock[0] += next(self.ms) / 1000
+
+    monkeypatch.undo()  # the real judgement, not conftest's stand-in
+    clock = [0.0]
+    monkeypatch.setattr(segment.time, "perf_counter", lambda: clock[0])
+    shape = (1, 3, 224, 384)
+    assert segment.affords_full_net(Timed([50, 12, 13, 90, 12, 13]), shape, 2)  # the first call: a warm-up
+    assert not segment.affords_full_net(Timed([5, 14, 14, 2, 14, 2]), shape, 2)
+    assert not segment.affords_full_net(Timed([5, 10, 10, 10, 10, 10]), shape, 1)
+    assert segment.affords_full_net(Timed([5, 10, 10, 10, 10, 10]), shape, 3)
+
+
 @pytest.mark.parametrize("size, live, expected", [(384, True, "person-full.onnx"), (352, True, "person-full.onnx"),
                                                    (320, True, "person.onnx"), (288, True, "person.onnx"),
                                                    (256, False, "person.onnx"), (320, False, "person-full.onnx"),
@@ -644,6 +702,24 @@ def test_the_nets_answer_serves_a_frame_that_moved_a_little_on_the_person():
     assert gate.judge(room, person) == NET  # as the net's frame again, but the last matte is the moved frame's
 
 
+def test_a_stride_runs_the_net_on_every_nth_frame_counted_from_its_last():
+    """mask-every: the net sees at most every Nth frame whatever moved (its last answer serves between, with edges
+    made anew: ``NET``); still frames still reuse the matte whole within ``reuse``; the count starts again at the
+    net's frame, so a still frame between never shifts the stride."""
+    from realtime.segment import MATTE, NET, RUN, MaskReuse
+
+    moving = synthetic_frames(9, 320, 240)
+    gate = MaskReuse(1, every=2)
+    assert [gate.judge(f) for f in moving[:6]] == [RUN, NET, RUN, NET, RUN, NET]
+    gate = MaskReuse(0, every=3)
+    assert [gate.judge(f) for f in moving] == [RUN, NET, NET] * 3
+    still = [_still_room(320, 240, noise=3, seed=i) for i in range(6)]
+    gate = MaskReuse(1, every=2)
+    assert [gate.judge(f) for f in still] == [RUN, MATTE, RUN, MATTE, RUN, MATTE]
+    gate = MaskReuse(1, every=3)
+    assert [gate.judge(f) for f in (still[0], still[1], moving[2], moving[3])] == [RUN, MATTE, NET, RUN]
+
+
 def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
@@ -672,6 +748,8 @@ def test_a_live_pipeline_on_the_cpu_reuses_the_mask_and_render_never_does():
     assert runs(Settings(**cpu, mask_every=4), True, still) == 2  # a stride asked for is kept to
     moving = synthetic_frames(8, 320, 240)
     assert runs(Settings(**cpu), True, moving) == 8
+    assert runs(Settings(**cpu, mask_every=2), True, moving) == 4  # a stride: kept to on frames that move too
+    assert runs(Settings(**cpu, mask_every=2), False, moving) == 4
     with pytest.raises(RealtimeError, match="mask_reuse must be between 0 and 4"):
         Settings(mask_reuse=5).validate()
 
