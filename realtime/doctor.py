@@ -61,6 +61,28 @@ def vcam_status() -> str:
     return f"ok: {dev}"
 
 
+def live_person_net() -> str:
+    """Which person net a live pipeline on this CPU runs, and why (``segment.affords_full_net``, timed here)."""
+    from realtime.inference import open_session
+    from realtime.models import person_model
+    from realtime.segment import DEFAULT_SIZE, PersonSegmenter, call_ms, full_net_budget_ms
+
+    small, full = person_model(), person_model(best=True)
+    if full == small:
+        return f"{small.stem} (no full person net installed)"
+    try:
+        session = open_session(full, "person-segmentation", "cpu", 1)
+        ms = call_ms(session, PersonSegmenter(session).input_shape(*DEFAULT_SIZE))
+    except RealtimeError as exc:
+        return f"{small.stem} ({exc})"
+    budget = full_net_budget_ms()
+    if ms <= budget:
+        return (f"on a CPU {full.stem}, on every other frame: one call {ms:.1f} ms here, within "
+                f"{budget:.1f} (a GPU runs it on every frame)")
+    return (f"on a CPU {small.stem}: {full.stem} takes {ms:.1f} ms a call here, over {budget:.1f} "
+            f"(mask-size = 384 runs it anyway; a GPU runs it on every frame)")
+
+
 class _ReportLines(logging.Handler):
     """Log records as lines of the report."""
 
@@ -108,6 +130,7 @@ def run_doctor(out=print) -> None:
         out(f"session got:   {sess.device} (person model, --device auto)")
     except RealtimeError as exc:
         out(f"session got:   FAILED: {exc}")
+    out(f"person live:   {live_person_net()}")
     out(f"virtual cam:   {vcam_status()}")
     out("models:")
     try:

@@ -67,7 +67,17 @@ def native_long_side(model: Session | ModelInfo) -> int:
 
 def affords_full_net(session: Session, shape: tuple[int, int, int, int], every: int = FULL_NET_EVERY) -> bool:
     """Whether ``session`` (the full person file, on a CPU) runs ``shape`` fast enough to serve live on every
-    ``every``th frame within ``FULL_NET_CORE`` of a core: the median of five timed calls after a warm-up."""
+    ``every``th frame within ``FULL_NET_CORE`` of a core (``call_ms``)."""
+    return call_ms(session, shape) <= full_net_budget_ms(every)
+
+
+def full_net_budget_ms(every: int = FULL_NET_EVERY) -> float:
+    """The most one call of the full person file may take to run live on every ``every``th frame on a CPU."""
+    return 1000 * FULL_NET_CORE * every / CAMERA_FPS
+
+
+def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:
+    """One call of ``session`` on ``shape``, in ms: the median of five timed calls after a warm-up."""
     zeros = np.zeros(shape, np.float32)
     session.run(zeros)
     times = []
@@ -75,7 +85,7 @@ def affords_full_net(session: Session, shape: tuple[int, int, int, int], every: 
         t0 = time.perf_counter()
         session.run(zeros)
         times.append(time.perf_counter() - t0)
-    return float(np.median(times)) <= FULL_NET_CORE * every / CAMERA_FPS
+    return 1000 * float(np.median(times))
 
 
 def check_long_side(width: int) -> int:

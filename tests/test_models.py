@@ -863,3 +863,13 @@ def test_holes_the_person_net_leaves_in_the_person_are_filled_and_room_seen_thro
     assert 60 * 60 > HOLE_SHARE * h * w and np.array_equal(out[big], prob[big])
     assert np.array_equal(out[prob > 0.5], prob[prob > 0.5])  # the person as the net gave it
     assert filled_holes(np.zeros((h, w), np.float32), frame / 255).max() == 0  # nobody: nothing to fill
+
+
+def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch):
+    """The doctor times the full person file as a live pipeline would and names the file a CPU runs, with the time."""
+    from realtime import doctor, segment
+
+    for ms, expected in ((9.0, "on a CPU person-full, on every other frame: one call 9.0 ms here, within 13.3"),
+                         (19.5, "on a CPU person: person-full takes 19.5 ms a call here, over 13.3")):
+        monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms)
+        assert doctor.live_person_net().startswith(expected)

@@ -16,7 +16,7 @@ def test_doctor_reports_everything():
     r = run_cli("doctor")
     assert r.returncode == 0, r.stderr
     for key in ("cameras:", "onnxruntime:", "providers built in", "session got:", "gpu:", "cuda:", "virtual cam:",
-                "checksum ok"):
+                "checksum ok", "person live:   on a CPU person"):
         assert key in r.stdout
     if "NOT AVAILABLE" in r.stdout:
         assert "modprobe v4l2loopback" in r.stdout or "OBS" in r.stdout
@@ -34,6 +34,7 @@ def test_bench_json_schema(tmp_path):
         assert key in row
     assert set(row["latency_ms"]) == {"p50", "p95", "p99"}
     assert {"preprocess", "segment", "mask", "plate", "composite", "sink"} <= set(row["stages_ms"])
+    assert row["person"] in ({"file": "person", "every": 1}, {"file": "person-full", "every": 2})  # as the CPU affords
     assert row["mode"] == "style-background" and set(row["painter"]) == {"repaints", "ms_per_repaint",
                                                                          "repaints_per_s"}
     assert row["painter"]["ms_per_repaint"] > 0 and 0 < row["cpu_cores"] <= 2.5
