@@ -195,8 +195,12 @@ class Pipeline:
         session = open_session(chosen(full if self._frame_best() else small), "person-segmentation", s.device, threads)
         if self.live and not session.accelerated:  # live on a CPU, a GPU that did not start included
 
+            opened = {session.path: session}
+
             def on_cpu(path: Path) -> Session:
-                return session if session.path == path else open_session(path, "person-segmentation", "cpu", threads)
+                if path not in opened:
+                    opened[path] = open_session(path, "person-segmentation", "cpu", threads)
+                return opened[path]
 
             if made_for is not None or full == small:
                 session = on_cpu(chosen(small))
@@ -422,7 +426,8 @@ class Pipeline:
         parts = [f"{w}x{h} {self.mode.name}"]
         if self.segmenter:
             seg, (mw, mh) = self.segmenter, model_size(w, h, self.segmenter.long_side)
-            every = {1: "", 2: ", every other frame"}.get(self.mask_every, f", every {self.mask_every}th frame")
+            every = {1: "", 2: ", every other frame", 3: ", every 3rd frame"}.get(self.mask_every,
+                                                                                 f", every {self.mask_every}th frame")
             parts.append(f"person model {seg.session.path.stem} at {mw}x{mh} on {seg.session.device}{every}")
         if self.stylizer:
             sw, sh = style_size(w, h, self.stylizer.scale_for(w, h))
