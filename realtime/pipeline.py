@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from realtime.models import person_model, read_info, resolve_style
 from realtime.plate import BackgroundPlate, Painter, PainterStats, blurred, fill, plate_size
 from realtime.segment import DEFAULT_SIZE, MATTE, RUN, MaskReuse, PersonSegmenter, model_size, native_long_side
 from realtime.stylize import PaintingSmoother, Stylizer, style_size
+
+logger = logging.getLogger(__name__)
 
 MAX_SIDE = 7680
 STYLE_WARMUP = (1, 3, 180, 320)
@@ -130,6 +133,10 @@ class Pipeline:
         self._frames = 0
         self._size: tuple[int, int] | None = None
         self._every = 1  # mask_every when the settings leave it open (_open_person)
+        # live on a CPU that took the full person file at start: its calls' CPU time, and the small file's session
+        # (opened at start, so a file that cannot run says so then), which takes over if they grow too long
+        self._watch: segment.CallWatch | None = None
+        self._fallback: Session | None = None
         self._opencv_threads: int | None = None  # OpenCV's thread count before a live CPU pipeline took it to one
 
     @classmethod
@@ -208,13 +215,24 @@ class Pipeline:
                 session, every = on_cpu(full), s.mask_every or segment.FULL_NET_EVERY
                 shape = PersonSegmenter(session, None, s.mask_flip).input_shape(*DEFAULT_SIZE)
                 if segment.affords_full_net(session, shape, every):
-                    self._every = every
+                    self._every, self._watch, self._fallback = every, segment.CallWatch(every), on_cpu(small)
                 else:
                     session = on_cpu(small)
         segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
         session.warm_up(segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         self.state.reuse.every = self.mask_every
         return segmenter
+
+    def _fall_back(self) -> None:
+        """The full person file no longer keeps to its budget live on this CPU (``segment.CallWatch``): the small
+        one, on every frame that moves, from the next frame on, for the rest of the pipeline's life."""
+        watch, session, s = self._watch, self._fallback, self.settings
+        full, self.segmenter = self.segmenter.session.path.name, PersonSegmenter(session, s.mask_size, s.mask_flip)
+        session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
+        self._watch, self._fallback, self._every = None, None, 1
+        self.state.reuse.every = self.mask_every
+        logger.warning("%s took %.1f ms a call over its last %d on this CPU (at most %.1f): %s from now on", full,
+                       watch.mean_ms, len(watch.times), watch.limit_ms, session.path.name)
 
     @property
     def mask_every(self) -> int:
@@ -337,7 +355,10 @@ class Pipeline:
         still = reuse == MATTE
         if mode.mask:
             if reuse == RUN and self._net_due():
+                c0 = time.thread_time()  # the net runs on this thread: its CPU time, whatever else the cores run
                 self.state.mask(self.segmenter(frame))
+                if self._watch is not None and self._watch.add(1000 * (time.thread_time() - c0)):
+                    self._fall_back()
             t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
             if still:  # nothing moved: the last frame's matte, the plate's corrections included (a copy where it
                 person = self.matte.copy() if mode.channels == 1 else self.matte  # is the output, the caller's)

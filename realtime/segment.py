@@ -1,6 +1,7 @@
 """Person segmentation: a BGR frame in, a low-resolution person probability map out."""
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
@@ -39,6 +40,11 @@ HOLE_LEVEL = 24 / 255  # of the net's input, 0..1
 FULL_NET_CORE = 0.2
 FULL_NET_EVERY = 2
 CAMERA_FPS = 30
+# Then, while it runs, the mean CPU time of its last FULL_NET_WATCH calls (two seconds) may exceed that budget by
+# FULL_NET_SLACK (noise between one call and the next) before the small file takes over for good: the host slowed
+# down, or the call app took the cores.
+FULL_NET_WATCH = 30
+FULL_NET_SLACK = 1.25
 
 
 def model_size(frame_w: int, frame_h: int, long_side: int = DEFAULT_SIZE[0]) -> tuple[int, int]:
@@ -74,6 +80,23 @@ def affords_full_net(session: Session, shape: tuple[int, int, int, int], every: 
 def full_net_budget_ms(every: int = FULL_NET_EVERY) -> float:
     """The most one call of the full person file may take to run live on every ``every``th frame on a CPU."""
     return 1000 * FULL_NET_CORE * every / CAMERA_FPS
+
+
+class CallWatch:
+    """Whether the full person file, chosen live on a CPU at start, still keeps to its budget (``FULL_NET_WATCH``,
+    ``FULL_NET_SLACK``). ``add`` each call's CPU time in ms; it says True once the recent calls are over."""
+
+    def __init__(self, every: int = FULL_NET_EVERY) -> None:
+        self.limit_ms = FULL_NET_SLACK * full_net_budget_ms(every)
+        self.times: collections.deque[float] = collections.deque(maxlen=FULL_NET_WATCH)
+
+    @property
+    def mean_ms(self) -> float:
+        return sum(self.times) / max(1, len(self.times))
+
+    def add(self, ms: float) -> bool:
+        self.times.append(ms)
+        return len(self.times) == FULL_NET_WATCH and self.mean_ms > self.limit_ms
 
 
 def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:

@@ -873,3 +873,38 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch)
                          (19.5, "on a CPU person: person-full takes 19.5 ms a call here, over 13.3")):
         monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms)
         assert doctor.live_person_net().startswith(expected)
+
+
+def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_long(monkeypatch, caplog):
+    """Taken at start, the full file is watched: once the mean CPU time of its last calls (``FULL_NET_WATCH``) is over
+    its budget by ``FULL_NET_SLACK``, the small file (opened at start) runs on every frame that moves from the next
+    frame on, with one warning; calls within the budget never switch."""
+    from realtime import segment
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    watch = segment.CallWatch(2)
+    assert round(watch.limit_ms, 2) == 16.67  # 1.25 x 13.33 ms
+    assert not any(watch.add(16.0) for _ in range(100))
+    assert [watch.add(30.0) for _ in range(2)] == [False, True]  # the mean of the last 30: 16.47, then 16.93
+
+    monkeypatch.setattr(segment, "affords_full_net", lambda *args, **kwargs: True)
+    monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
+    frames = synthetic_frames(10, 320, 180)
+    for slack, switched in ((1000.0, False), (0.0, True)):
+        monkeypatch.setattr(segment, "FULL_NET_SLACK", slack)
+        pipe = Pipeline.from_settings(Settings(mode="style-background", device="cpu").validate(), live=True)
+        try:
+            running = []  # the file that serves the next frame, after each frame
+            for f in frames:
+                assert pipe.process(f).shape == f.shape
+                running.append(pipe.segmenter.session.path.name)
+            name, every = pipe.segmenter.session.path.name, pipe.mask_every
+        finally:
+            pipe.close()
+        if switched:  # the full file on frames 1, 3, 5 (the third call's verdict), then the small one
+            assert running == ["person-full.onnx"] * 4 + ["person.onnx"] * 6 and (name, every) == ("person.onnx", 1)
+            assert "person-full.onnx took" in " ".join(logged(caplog, logging.WARNING))
+            assert "256x144" in pipe.describe((640, 360)) and "every other" not in pipe.describe((640, 360))
+        else:
+            assert (name, every) == ("person-full.onnx", 2) and not logged(caplog, logging.WARNING)
