@@ -2,8 +2,8 @@
 
 JSON schema (``--json``): {"date", "machine", "command", "results": [{"width", "height", "style", "mode",
 "style_scale", "camera_fps", "frames", "fps", "latency_ms": {"p50", "p95", "p99"}, "stages_ms": {stage: mean ms},
-"decode_ms", "provider": {"segment", "stylize", "paint"}, "person": {"file", "every"} (the person net's file and
-stride, chosen for where it runs), "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
+"decode_ms", "provider": {"segment", "stylize", "paint"}, "person": {"file", "input", "every"} (the person net's
+file, input [W, H] and stride, chosen for where it runs), "cpu_percent", "cpu_cores", "peak_rss_mb", "dropped",
 "painter": {"repaints", "ms_per_repaint", "repaints_per_s"} (plate modes), "settings": {key: value} (the other
 settings that differ from the defaults: ``--config``), "peers": {name: {"fps", "ms", "ratio"}}}]}. ``ratio`` is our
 fps over the peer's. The live path's stages and the painter (its own thread on a CPU) are reported apart; a stage's
@@ -31,6 +31,7 @@ from realtime.config import Settings, load_config
 from realtime.errors import RealtimeError
 from realtime.pipeline import MAX_SIDE, Pipeline
 from realtime.providers import short
+from realtime.segment import model_size
 from realtime.sinks import VirtualCameraSink, write_file
 from realtime.source import LiveSource, open_capture
 
@@ -339,8 +340,9 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
                      **measure(pipeline, pool, frames, stop, paced or CAMERA_FPS), "decode_ms": round(decode_ms, 2),
                      "provider": {k: short(v) for k, v in pipeline.providers.items()},
                      "settings": changed_settings(settings)}
-                if pipeline.segmenter:
-                    r["person"] = {"file": pipeline.segmenter.session.path.stem, "every": pipeline.mask_every}
+                if (seg := pipeline.segmenter) is not None:
+                    r["person"] = {"file": seg.session.path.stem, "input": list(model_size(w, h, seg.long_side)),
+                                   "every": pipeline.mask_every}
             finally:
                 pipeline.close()
             if peers:

@@ -42,8 +42,8 @@ class Settings:
     style_smoothing: float = 0.8  # the same for the painting, against shimmering strokes (0 = none)
     mask_threshold: float | None = None
     mask_flip: bool = False  # average with the mirror image's mask (models/README.md, "The full person net")
-    # person net input, 16:9 width; None: the net's own (256; person-full 384); set, it also picks the file made
-    # for the nearest size
+    # person net input, 16:9 width; None: the net's own (256; person-full 384; live on a CPU person-full at the
+    # largest of segment.FULL_NET_SIZES it affords); set, it also picks the file made for the nearest size
     mask_size: int | None = None
     # run the person net on at most every Nth frame (the edges follow every frame regardless); None: every other
     # frame where the full person file runs live on a CPU (segment.FULL_NET_CORE), else every frame

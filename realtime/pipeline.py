@@ -184,11 +184,11 @@ class Pipeline:
                 self.painter.set_paint(paint)
 
     def _open_person(self) -> PersonSegmenter:
-        """The person net, warmed up: in render and on a GPU the full file; live on a CPU the full file where this CPU
-        runs it within ``segment.FULL_NET_CORE`` at ``mask_every`` (by default every other frame), else the small
-        one. A ``mask-size`` set takes the file made for the nearest size (each file's metadata read once; a tie:
-        the default for where it runs)."""
-        s = self.settings
+        """The person net, warmed up: in render and on a GPU the full file; live on a CPU the full file, fed the
+        largest input this CPU runs within ``segment.FULL_NET_CORE`` at ``mask_every`` (by default every other frame;
+        ``segment.full_net_fit``), else the small one. A ``mask-size`` set takes the file made for the nearest size
+        (each file's metadata read once; a tie: the default for where it runs)."""
+        s, long_side = self.settings, None
         threads = s.threads or 1  # one thread unless asked: the person net runs no faster on two, at half again the CPU
         small, full = person_model(), person_model(best=True)
         made_for = ({p: native_long_side(read_info(p)) for p in (small, full)}
@@ -213,12 +213,12 @@ class Pipeline:
                 session = on_cpu(chosen(small))
             else:
                 session, every = on_cpu(full), s.mask_every or segment.FULL_NET_EVERY
-                shape = PersonSegmenter(session, None, s.mask_flip).input_shape(*DEFAULT_SIZE)
-                if segment.affords_full_net(session, shape, every):
+                long_side, _ = segment.full_net_fit(session, every, s.mask_flip)
+                if long_side:
                     self._every, self._watch, self._fallback = every, segment.CallWatch(every), on_cpu(small)
                 else:
                     session = on_cpu(small)
-        segmenter = PersonSegmenter(session, s.mask_size, s.mask_flip)
+        segmenter = PersonSegmenter(session, s.mask_size or long_side, s.mask_flip)
         session.warm_up(segmenter.input_shape(*DEFAULT_SIZE))  # the shape it will run for a 16:9 frame
         self.state.reuse.every = self.mask_every
         return segmenter

@@ -34,9 +34,11 @@ NET_SHARE = 0.01
 HOLE_SHARE = 0.01
 HOLE_REACH = 12
 HOLE_LEVEL = 24 / 255  # of the net's input, 0..1
-# Live on a CPU the full person file (fed 384: finer edges, less of the room beside a person taken for them) runs, on
-# every other frame, where it takes at most this share of one core at 30 fps (one call within 13 ms on one thread);
-# on a slower CPU the small file, fed 256, on the frames that move (models/README.md, "The full person net live").
+# Live on a CPU the full person file (finer edges, less of the room beside a person taken for them) runs, on every
+# other frame, fed the largest of FULL_NET_SIZES at which it takes at most FULL_NET_CORE of one core at 30 fps (one
+# call within 13.3 ms on one thread); on a CPU too slow for any, the small file, fed 256, on the frames that move
+# (models/README.md, "The full person net live").
+FULL_NET_SIZES = (384, 352, 320)
 FULL_NET_CORE = 0.2
 FULL_NET_EVERY = 2
 CAMERA_FPS = 30
@@ -71,10 +73,16 @@ def native_long_side(model: Session | ModelInfo) -> int:
         return DEFAULT_SIZE[0]
 
 
-def affords_full_net(session: Session, shape: tuple[int, int, int, int], every: int = FULL_NET_EVERY) -> bool:
-    """Whether ``session`` (the full person file, on a CPU) runs ``shape`` fast enough to serve live on every
-    ``every``th frame within ``FULL_NET_CORE`` of a core (``call_ms``)."""
-    return call_ms(session, shape) <= full_net_budget_ms(every)
+def full_net_fit(session: Session, every: int = FULL_NET_EVERY, flip: bool = False) -> tuple[int | None, dict]:
+    """The largest of ``FULL_NET_SIZES`` at which ``session`` (the full person file, on a CPU) serves live on every
+    ``every``th frame within ``FULL_NET_CORE`` of a core (None: none), and each size's call time tried (``call_ms``;
+    finest first, stopping at the first that fits)."""
+    budget, times = full_net_budget_ms(every), {}
+    for size in FULL_NET_SIZES:
+        times[size] = call_ms(session, PersonSegmenter(session, size, flip).input_shape(*DEFAULT_SIZE))
+        if times[size] <= budget:
+            return size, times
+    return None, times
 
 
 def full_net_budget_ms(every: int = FULL_NET_EVERY) -> float:

@@ -118,9 +118,9 @@ def no_user_config(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _cpu_that_does_not_afford_the_full_person_net(monkeypatch):
-    """Live on a CPU the person file is chosen by how fast this CPU runs the full one (``segment.affords_full_net``):
+    """Live on a CPU the person file is chosen by how fast this CPU runs the full one (``segment.full_net_fit``):
     in-process tests run as on a CPU that does not afford it (the small file, on every frame that moves), whatever the
     host's speed, unless a test says otherwise."""
     from realtime import segment
 
-    monkeypatch.setattr(segment, "affords_full_net", lambda *args, **kwargs: False)
+    monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (None, {}))

@@ -407,17 +407,17 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
 
 
 def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_frame(monkeypatch):
-    """Live on a CPU the full file runs where one call fits a fifth of a core at its stride (every other frame, or
-    the stride set), timed once at start; a CPU too slow for it runs the small file on every frame that moves; a
-    mask-size set picks by size and times nothing."""
+    """Live on a CPU the full file runs, fed the largest input whose call fits a fifth of a core at its stride (every
+    other frame, or the stride set), timed once at start; a CPU too slow for any runs the small file on every frame
+    that moves; a mask-size set picks by size and times nothing."""
     from realtime import segment
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
 
     asked = []
 
-    def affords(verdict):
-        return lambda session, shape, every: asked.append((session.path.name, shape, every)) or verdict
+    def fit(size):
+        return lambda session, every, flip: asked.append((session.path.name, every, flip)) or (size, {})
 
     def loaded(**kw):
         pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu", **kw).validate(), live=True)
@@ -427,41 +427,52 @@ def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_f
         finally:
             pipe.close()
 
-    monkeypatch.setattr(segment, "affords_full_net", affords(True))
+    monkeypatch.setattr(segment, "full_net_fit", fit(384))
     name, size, every, line = loaded()
-    assert (name, size, every) == ("person-full.onnx", 384, 2)
-    assert asked == [("person-full.onnx", (1, 3, 224, 384), 2)]  # timed at the shape a 16:9 frame runs
+    assert (name, size, every) == ("person-full.onnx", 384, 2) and asked == [("person-full.onnx", 2, False)]
     assert "person model person-full at 384x224 on cpu, every other frame" in line
-    assert loaded(mask_every=1)[:3] == ("person-full.onnx", 384, 1) and asked[-1][2] == 1  # its budget: every frame
+    assert loaded(mask_every=1, mask_flip=True)[:3] == ("person-full.onnx", 384, 1)
+    assert asked[-1] == ("person-full.onnx", 1, True)  # its budget: every frame, two images a call
+    monkeypatch.setattr(segment, "full_net_fit", fit(352))
+    name, size, every, line = loaded()
+    assert (name, size, every) == ("person-full.onnx", 352, 2) and "person-full at 352x192 on cpu, every other" in line
     asked.clear()
     assert loaded(mask_size=256)[:3] == ("person.onnx", 256, 1) and not asked
-    monkeypatch.setattr(segment, "affords_full_net", affords(False))
+    monkeypatch.setattr(segment, "full_net_fit", fit(None))
     name, size, every, line = loaded()
     assert (name, size, every) == ("person.onnx", 256, 1) and line.endswith("person model person at 256x144 on cpu")
-    assert loaded(mask_every=3)[:3] == ("person.onnx", 256, 3)
+    name, size, every, line = loaded(mask_every=3)
+    assert (name, size, every) == ("person.onnx", 256, 3) and line.endswith("at 256x144 on cpu, every 3rd frame")
 
 
-def test_whether_a_cpu_affords_the_full_person_net_is_the_median_of_timed_calls(monkeypatch):
-    """One call within a fifth of a core at 30 fps over the stride: 13.3 ms every other frame, 6.7 every frame
-    (a fake clock: each call takes what the list says, one slow call among five does not decide)."""
+def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fits(monkeypatch):
+    """One call (the median of five after a warm-up) within a fifth of a core at 30 fps over the stride: 13.3 ms on
+    every other frame, 6.7 on every frame; 384 tried first, then 352, then 320 (a fake clock: each call takes what
+    the list says for the input it is given; one slow call among five does not decide)."""
     from realtime import segment
-
-    class Timed:
-        def __init__(self, ms):
-            self.ms, self.calls = iter(ms), 0
-
-        def run(self, x):
-            self.calls += 1
-            clock[0] += next(self.ms) / 1000
 
     monkeypatch.undo()  # the real judgement, not conftest's stand-in
     clock = [0.0]
     monkeypatch.setattr(segment.time, "perf_counter", lambda: clock[0])
-    shape = (1, 3, 224, 384)
-    assert segment.affords_full_net(Timed([50, 12, 13, 90, 12, 13]), shape, 2)  # the first call: a warm-up
-    assert not segment.affords_full_net(Timed([5, 14, 14, 2, 14, 2]), shape, 2)
-    assert not segment.affords_full_net(Timed([5, 10, 10, 10, 10, 10]), shape, 1)
-    assert segment.affords_full_net(Timed([5, 10, 10, 10, 10, 10]), shape, 3)
+
+    class Timed:
+        def __init__(self, ms):  # input width -> the times of its calls
+            self.ms = {w: iter(t) for w, t in ms.items()}
+
+        def run(self, x):
+            clock[0] += next(self.ms[x.shape[3]]) / 1000
+
+    def fit(session, every):
+        size, times = segment.full_net_fit(session, every)
+        return size, {w: round(ms, 6) for w, ms in times.items()}
+
+    assert fit(Timed({384: [50, 12, 13, 90, 12, 13]}), 2) == (384, {384: 13.0})  # the first call: a warm-up
+    size, times = fit(Timed({384: [5, 14, 14, 2, 14, 2], 352: [9, 11, 12, 11, 30, 11]}), 2)
+    assert (size, times) == (352, {384: 14.0, 352: 11.0})
+    slow = {384: [20] * 6, 352: [16] * 6, 320: [14] * 6}
+    assert fit(Timed(slow), 2) == (None, {384: 20.0, 352: 16.0, 320: 14.0})
+    assert fit(Timed({384: [5, 10, 10, 10, 10, 10], 352: [7] * 6, 320: [6] * 6}), 1) == (320, {384: 10, 352: 7, 320: 6})
+    assert fit(Timed({384: [5, 10, 10, 10, 10, 10]}), 3) == (384, {384: 10.0})
 
 
 @pytest.mark.parametrize("size, live, expected", [(384, True, "person-full.onnx"), (352, True, "person-full.onnx"),
@@ -869,9 +880,14 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch)
     """The doctor times the full person file as a live pipeline would and names the file a CPU runs, with the time."""
     from realtime import doctor, segment
 
-    for ms, expected in ((9.0, "on a CPU person-full, on every other frame: one call 9.0 ms here, within 13.3"),
-                         (19.5, "on a CPU person: person-full takes 19.5 ms a call here, over 13.3")):
-        monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms)
+    monkeypatch.undo()  # the real judgement, not conftest's stand-in
+    for ms, expected in (({384: 9.0}, "on a CPU person-full fed 384, on every other frame (one call 9.0 ms at 384; "
+                                      "at most 13.3)"),
+                         ({384: 15.5, 352: 11.8}, "on a CPU person-full fed 352, on every other frame (one call 15.5 "
+                                                  "ms at 384, 11.8 ms at 352; at most 13.3)"),
+                         ({384: 22.0, 352: 16.0, 320: 14.0}, "on a CPU person (one call of person-full: 22.0 ms at "
+                                                             "384, 16.0 ms at 352, 14.0 ms at 320; over 13.3;")):
+        monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms[shape[3]])
         assert doctor.live_person_net().startswith(expected)
 
 
@@ -888,7 +904,7 @@ def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_
     assert not any(watch.add(16.0) for _ in range(100))
     assert [watch.add(30.0) for _ in range(2)] == [False, True]  # the mean of the last 30: 16.47, then 16.93
 
-    monkeypatch.setattr(segment, "affords_full_net", lambda *args, **kwargs: True)
+    monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (384, {}))
     monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
     frames = synthetic_frames(10, 320, 180)
     for slack, switched in ((1000.0, False), (0.0, True)):
