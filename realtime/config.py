@@ -46,7 +46,8 @@ class Settings:
     # largest of segment.FULL_NET_SIZES it affords); set, it also picks the file made for the nearest size
     mask_size: int | None = None
     # run the person net on at most every Nth frame (the edges follow every frame regardless); None: every other
-    # frame where the full person file runs live on a CPU (segment.FULL_NET_CORE), else every frame
+    # frame where the start-up timing chose the full person file live on a CPU (segment.full_net_fit), else every
+    # frame
     mask_every: int | None = None
     mask_reuse: int = 1  # live on a CPU, the person net's last answer serves up to this many frames in a row where
     # the picture held still (the last matte whole: the net, the edges and the plate's upkeep skipped) or barely moved

@@ -62,24 +62,25 @@ def vcam_status() -> str:
 
 
 def live_person_net() -> str:
-    """Which person net a live pipeline on this CPU runs, and why (``segment.full_net_fit``, timed here)."""
+    """Which person net a live pipeline on this CPU runs with the default settings, and why (``segment.full_net_fit``,
+    timed here; a config's ``mask-size``, ``mask-every`` or ``threads`` changes the choice)."""
     from realtime.inference import open_session
     from realtime.models import person_model
     from realtime.segment import full_net_budget_ms, full_net_fit
 
-    small, full = person_model(), person_model(best=True)
-    if full == small:
-        return f"{small.stem} (no full person net installed)"
     try:
+        small, full = person_model(), person_model(best=True)
+        if full == small:
+            return f"{small.stem} (no full person net installed)"
         size, times = full_net_fit(open_session(full, "person-segmentation", "cpu", 1))
     except RealtimeError as exc:
-        return f"{small.stem} ({exc})"
+        return f"cannot tell: {exc}"
     tried = ", ".join(f"{ms:.1f} ms at {s}" for s, ms in times.items())
     budget = f"{full_net_budget_ms():.1f}"
     if size:
         return f"on a CPU {full.stem} fed {size}, on every other frame (one call {tried}; at most {budget})"
     return (f"on a CPU {small.stem} (one call of {full.stem}: {tried}; over {budget}; mask-size = 384 runs it "
-            f"anyway)")
+            f"anyway, on every frame, and with mask-every = 2 on every other)")
 
 
 class _ReportLines(logging.Handler):

@@ -209,7 +209,7 @@ class Pipeline:
                     opened[path] = open_session(path, "person-segmentation", "cpu", threads)
                 return opened[path]
 
-            if made_for is not None or full == small:
+            if made_for is not None or full == small or threads > 1:  # on more threads a call's time is not its CPU
                 session = on_cpu(chosen(small))
             else:
                 session, every = on_cpu(full), s.mask_every or segment.FULL_NET_EVERY
@@ -225,7 +225,8 @@ class Pipeline:
 
     def _fall_back(self) -> None:
         """The full person file no longer keeps to its budget live on this CPU (``segment.CallWatch``): the small
-        one, on every frame that moves, from the next frame on, for the rest of the pipeline's life."""
+        one, at the stride set (by default on every frame that moves), from the next frame on, for the rest of the
+        pipeline's life."""
         watch, session, s = self._watch, self._fallback, self.settings
         full, self.segmenter = self.segmenter.session.path.name, PersonSegmenter(session, s.mask_size, s.mask_flip)
         session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
@@ -304,6 +305,8 @@ class Pipeline:
         self.settings = tuned
         self.state.mask.smoothing = tuned.mask_smoothing
         self.state.reuse.reuse, self.state.reuse.every = tuned.mask_reuse, self.mask_every
+        if self._watch is not None:  # the budget of the stride now set
+            self._watch = segment.CallWatch(self.mask_every)
         self.state.reuse.reset()  # the next frame's matte is made anew, with the new tuning
 
     def reset(self) -> None:
@@ -355,9 +358,8 @@ class Pipeline:
         still = reuse == MATTE
         if mode.mask:
             if reuse == RUN and self._net_due():
-                c0 = time.thread_time()  # the net runs on this thread: its CPU time, whatever else the cores run
                 self.state.mask(self.segmenter(frame))
-                if self._watch is not None and self._watch.add(1000 * (time.thread_time() - c0)):
+                if self._watch is not None and self._watch.add(self.segmenter.last_ms):
                     self._fall_back()
             t0 = tim.add("segment", t0)  # every frame, so its mean is the step's cost a frame
             if still:  # nothing moved: the last frame's matte, the plate's corrections included (a copy where it

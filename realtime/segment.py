@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from realtime.composite import solid, worst_channel
+from realtime.errors import RealtimeError
 from realtime.inference import Session
-from realtime.models import ModelInfo
+from realtime.models import ModelInfo, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +111,15 @@ class CallWatch:
 def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:
     """One call of ``session`` on ``shape``, in ms: the median of five timed calls after a warm-up."""
     zeros = np.zeros(shape, np.float32)
-    session.run(zeros)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
+    try:
         session.run(zeros)
-        times.append(time.perf_counter() - t0)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            session.run(zeros)
+            times.append(time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001
+        raise RealtimeError(f"{session.path.name} failed to run: {first_line(exc)}") from None
     return 1000 * float(np.median(times))
 
 
@@ -139,6 +143,7 @@ class PersonSegmenter:
         self.session = session
         self.long_side = long_side or native_long_side(session)
         self.flip = flip
+        self.last_ms = 0.0  # the network's last call, CPU time of this thread (ONNX Runtime on one thread runs here)
 
     def input_shape(self, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
         """The NCHW shape the network runs for a frame of this size."""
@@ -148,11 +153,11 @@ class PersonSegmenter:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
         blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
-        if not self.flip:
-            prob = self.session.run(blob)[0, 0]
-        else:
-            out = self.session.run(np.concatenate([blob, blob[..., ::-1]]))
-            prob = 0.5 * (out[0, 0] + out[1, 0, :, ::-1])
+        batch = np.concatenate([blob, blob[..., ::-1]]) if self.flip else blob
+        c0 = time.thread_time()
+        out = self.session.run(batch)
+        self.last_ms = 1000 * (time.thread_time() - c0)
+        prob = 0.5 * (out[0, 0] + out[1, 0, :, ::-1]) if self.flip else out[0, 0]
         return filled_holes(prob, blob[0].transpose(1, 2, 0))
 
 
@@ -217,8 +222,9 @@ class MaskReuse:
         self.edges_anew = False  # one of them was NET: the last matte is not the net's frame's, so none serves whole
 
     def judge(self, frame: np.ndarray, person: np.ndarray | None = None) -> str:
-        """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, or ``reuse``
-        reached; the frame is then remembered as the net's last), ``NET`` or ``MATTE``. ``person``: the net's last
+        """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, ``reuse``
+        reached, or ``every`` frames since the net's last; the frame is then remembered as the net's last), ``NET`` or
+        ``MATTE``. ``person``: the net's last
         answer (probabilities, any size); without it a frame that moved more than ``STILL_SHARE`` runs the net."""
         if self.reuse <= 0 and self.every <= 1:
             return RUN

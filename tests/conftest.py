@@ -11,6 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime import segment
+
+REAL_FULL_NET_FIT = segment.full_net_fit  # the real one, for its own tests (a fixture below stands in for it)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REALTIME_DATA", REPO.parent / "shared" / "data"))
 WEBCAM_CLIPS = SHARED / "video" / "webcam_clips"
@@ -121,6 +124,4 @@ def _cpu_that_does_not_afford_the_full_person_net(monkeypatch):
     """Live on a CPU the person file is chosen by how fast this CPU runs the full one (``segment.full_net_fit``):
     in-process tests run as on a CPU that does not afford it (the small file, on every frame that moves), whatever the
     host's speed, unless a test says otherwise."""
-    from realtime import segment
-
     monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (None, {}))

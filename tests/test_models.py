@@ -2,6 +2,7 @@
 import logging
 import warnings
 
+import conftest
 import cv2
 import numpy as np
 import pytest
@@ -438,6 +439,7 @@ def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_f
     assert (name, size, every) == ("person-full.onnx", 352, 2) and "person-full at 352x192 on cpu, every other" in line
     asked.clear()
     assert loaded(mask_size=256)[:3] == ("person.onnx", 256, 1) and not asked
+    assert loaded(threads=2)[:3] == ("person.onnx", 256, 1) and not asked  # on two threads a call's time is not CPU
     monkeypatch.setattr(segment, "full_net_fit", fit(None))
     name, size, every, line = loaded()
     assert (name, size, every) == ("person.onnx", 256, 1) and line.endswith("person model person at 256x144 on cpu")
@@ -451,7 +453,7 @@ def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fit
     the list says for the input it is given; one slow call among five does not decide)."""
     from realtime import segment
 
-    monkeypatch.undo()  # the real judgement, not conftest's stand-in
+    monkeypatch.setattr(segment, "full_net_fit", conftest.REAL_FULL_NET_FIT)  # the real judgement, not the stand-in
     clock = [0.0]
     monkeypatch.setattr(segment.time, "perf_counter", lambda: clock[0])
 
@@ -876,11 +878,11 @@ def test_holes_the_person_net_leaves_in_the_person_are_filled_and_room_seen_thro
     assert filled_holes(np.zeros((h, w), np.float32), frame / 255).max() == 0  # nobody: nothing to fill
 
 
-def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch):
+def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch, tmp_path):
     """The doctor times the full person file as a live pipeline would and names the file a CPU runs, with the time."""
     from realtime import doctor, segment
 
-    monkeypatch.undo()  # the real judgement, not conftest's stand-in
+    monkeypatch.setattr(segment, "full_net_fit", conftest.REAL_FULL_NET_FIT)  # the real judgement, not the stand-in
     for ms, expected in (({384: 9.0}, "on a CPU person-full fed 384, on every other frame (one call 9.0 ms at 384; "
                                       "at most 13.3)"),
                          ({384: 15.5, 352: 11.8}, "on a CPU person-full fed 352, on every other frame (one call 15.5 "
@@ -889,6 +891,8 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch)
                                                              "384, 16.0 ms at 352, 14.0 ms at 320; over 13.3;")):
         monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms[shape[3]])
         assert doctor.live_person_net().startswith(expected)
+    monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))  # no person model there: the report goes on
+    assert doctor.live_person_net().startswith("cannot tell: person model missing")
 
 
 def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_long(monkeypatch, caplog):
