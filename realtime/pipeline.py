@@ -132,7 +132,6 @@ class Pipeline:
         self.matte: np.ndarray | None = None  # the last frame's person weight as composited (uint8, 255 = person)
         self._frames = 0
         self._size: tuple[int, int] | None = None
-        self._every = 1  # mask_every when the settings leave it open (_open_person)
         # live on a CPU that took the full person file at start: its calls' CPU time, and the small file's session
         # (opened at start, so a file that cannot run says so then), which takes over if they grow too long
         self._watch: segment.CallWatch | None = None
@@ -215,7 +214,7 @@ class Pipeline:
                 session, every = on_cpu(full), s.mask_every or segment.FULL_NET_EVERY
                 long_side, _ = segment.full_net_fit(session, every, s.mask_flip)
                 if long_side:
-                    self._every, self._watch, self._fallback = every, segment.CallWatch(every), on_cpu(small)
+                    self._watch, self._fallback = segment.CallWatch(every), on_cpu(small)
                 else:
                     session = on_cpu(small)
         segmenter = PersonSegmenter(session, s.mask_size or long_side, s.mask_flip)
@@ -230,7 +229,7 @@ class Pipeline:
         watch, session, s = self._watch, self._fallback, self.settings
         full, self.segmenter = self.segmenter.session.path.name, PersonSegmenter(session, s.mask_size, s.mask_flip)
         session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
-        self._watch, self._fallback, self._every = None, None, 1
+        self._watch, self._fallback = None, None
         self.state.reuse.every = self.mask_every
         logger.warning("%s took %.1f ms a call over its last %d on this CPU (at most %.1f): %s from now on", full,
                        watch.mean_ms, len(watch.times), watch.limit_ms, session.path.name)
@@ -238,8 +237,8 @@ class Pipeline:
     @property
     def mask_every(self) -> int:
         """The person net runs on at most every this many frames: ``mask_every`` as set, else every other frame where
-        the full file runs live on a CPU, every frame otherwise."""
-        return self.settings.mask_every or self._every
+        the start-up timing chose the full file live on a CPU (and it is still watched), every frame otherwise."""
+        return self.settings.mask_every or (segment.FULL_NET_EVERY if self._watch is not None else 1)
 
     def _open_style(self, spec: str, threads: int | None, warmup, best: bool, int8: bool = False) -> Session:
         return open_session(resolve_style(spec, best, int8), "style-transfer", self.settings.device, threads, warmup)

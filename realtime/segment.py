@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 
 from realtime.composite import solid, worst_channel
-from realtime.errors import RealtimeError
 from realtime.inference import Session
-from realtime.models import ModelInfo, first_line
+from realtime.models import ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +43,8 @@ FULL_NET_CORE = 0.2
 FULL_NET_EVERY = 2
 CAMERA_FPS = 30
 # Then, while it runs, the mean CPU time of its last FULL_NET_WATCH calls (two seconds) may exceed that budget by
-# FULL_NET_SLACK (noise between one call and the next) before the small file takes over for good: the host slowed
-# down, or the call app took the cores.
+# FULL_NET_SLACK (noise between one call and the next) before the small file takes over for good: the CPU slowed
+# down (a laptop's power saving, heat; the calls' CPU time is watched, so not another app's share of the cores).
 FULL_NET_WATCH = 30
 FULL_NET_SLACK = 1.25
 
@@ -110,16 +109,12 @@ class CallWatch:
 
 def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:
     """One call of ``session`` on ``shape``, in ms: the median of five timed calls after a warm-up."""
-    zeros = np.zeros(shape, np.float32)
-    try:
+    session.warm_up(shape)  # a file that cannot run says so in one line
+    zeros, times = np.zeros(shape, np.float32), []
+    for _ in range(5):
+        t0 = time.perf_counter()
         session.run(zeros)
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            session.run(zeros)
-            times.append(time.perf_counter() - t0)
-    except Exception as exc:  # noqa: BLE001
-        raise RealtimeError(f"{session.path.name} failed to run: {first_line(exc)}") from None
+        times.append(time.perf_counter() - t0)
     return 1000 * float(np.median(times))
 
 
@@ -224,8 +219,8 @@ class MaskReuse:
     def judge(self, frame: np.ndarray, person: np.ndarray | None = None) -> str:
         """What serves ``frame`` (BGR): ``RUN`` (the net must see it: the first frame, one that moved, ``reuse``
         reached, or ``every`` frames since the net's last; the frame is then remembered as the net's last), ``NET`` or
-        ``MATTE``. ``person``: the net's last
-        answer (probabilities, any size); without it a frame that moved more than ``STILL_SHARE`` runs the net."""
+        ``MATTE``. ``person``: the net's last answer (probabilities, any size); without it a frame that moved more
+        than ``STILL_SHARE`` runs the net."""
         if self.reuse <= 0 and self.every <= 1:
             return RUN
         small = _shrunk(frame)

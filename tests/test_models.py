@@ -464,6 +464,9 @@ def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fit
         def run(self, x):
             clock[0] += next(self.ms[x.shape[3]]) / 1000
 
+        def warm_up(self, shape):  # as Session.warm_up: one call
+            self.run(np.zeros(shape, np.float32))
+
     def fit(session, every):
         size, times = segment.full_net_fit(session, every)
         return size, {w: round(ms, 6) for w, ms in times.items()}
