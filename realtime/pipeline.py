@@ -231,7 +231,7 @@ class Pipeline:
         session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
         self._watch, self._fallback = None, None
         self.state.reuse.every = self.mask_every
-        logger.warning("%s took %.1f ms a call over its last %d on this CPU (at most %.1f): %s from now on", full,
+        logger.warning("%s took %.2f ms a call over its last %d on this CPU (at most %.2f): %s from now on", full,
                        watch.mean_ms, len(watch.times), watch.limit_ms, session.path.name)
 
     @property

@@ -214,7 +214,8 @@ class BackgroundPlate:
         still = cv2.erode(cv2.compare(diff, STILL_LEVEL, cv2.CMP_LT), k)
         moved = cv2.dilate(cv2.compare(diff, 3 * STILL_LEVEL, cv2.CMP_GE), k)
         self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
-        calm = np.where(still > 0, cv2.add(self.calm, 1), cv2.subtract(self.calm, STILL_LEAK))
+        calm = cv2.subtract(self.calm, STILL_LEAK)
+        cv2.add(self.calm, 1, dst=calm, mask=still)  # where it held still (np.where costs 20x)
         self.calm = cv2.bitwise_and(calm, cv2.bitwise_not(moved))
 
     @staticmethod
@@ -266,8 +267,9 @@ def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarr
     as it is (and marked seen)."""
     cv2.accumulateWeighted(frame, plate, rate, mask=cv2.bitwise_and(bg, seen))
     new = cv2.bitwise_and(bg, cv2.bitwise_not(seen))
-    if cv2.countNonZero(new):
-        cv2.copyTo(frame.astype(np.float32), new, plate)
+    box = _box(new, 0)  # usually a sliver beside the person: only its box is converted
+    if box is not None:
+        cv2.copyTo(frame[box].astype(np.float32), new[box], plate[box])
         cv2.bitwise_or(seen, bg, dst=seen)
 
 

@@ -1,5 +1,6 @@
 """The shipped models and the ONNX contract check."""
 import logging
+import re
 import warnings
 
 import conftest
@@ -927,7 +928,9 @@ def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_
             pipe.close()
         if switched:  # the full file on frames 1, 3, 5 (the third call's verdict), then the small one
             assert running == ["person-full.onnx"] * 4 + ["person.onnx"] * 6 and (name, every) == ("person.onnx", 1)
-            assert "person-full.onnx took" in " ".join(logged(caplog, logging.WARNING))
+            said = re.search(r"person-full.onnx took (\d+\.\d\d) ms .*\(at most (\d+\.\d\d)\)",
+                             " ".join(logged(caplog, logging.WARNING)))
+            assert said and float(said[1]) > float(said[2])  # the figures as printed show it over
             assert "256x144" in pipe.describe((640, 360)) and "every other" not in pipe.describe((640, 360))
         else:
             assert (name, every) == ("person-full.onnx", 2) and not logged(caplog, logging.WARNING)
