@@ -28,9 +28,9 @@ class Filter:
     ``live=False`` (the default) paints in step with the frames at full resolution with the full networks (the person
     net's too: ``person-full.onnx``), so the same frames always give the same pictures, as ``render`` does;
     ``live=True`` is the camera path: on a CPU the background is painted on a thread of its own (pass each frame's
-    capture time as ``t``), the person net is the full one on every other frame where the CPU runs it within a fifth
-    of a core, else the small one (``person.onnx``; the start-up line says which), a frame in which nothing moved takes
-    the last frame's matte and one in which a little moved on the person the person net's last answer
+    capture time as ``t``), the person net is the full one on every other frame where the CPU runs it within a
+    quarter of a core, else the small one (``person.onnx``; the start-up line says which), a frame in which nothing
+    moved takes the last frame's matte and one in which a little moved on the person the person net's last answer
     (``mask_reuse``), and, process-wide, OpenCV runs on one thread until ``close()`` and glibc keeps freed
     frame-sized buffers for reuse (all three cut CPU time, not wall time). Other keyword arguments are the config
     keys (``strength=0.8``, ``mask_smoothing=0.6``, ...); the modes are ``realtime.modes.NAMES``.

@@ -409,7 +409,7 @@ def test_render_and_a_gpu_run_the_full_person_net_live_on_a_cpu_the_small_one(mo
 
 
 def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_frame(monkeypatch):
-    """Live on a CPU the full file runs, fed the largest input whose call fits a fifth of a core at its stride (every
+    """Live on a CPU the full file runs, fed the largest input whose call fits a quarter of a core at its stride (every
     other frame, or the stride set), timed once at start; a CPU too slow for any runs the small file on every frame
     that moves; a mask-size set picks by size and times nothing."""
     from realtime import segment
@@ -449,14 +449,16 @@ def test_live_on_a_cpu_that_affords_it_the_full_person_net_runs_on_every_other_f
 
 
 def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fits(monkeypatch):
-    """One call (the median of five after a warm-up) within a fifth of a core at 30 fps over the stride: 13.3 ms on
-    every other frame, 6.7 on every frame; 384 tried first, then 352, then 320 (a fake clock: each call takes what
-    the list says for the input it is given; one slow call among five does not decide)."""
+    """One call (this thread's CPU time, the median of five a camera frame apart after a warm-up) within a quarter
+    of a core at 30 fps over the stride: 16.7 ms on every other frame, 8.3 on every frame; 384 tried first, then 352,
+    then 320 (a fake clock: each call takes what the list says for the input it is given; one slow call among five
+    does not decide; the waits between calls are a frame each and are not counted)."""
     from realtime import segment
 
     monkeypatch.setattr(segment, "full_net_fit", conftest.REAL_FULL_NET_FIT)  # the real judgement, not the stand-in
-    clock = [0.0]
-    monkeypatch.setattr(segment.time, "perf_counter", lambda: clock[0])
+    clock, waits = [0.0], []
+    monkeypatch.setattr(segment.time, "thread_time", lambda: clock[0])
+    monkeypatch.setattr(segment.time, "sleep", waits.append)
 
     class Timed:
         def __init__(self, ms):  # input width -> the times of its calls
@@ -472,13 +474,14 @@ def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fit
         size, times = segment.full_net_fit(session, every)
         return size, {w: round(ms, 6) for w, ms in times.items()}
 
-    assert fit(Timed({384: [50, 12, 13, 90, 12, 13]}), 2) == (384, {384: 13.0})  # the first call: a warm-up
-    size, times = fit(Timed({384: [5, 14, 14, 2, 14, 2], 352: [9, 11, 12, 11, 30, 11]}), 2)
-    assert (size, times) == (352, {384: 14.0, 352: 11.0})
-    slow = {384: [20] * 6, 352: [16] * 6, 320: [14] * 6}
-    assert fit(Timed(slow), 2) == (None, {384: 20.0, 352: 16.0, 320: 14.0})
-    assert fit(Timed({384: [5, 10, 10, 10, 10, 10], 352: [7] * 6, 320: [6] * 6}), 1) == (320, {384: 10, 352: 7, 320: 6})
-    assert fit(Timed({384: [5, 10, 10, 10, 10, 10]}), 3) == (384, {384: 10.0})
+    assert fit(Timed({384: [50, 16, 16.5, 90, 15, 16]}), 2) == (384, {384: 16.0})  # the first call: a warm-up
+    assert waits == [1 / 30] * 5  # a camera frame before each timed call
+    size, times = fit(Timed({384: [5, 17, 17, 2, 17, 2], 352: [9, 14, 15, 14, 30, 14]}), 2)
+    assert (size, times) == (352, {384: 17.0, 352: 14.0})
+    slow = {384: [25] * 6, 352: [20] * 6, 320: [17] * 6}
+    assert fit(Timed(slow), 2) == (None, {384: 25.0, 352: 20.0, 320: 17.0})
+    assert fit(Timed({384: [5, 12, 12, 12, 12, 12], 352: [9] * 6, 320: [8] * 6}), 1) == (320, {384: 12, 352: 9, 320: 8})
+    assert fit(Timed({384: [5, 12, 12, 12, 12, 12]}), 3) == (384, {384: 12.0})
 
 
 @pytest.mark.parametrize("size, live, expected", [(384, True, "person-full.onnx"), (352, True, "person-full.onnx"),
@@ -888,11 +891,11 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch,
 
     monkeypatch.setattr(segment, "full_net_fit", conftest.REAL_FULL_NET_FIT)  # the real judgement, not the stand-in
     for ms, expected in (({384: 9.0}, "on a CPU person-full fed 384, on every other frame (one call 9.0 ms at 384; "
-                                      "at most 13.3)"),
-                         ({384: 15.5, 352: 11.8}, "on a CPU person-full fed 352, on every other frame (one call 15.5 "
-                                                  "ms at 384, 11.8 ms at 352; at most 13.3)"),
-                         ({384: 22.0, 352: 16.0, 320: 14.0}, "on a CPU person (one call of person-full: 22.0 ms at "
-                                                             "384, 16.0 ms at 352, 14.0 ms at 320; over 13.3;")):
+                                      "at most 16.7)"),
+                         ({384: 18.5, 352: 14.8}, "on a CPU person-full fed 352, on every other frame (one call 18.5 "
+                                                  "ms at 384, 14.8 ms at 352; at most 16.7)"),
+                         ({384: 26.0, 352: 20.0, 320: 17.0}, "on a CPU person (one call of person-full: 26.0 ms at "
+                                                             "384, 20.0 ms at 352, 17.0 ms at 320; over 16.7;")):
         monkeypatch.setattr(segment, "call_ms", lambda session, shape, ms=ms: ms[shape[3]])
         assert doctor.live_person_net().startswith(expected)
     monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))  # no person model there: the report goes on
@@ -908,9 +911,9 @@ def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_
     from realtime.pipeline import Pipeline
 
     watch = segment.CallWatch(2)
-    assert round(watch.limit_ms, 2) == 16.67  # 1.25 x 13.33 ms
-    assert not any(watch.add(16.0) for _ in range(100))
-    assert [watch.add(30.0) for _ in range(2)] == [False, True]  # the mean of the last 30: 16.47, then 16.93
+    assert round(watch.limit_ms, 2) == 20.83  # 1.25 x 16.67 ms
+    assert not any(watch.add(20.5) for _ in range(100))
+    assert [watch.add(30.0) for _ in range(2)] == [False, True]  # the mean of the last 30: 20.82, then 21.13
 
     monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (384, {}))
     monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
