@@ -5,6 +5,7 @@ import collections
 import json
 import logging
 import math
+import sys
 import time
 
 import cv2
@@ -107,18 +108,24 @@ class CallWatch:
         return len(self.times) == FULL_NET_WATCH and self.mean_ms > self.limit_ms
 
 
+def call_clock() -> float:
+    """Seconds, for timing a network call on one thread: the thread's CPU time (what the call costs the CPU, whatever
+    else runs beside it), but wall time on Windows, whose thread CPU time moves in scheduler ticks of about 15.6 ms."""
+    return time.perf_counter() if sys.platform == "win32" else time.thread_time()
+
+
 def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:
     """One call of ``session`` (on one thread) on ``shape`` as a live pipeline makes it, in ms of this thread's CPU
-    time, as ``CallWatch`` sees it: the median of five calls a camera frame apart, after a warm-up. (Back to back a
-    call costs less than between a camera's frames, where caches go cold and the clock drops: 1.2-1.5x on the hosts
-    measured, benchmarks/RESULTS.md.)"""
+    time (``call_clock``), as ``CallWatch`` sees it: the median of five calls a camera frame apart, after a warm-up.
+    (Back to back a call costs less than between a camera's frames, where caches go cold and the clock drops: 1.2-1.5x
+    on the hosts measured, benchmarks/RESULTS.md.)"""
     session.warm_up(shape)  # a file that cannot run says so in one line
     zeros, times = np.zeros(shape, np.float32), []
     for _ in range(5):
         time.sleep(1 / CAMERA_FPS)
-        t0 = time.thread_time()
+        t0 = call_clock()
         session.run(zeros)
-        times.append(time.thread_time() - t0)
+        times.append(call_clock() - t0)
     return 1000 * float(np.median(times))
 
 
@@ -153,9 +160,9 @@ class PersonSegmenter:
         w, h = model_size(frame.shape[1], frame.shape[0], self.long_side)
         blob = cv2.dnn.blobFromImage(frame, 1.0 / 255, (w, h), swapRB=True)  # resize + RGB + NCHW in one call
         batch = np.concatenate([blob, blob[..., ::-1]]) if self.flip else blob
-        c0 = time.thread_time()
+        c0 = call_clock()
         out = self.session.run(batch)
-        self.last_ms = 1000 * (time.thread_time() - c0)
+        self.last_ms = 1000 * (call_clock() - c0)
         prob = 0.5 * (out[0, 0] + out[1, 0, :, ::-1]) if self.flip else out[0, 0]
         return filled_holes(prob, blob[0].transpose(1, 2, 0))
 

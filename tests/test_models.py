@@ -456,15 +456,21 @@ def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fit
     from realtime import segment
 
     monkeypatch.setattr(segment, "full_net_fit", conftest.REAL_FULL_NET_FIT)  # the real judgement, not the stand-in
-    clock, waits = [0.0], []
-    monkeypatch.setattr(segment.time, "thread_time", lambda: clock[0])
-    monkeypatch.setattr(segment.time, "sleep", waits.append)
+    clock, events = [0.0], []
+
+    def wait(s):  # a camera frame between calls; a whole second on the clock, so one inside a timed call would show
+        events.append(s)
+        clock[0] += 1.0
+
+    monkeypatch.setattr(segment, "call_clock", lambda: clock[0])
+    monkeypatch.setattr(segment.time, "sleep", wait)
 
     class Timed:
         def __init__(self, ms):  # input width -> the times of its calls
             self.ms = {w: iter(t) for w, t in ms.items()}
 
         def run(self, x):
+            events.append("run")
             clock[0] += next(self.ms[x.shape[3]]) / 1000
 
         def warm_up(self, shape):  # as Session.warm_up: one call
@@ -475,7 +481,7 @@ def test_the_full_person_nets_input_on_a_cpu_is_the_largest_whose_timed_call_fit
         return size, {w: round(ms, 6) for w, ms in times.items()}
 
     assert fit(Timed({384: [50, 16, 16.5, 90, 15, 16]}), 2) == (384, {384: 16.0})  # the first call: a warm-up
-    assert waits == [1 / 30] * 5  # a camera frame before each timed call
+    assert events == ["run"] + [1 / 30, "run"] * 5  # the warm-up, then a camera frame before each timed call
     size, times = fit(Timed({384: [5, 17, 17, 2, 17, 2], 352: [9, 14, 15, 14, 30, 14]}), 2)
     assert (size, times) == (352, {384: 17.0, 352: 14.0})
     slow = {384: [25] * 6, 352: [20] * 6, 320: [17] * 6}
