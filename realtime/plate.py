@@ -215,7 +215,7 @@ class BackgroundPlate:
         moved = cv2.dilate(cv2.compare(diff, 3 * STILL_LEVEL, cv2.CMP_GE), k)
         self.still = cv2.bitwise_and(cv2.add(self.still, 1), still)  # saturates at 255
         calm = cv2.subtract(self.calm, STILL_LEAK)
-        cv2.add(self.calm, 1, dst=calm, mask=still)  # where it held still (np.where costs 20x)
+        cv2.add(self.calm, 1, dst=calm, mask=still)  # where it held still: a masked add, not a np.where
         self.calm = cv2.bitwise_and(calm, cv2.bitwise_not(moved))
 
     @staticmethod

@@ -117,8 +117,8 @@ def call_clock() -> float:
 def call_ms(session: Session, shape: tuple[int, int, int, int]) -> float:
     """One call of ``session`` (on one thread) on ``shape`` as a live pipeline makes it, in ms of this thread's CPU
     time (``call_clock``), as ``CallWatch`` sees it: the median of five calls a camera frame apart, after a warm-up.
-    (Back to back a call costs less than between a camera's frames, where caches go cold and the clock drops: 1.2-1.5x
-    on the hosts measured, benchmarks/RESULTS.md.)"""
+    (Back to back a call costs less than between a camera's frames, where caches go cold and the clock drops:
+    benchmarks/RESULTS.md.)"""
     session.warm_up(shape)  # a file that cannot run says so in one line
     zeros, times = np.zeros(shape, np.float32), []
     for _ in range(5):
