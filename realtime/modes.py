@@ -23,6 +23,8 @@ class Layers:
 
 
 def _over_background(x: Layers) -> np.ndarray:
+    if x.strength >= 1:  # the same blend, the layers swapped: the person's weight needs no inverting
+        return composite.blend(x.frame, x.background, x.person)
     return composite.blend(x.background, x.frame, composite.scaled(x.person, x.strength, invert=True))
 
 

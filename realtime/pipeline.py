@@ -423,14 +423,10 @@ class Pipeline:
                 person[rows, cols] = cv2.max(person[rows, cols], part)
         if self.settings.plate_trim:
             room = plate.room_shown(small, more)
-            if room is not None:  # it changes the person's weight only where the person is (their box, at plate size)
-                x, y, bw, bh = cv2.boundingRect(person)
-                sx, sy = size[0] / w, size[1] / h
-                x0, y0 = int(x * sx), int(y * sy)
-                reach = (x0, y0, int(np.ceil((x + bw) * sx)) - x0, int(np.ceil((y + bh) * sy)) - y0)
-                if bw:
-                    (rows, cols), part = composite.enlarged_part(room, reach, (w, h))
-                    person[rows, cols] = cv2.multiply(person[rows, cols], cv2.bitwise_not(part), scale=1 / 255)
+            reach = (0, 0, 0, 0) if room is None else cv2.boundingRect(room)
+            if reach[2]:  # it changes the person's weight only where it shows room (its box, at plate size)
+                (rows, cols), part = composite.enlarged_part(room, reach, (w, h))
+                person[rows, cols] = cv2.multiply(person[rows, cols], cv2.bitwise_not(part), scale=1 / 255)
         return self.painter.update(plate, (w, h), t), person
 
     def _plate_frame(self, frame: np.ndarray) -> np.ndarray:

@@ -156,17 +156,26 @@ def test_blend_uint8_matches_float_reference():
     assert np.abs(composite.blend(a, b, w).astype(np.float32) - ref).max() <= 1.0
 
 
-@pytest.mark.parametrize("box", [(20, 10, 30, 20), (0, 0, 64, 36), (0, 5, 3, 4), (60, 30, 4, 6), None])
-def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box):
+@pytest.mark.parametrize("box, sharp", [((20, 10, 30, 20), False), ((0, 0, 64, 36), False), ((0, 5, 3, 4), False),
+                                        ((60, 30, 4, 6), False), (None, False), ((4, 2, 56, 32), True),
+                                        ((0, 0, 64, 36), True)])
+def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box, sharp):
     """The arithmetic runs in the box where the other layer shows at all (for a person's weight and its inverse
-    alike): the same pixels as blending the whole frame, and neither layer changed."""
+    alike), and for a sharp-edged weight (a person's: a thin band mixes the layers) on that band's pixels only:
+    the same pixels as blending the whole frame, and neither layer changed."""
     rng = np.random.default_rng(1)
     a, b = (rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2))
     a0, b0 = a.copy(), b.copy()
     w = np.zeros((H, W), np.uint8)
     if box is not None:
         x, y, bw, bh = box
-        w[y:y + bh, x:x + bw] = rng.integers(0, 256, (bh, bw), dtype=np.uint8)
+        part = rng.integers(0, 256, (bh, bw), dtype=np.uint8)
+        if sharp:  # a solid ellipse with a soft rim, and a few pixels mixed at random inside
+            part = cv2.ellipse(np.zeros((bh, bw), np.uint8), (bw // 2, bh // 2), (bw // 2, bh // 2), 0, 0, 360, 255, -1)
+            part = cv2.bitwise_or(part, cv2.compare(rng.random((bh, bw)), 0.97, cv2.CMP_GT))
+            part[cv2.morphologyEx(part, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)) > 0] = 128
+            assert 0 < cv2.countNonZero(cv2.inRange(part, 1, 254)) <= composite.MIXED_SHARE * part.size
+        w[y:y + bh, x:x + bw] = part
     for weight in (w, 255 - w):
         f = weight.astype(np.float32)[..., None] / 255
         out = composite.blend(a, b, weight)

@@ -2,11 +2,12 @@
 import logging
 import threading
 
+import cv2
 import numpy as np
 import pytest
 from conftest import OnCpu, logged, run_cli
 
-from realtime import modes, providers
+from realtime import composite, modes, providers
 from realtime.config import Settings
 from realtime.errors import RealtimeError
 from realtime.live import LiveLoop
@@ -162,3 +163,18 @@ def test_the_overlay_shows_each_stage_mean_over_the_last_frames_not_the_last_fra
     loop.run()
     assert loop.frames_out == 10
     assert "ms: segment 4.1  composite 1.0" in loop._hud_lines()
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.6])
+def test_the_background_modes_show_the_layer_by_the_persons_weight_at_any_strength(strength):
+    """Over a background (painted, blurred, a picture) the person's weight shows the frame; the room shows the
+    background by ``strength``. At full strength the blend runs with the layers swapped (no inverted weight): the
+    same pixels as the general form."""
+    rng = np.random.default_rng(3)
+    frame, background = (rng.integers(0, 256, (36, 64, 3), dtype=np.uint8) for _ in range(2))
+    person = cv2.GaussianBlur(cv2.circle(np.zeros((36, 64), np.uint8), (30, 18), 12, 255, -1), (0, 0), 1.5)
+    out = modes.get("style-background").compose(modes.Layers(frame, person, None, background, strength))
+    inverse = cv2.convertScaleAbs(person, alpha=-strength, beta=255 * strength)
+    assert np.array_equal(out, composite.blend(background, frame, inverse))
+    f = inverse.astype(np.float32)[..., None] / 255
+    assert np.abs(out - (background * f + frame * (1 - f))).max() <= 1.0
