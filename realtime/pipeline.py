@@ -223,16 +223,22 @@ class Pipeline:
         return segmenter
 
     def _fall_back(self) -> None:
-        """The full person file no longer keeps to its budget live on this CPU (``segment.CallWatch``): the small
-        one, at the stride set (by default on every frame that moves), from the next frame on, for the rest of the
-        pipeline's life."""
-        watch, session, s = self._watch, self._fallback, self.settings
-        full, self.segmenter = self.segmenter.session.path.name, PersonSegmenter(session, s.mask_size, s.mask_flip)
-        session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
-        self._watch, self._fallback = None, None
+        """The full person file no longer keeps to its budget live on this CPU (``segment.CallWatch``): from the next
+        frame on it is fed the next smaller of ``segment.FULL_NET_SIZES``, watched in turn (a CPU that slowed a little
+        keeps the finer net); below the smallest the small file runs, at the stride set (by default on every frame that
+        moves), for the rest of the pipeline's life."""
+        watch, seg, s = self._watch, self.segmenter, self.settings
+        smaller = [size for size in segment.FULL_NET_SIZES if size < seg.long_side]
+        if smaller:
+            self.segmenter = PersonSegmenter(seg.session, smaller[0], s.mask_flip)
+            self._watch, now = segment.CallWatch(self.mask_every), f"fed {smaller[0]}"
+        else:
+            small, self._watch, self._fallback = self._fallback, None, None
+            self.segmenter, now = PersonSegmenter(small, s.mask_size, s.mask_flip), small.path.name
+        self.segmenter.session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
         self.state.reuse.every = self.mask_every
-        logger.warning("%s took %.2f ms a call over its last %d on this CPU (at most %.2f): %s from now on", full,
-                       watch.mean_ms, len(watch.times), watch.limit_ms, session.path.name)
+        logger.warning("%s fed %d took %.2f ms a call over its last %d on this CPU (at most %.2f): %s from now on",
+                       seg.session.path.name, seg.long_side, watch.mean_ms, len(watch.times), watch.limit_ms, now)
 
     @property
     def mask_every(self) -> int:

@@ -44,8 +44,9 @@ FULL_NET_CORE = 0.25
 FULL_NET_EVERY = 2
 CAMERA_FPS = 30
 # Then, while it runs, the mean CPU time of its last FULL_NET_WATCH calls (two seconds) may exceed that budget by
-# FULL_NET_SLACK (noise between one call and the next) before the small file takes over for good: the CPU slowed
-# down (a laptop's power saving, heat; the calls' CPU time is watched, so not another app's share of the cores).
+# FULL_NET_SLACK (noise between one call and the next) before it is fed the next smaller size, and below the smallest
+# the small file takes over for good: the CPU slowed down (a laptop's power saving, heat; the calls' CPU time is
+# watched, so not another app's share of the cores).
 FULL_NET_WATCH = 30
 FULL_NET_SLACK = 1.25
 

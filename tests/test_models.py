@@ -908,10 +908,12 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch,
     assert doctor.live_person_net().startswith("cannot tell: person model missing")
 
 
-def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_long(monkeypatch, caplog):
+def test_the_full_person_net_steps_down_then_gives_way_to_the_small_one_when_its_calls_grow_too_long(
+        monkeypatch, caplog):
     """Taken at start, the full file is watched: once the mean CPU time of its last calls (``FULL_NET_WATCH``) is over
-    its budget by ``FULL_NET_SLACK``, the small file (opened at start) runs on every frame that moves from the next
-    frame on, with one warning; calls within the budget never switch."""
+    its budget by ``FULL_NET_SLACK``, it is fed the next smaller size from the next frame on, watched in turn, and
+    below the smallest the small file (opened at start) runs on every frame that moves, with a warning at each step;
+    calls within the budget never switch."""
     from realtime import segment
     from realtime.config import Settings
     from realtime.pipeline import Pipeline
@@ -923,23 +925,29 @@ def test_the_full_person_net_gives_way_to_the_small_one_when_its_calls_grow_too_
 
     monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (384, {}))
     monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
-    frames = synthetic_frames(10, 320, 180)
+    frames = synthetic_frames(24, 320, 180)
     for slack, switched in ((1000.0, False), (0.0, True)):
         monkeypatch.setattr(segment, "FULL_NET_SLACK", slack)
+        caplog.clear()
         pipe = Pipeline.from_settings(Settings(mode="style-background", device="cpu").validate(), live=True)
         try:
-            running = []  # the file that serves the next frame, after each frame
+            running = []  # the file and size that serve the next frame, after each frame
             for f in frames:
                 assert pipe.process(f).shape == f.shape
-                running.append(pipe.segmenter.session.path.name)
-            name, every = pipe.segmenter.session.path.name, pipe.mask_every
+                running.append((pipe.segmenter.session.path.name, pipe.segmenter.long_side))
+            every = pipe.mask_every
+            described = pipe.describe((640, 360))
         finally:
             pipe.close()
-        if switched:  # the full file on frames 1, 3, 5 (the third call's verdict), then the small one
-            assert running == ["person-full.onnx"] * 4 + ["person.onnx"] * 6 and (name, every) == ("person.onnx", 1)
-            said = re.search(r"person-full.onnx took (\d+\.\d\d) ms .*\(at most (\d+\.\d\d)\)",
-                             " ".join(logged(caplog, logging.WARNING)))
-            assert said and float(said[1]) > float(said[2])  # the figures as printed show it over
-            assert "256x144" in pipe.describe((640, 360)) and "every other" not in pipe.describe((640, 360))
+        if switched:  # each size's third call (every other frame: on frames 0, 2, 4 the first) gives its verdict
+            full = "person-full.onnx"
+            assert running == ([(full, 384)] * 4 + [(full, 352)] * 6 + [(full, 320)] * 6
+                               + [("person.onnx", 256)] * 8) and every == 1
+            warning = r"person-full.onnx fed (\d+) took (\d+\.\d\d) ms .*\(at most (\d+\.\d\d)\): (.*) from now"
+            said = [re.search(warning, line) for line in logged(caplog, logging.WARNING)]
+            assert [(m[1], m[4]) for m in said] == [("384", "fed 352"), ("352", "fed 320"), ("320", "person.onnx")]
+            assert all(float(m[2]) > float(m[3]) for m in said)  # the figures as printed show it over
+            assert "256x144" in described and "every other" not in described
         else:
-            assert (name, every) == ("person-full.onnx", 2) and not logged(caplog, logging.WARNING)
+            assert running == [("person-full.onnx", 384)] * len(frames) and every == 2
+            assert not logged(caplog, logging.WARNING)
