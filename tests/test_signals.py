@@ -63,20 +63,21 @@ def test_interrupted_render_keeps_the_earlier_file(long_clip, tmp_path, sig):
     assert out.read_bytes() == earlier
 
 
-def slow_style(path, convs: int = 1200):
-    """A valid style model that takes seconds a frame: a chain of 3x3 convolutions (ONNX Runtime checks its
-    terminate flag between them)."""
+def slow_style(path, convs: int = 200, k: int = 9):
+    """A valid style model that takes seconds a frame: a chain of ``k`` x ``k`` convolutions (ONNX Runtime checks its
+    terminate flag between them: a tenth of a second apart at 1080p here). Few, large ones: loading a graph takes
+    time by its nodes (1200 3x3 ones took 7 s on a slow host, and a stop during loading waits for it)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper
 
-    blur = np.repeat(np.eye(3, dtype=np.float32)[:, :, None, None], 9, axis=2).reshape(3, 3, 3, 3) / 9
+    blur = np.full((3, 3, k, k), 1 / (3 * k * k), np.float32)
     names = ["image"] + [f"c{i}" for i in range(convs - 1)] + ["stylized"]
-    nodes = [helper.make_node("Conv", [names[i], "w"], [names[i + 1]], pads=[1, 1, 1, 1]) for i in range(convs)]
+    nodes = [helper.make_node("Conv", [names[i], "w"], [names[i + 1]], pads=[k // 2] * 4) for i in range(convs)]
     graph = helper.make_graph(
         nodes, "slow", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])],
         [helper.make_tensor_value_info("stylized", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [3, 3, 3, 3], blur.ravel().tolist())])
+        [helper.make_tensor("w", TensorProto.FLOAT, [3, 3, k, k], blur.ravel().tolist())])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -93,7 +94,7 @@ def test_stop_ends_a_long_network_run_within_a_second(tmp_path):
     out = tmp_path / "o.png"
     p = start_render(img, out, "--style", str(slow_style(tmp_path / "slow.onnx")), "--style-scale", "1",
                      "--mode", "style-all", "--threads", "2", "--device", "cpu")
-    time.sleep(5)  # models loaded (~1-2 s); the one frame takes ~20 s on 2 cores
+    time.sleep(5)  # models loaded (~1-2 s); the one frame takes ~25 s on 2 cores
     assert p.poll() is None, "the frame was done before it could be interrupted"
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
