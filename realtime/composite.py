@@ -153,7 +153,7 @@ def scaled(person: np.ndarray, strength: float, invert: bool = False) -> np.ndar
     return person if strength >= 1.0 else cv2.convertScaleAbs(person, alpha=strength)
 
 
-MIXED_SHARE = 0.25  # where fewer of the box's pixels than this mix the layers, only those are computed
+MIXED_SHARE = 0.25  # where at most this share of the box's pixels mix the layers, only those are computed
 
 
 def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.ndarray:
@@ -177,10 +177,12 @@ def blend(top: np.ndarray, base: np.ndarray, weight: np.ndarray | float) -> np.n
         return out
     # A sharp-edged weight (the person's, at full strength) mixes the layers in a thin band along the edge: in the
     # box the other layer is copied where it shows alone, and the arithmetic runs on the band's pixels only
-    other, alone = (base, 0) if on_top else (top, 255)
-    cv2.copyTo(other[box], cv2.compare(w, alone, cv2.CMP_EQ), dst)
+    # (a threshold, not a compare with a number: OpenCV takes a number for a 4x1 array, so a 1x1 or 4x1 box broke)
+    other, shows = (base, cv2.threshold(w, 0, 255, cv2.THRESH_BINARY_INV)) if on_top else \
+        (top, cv2.threshold(w, 254, 255, cv2.THRESH_BINARY))
+    cv2.copyTo(other[box], shows[1], dst)
     at = cv2.findNonZero(mixed)
-    if at is not None:  # gathered by flat index (np.take: several times faster than indexing rows and columns)
+    if at is not None:  # gathered by flat index (np.take)
         cols, rows = at.reshape(-1, 2).T
         at = (rows + y) * weight.shape[1] + cols + x
         layers = [np.take(image.reshape(-1, 3), at, axis=0)[:, None] for image in (top, base)]

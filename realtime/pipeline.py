@@ -230,8 +230,8 @@ class Pipeline:
         watch, seg, s = self._watch, self.segmenter, self.settings
         smaller = [size for size in segment.FULL_NET_SIZES if size < seg.long_side]
         if smaller:
-            self.segmenter = PersonSegmenter(seg.session, smaller[0], s.mask_flip)
-            self._watch, now = segment.CallWatch(self.mask_every), f"fed {smaller[0]}"
+            self.segmenter = PersonSegmenter(seg.session, max(smaller), s.mask_flip)
+            self._watch, now = segment.CallWatch(self.mask_every), f"fed {max(smaller)}"
         else:
             small, self._watch, self._fallback = self._fallback, None, None
             self.segmenter, now = PersonSegmenter(small, s.mask_size, s.mask_flip), small.path.name

@@ -158,7 +158,8 @@ def test_blend_uint8_matches_float_reference():
 
 @pytest.mark.parametrize("box, sharp", [((20, 10, 30, 20), False), ((0, 0, 64, 36), False), ((0, 5, 3, 4), False),
                                         ((60, 30, 4, 6), False), (None, False), ((4, 2, 56, 32), True),
-                                        ((0, 0, 64, 36), True)])
+                                        ((0, 0, 64, 36), True), ((20, 10, 1, 4), True), ((20, 10, 1, 1), True),
+                                        ((20, 10, 4, 1), True), ((20, 10, 2, 2), True)])
 def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box, sharp):
     """The arithmetic runs in the box where the other layer shows at all (for a person's weight and its inverse
     alike), and for a sharp-edged weight (a person's: a thin band mixes the layers) on that band's pixels only:
@@ -170,7 +171,9 @@ def test_blend_copies_what_shows_alone_and_mixes_only_where_both_show(box, sharp
     if box is not None:
         x, y, bw, bh = box
         part = rng.integers(0, 256, (bh, bw), dtype=np.uint8)
-        if sharp:  # a solid ellipse with a soft rim, and a few pixels mixed at random inside
+        if sharp and bw * bh < 16:  # a box of a few pixels, all of the one layer (1x1 and 4x1 boxes once broke)
+            part = np.full((bh, bw), 255, np.uint8)
+        elif sharp:  # a solid ellipse with a soft rim, and a few pixels mixed at random inside
             part = cv2.ellipse(np.zeros((bh, bw), np.uint8), (bw // 2, bh // 2), (bw // 2, bh // 2), 0, 0, 360, 255, -1)
             part = cv2.bitwise_or(part, cv2.compare(rng.random((bh, bw)), 0.97, cv2.CMP_GT))
             part[cv2.morphologyEx(part, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)) > 0] = 128
