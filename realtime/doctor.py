@@ -138,5 +138,6 @@ def run_doctor(out=print) -> None:
     except RealtimeError as exc:
         out(f"  {exc}")
         infos = list_styles()
+    width = max((len(info.name) for info in infos), default=0)  # the columns line up whatever the names
     for info in infos:
-        out(f"  {info.name:28s} {info.size_mb:6.2f} MB  checksum {checksum_status(info)}  {info.path}")
+        out(f"  {info.name:{width}s} {info.size_mb:6.2f} MB  checksum {checksum_status(info)}  {info.path}")

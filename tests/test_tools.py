@@ -20,6 +20,8 @@ def test_doctor_reports_everything():
         assert key in r.stdout
     if "NOT AVAILABLE" in r.stdout:
         assert "modprobe v4l2loopback" in r.stdout or "OBS" in r.stdout
+    rows = [line for line in r.stdout.splitlines() if " MB  checksum " in line]
+    assert len(rows) >= 14 and len({line.index(" MB  checksum ") for line in rows}) == 1  # the columns line up
 
 
 def test_bench_json_schema(tmp_path):
