@@ -21,9 +21,11 @@ class MaskSmoother:
         self.state = None
 
     def __call__(self, mask: np.ndarray) -> np.ndarray:
-        if self.smoothing <= 0 or self.state is None or self.state.shape != mask.shape:
+        if self.smoothing <= 0 or self.state is None:
             self.state = mask.astype(np.float32, copy=True)
             return self.state
+        if self.state.shape != mask.shape:  # the net now runs at another size (a new stream resets the smoother)
+            self.state = cv2.resize(self.state, mask.shape[::-1], interpolation=cv2.INTER_LINEAR)
         keep = cv2.absdiff(mask, self.state)
         cv2.exp(keep * -self.motion_gain, keep)
         keep *= self.smoothing

@@ -114,6 +114,8 @@ def test_mask_smoothing_holds_still_areas_and_follows_motion():
     assert keep > 0.5 and small[0, 0] == pytest.approx(0.5 * keep + 0.55 * (1 - keep), abs=1e-5)
     big = sm(np.ones((4, 4), np.float32))  # the person moved: follow at once
     assert big[0, 0] > 0.95
+    finer = sm(np.full((8, 8), 0.95, np.float32))  # the net fed another size: its last answer carries over, enlarged
+    assert finer.shape == (8, 8) and 0.95 < finer[0, 0] < big[0, 0]
     off = composite.MaskSmoother(smoothing=0.0)
     off(base)
     assert np.allclose(off(base + 0.3), 0.8)
