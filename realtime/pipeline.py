@@ -133,7 +133,8 @@ class Pipeline:
         self._frames = 0
         self._size: tuple[int, int] | None = None
         # live on a CPU that took the full person file at start: its calls' CPU time, and the small file's session
-        # (opened at start, so a file that cannot run says so then), which takes over if they grow too long
+        # (opened at start, so a file that cannot run says so then), which takes over if they stay too long at the
+        # smallest size (``_fall_back``)
         self._watch: segment.CallWatch | None = None
         self._fallback: Session | None = None
         self._opencv_threads: int | None = None  # OpenCV's thread count before a live CPU pipeline took it to one
