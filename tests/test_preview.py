@@ -16,12 +16,16 @@ pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdot
 
 @contextlib.contextmanager
 def xvfb():
-    display = f":{90 + os.getpid() % 500}"
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    """A virtual X server on a display it finds free, once it is ready (``-displayfd``: it writes the number then)."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
+    os.close(w)
     try:
-        yield display
+        with os.fdopen(r) as ready:
+            number = ready.readline().strip()
+        assert number, f"Xvfb did not start (exit code {proc.poll()})"
+        yield f":{number}"
     finally:
         proc.terminate()
         proc.wait(5)
@@ -40,7 +44,8 @@ def read_xwd(data: bytes) -> np.ndarray:
     return px[:, :, 2::-1] if lsb_first else px[:, :, n - 3:]
 
 
-def wait_for_window(display: str, timeout: float = 30) -> str:
+def wait_for_window(display: str, preview: subprocess.Popen, timeout: float = 30) -> str:
+    """The preview's window id, once it shows; a failure says why (the preview ended, and what it said)."""
     env = {**os.environ, "DISPLAY": display}
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -48,8 +53,11 @@ def wait_for_window(display: str, timeout: float = 30) -> str:
                            text=True, env=env)
         if r.stdout.strip():
             return r.stdout.split()[0]
+        if preview.poll() is not None:
+            raise AssertionError(f"the preview ended (exit code {preview.returncode}) before its window showed: "
+                                 f"{preview.stderr.read()}")
         time.sleep(0.3)
-    raise AssertionError("the preview window never appeared")
+    raise AssertionError(f"the preview window never appeared in {timeout} s (the preview still running)")
 
 
 def wait_for_picture(env: dict, timeout: float = 20) -> bool:
@@ -75,7 +83,7 @@ def preview_showing(tmp_path):
         p = subprocess.Popen([sys.executable, "-m", "realtime", "preview", "--source", str(clip)], cwd=REPO,
                              env=env, stderr=subprocess.PIPE, text=True)
         try:
-            win = wait_for_window(display)
+            win = wait_for_window(display, p)
             assert wait_for_picture(env), "the window shows no picture"
             yield p, win, env
         finally:
