@@ -84,7 +84,11 @@ def preview_showing(tmp_path):
                              env=env, stderr=subprocess.PIPE, text=True)
         try:
             win = wait_for_window(display, p)
-            assert wait_for_picture(env), "the window shows no picture"
+            if not wait_for_picture(env):
+                running = p.poll() is None
+                p.kill()
+                state = "still running" if running else f"ended, exit code {p.returncode}"
+                raise AssertionError(f"the window shows no picture (the preview {state}): {p.stderr.read()}")
             yield p, win, env
         finally:
             if p.poll() is None:
