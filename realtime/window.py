@@ -22,6 +22,7 @@ from realtime.errors import EXIT_NO_DEVICE, RealtimeError
 
 CHECK_EVERY_S = 0.25  # how often the X server is asked whether the window still exists (~0.1 ms a time)
 SEARCHES = 40  # looks for the window's X id (it appears within a frame or two; give up after 10 s)
+SCREEN_SHARE = 0.85  # the window opens at the picture's size, shrunk to this share of the screen (title bar, panels)
 
 
 class _Cookie(ctypes.Structure):
@@ -80,7 +81,11 @@ class _XServer:
             raise RealtimeError("no display for the preview window: " + (
                 f"cannot connect to X display {display}" if display else "DISPLAY is not set")
                 + " (use `realtime camera` or `realtime render` without one)", EXIT_NO_DEVICE)
-        self.root = ctypes.c_uint32.from_address(xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(self.conn)).data).value
+        screen = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(self.conn)).data
+        # xcb_screen_t: root, default_colormap, white_pixel, black_pixel, current_input_masks (32 bits each), then
+        # width_in_pixels and height_in_pixels (16 bits each)
+        self.root = ctypes.c_uint32.from_address(screen).value
+        self.screen = (ctypes.c_uint16.from_address(screen + 20).value, ctypes.c_uint16.from_address(screen + 22).value)
         name = b"_NET_WM_PID"
         reply = self._reply("xcb_intern_atom", self._ask("xcb_intern_atom", 0, len(name), name))
         # the reply: response_type, pad, sequence (16 bits), length (32), atom (32)
@@ -153,8 +158,22 @@ def check_display() -> None:
         x.close()
 
 
+def window_size(picture: tuple[int, int], screen: tuple[int, int] | None) -> tuple[int, int]:
+    """The window's size for a w x h picture: the picture's own, shrunk (aspect kept) to fit ``SCREEN_SHARE`` of the
+    screen where it is known."""
+    w, h = picture
+    if screen is None:
+        return w, h
+    s = min(1.0, SCREEN_SHARE * screen[0] / w, SCREEN_SHARE * screen[1] / h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
 class PreviewWindow:
-    """A highgui window that says when it is gone: closed by the user or the window manager, or destroyed."""
+    """A highgui window that says when it is gone: closed by the user or the window manager, or destroyed.
+
+    It opens with the first picture, at the picture's size or the largest that fits the screen, and shows the
+    picture alone (no highgui toolbar or status bar); the user may resize it. (highgui's own first size is 400x300
+    whatever the picture: a 720p picture and its overlay shrunk to a third.)"""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -162,15 +181,24 @@ class PreviewWindow:
         self._xid: int | None = None
         self._searches = 0
         self._next_check = 0.0
+        self._picture: tuple[int, int] | None = None  # the size last fitted: a new size (a mode, a camera) fits anew
         self.gone = False
-        cv2.namedWindow(name, cv2.WINDOW_NORMAL)
 
     def show(self, image: np.ndarray) -> None:
-        if not self.gone:
-            cv2.imshow(self.name, image)
+        if self.gone:
+            return
+        picture = (image.shape[1], image.shape[0])
+        if picture != self._picture:
+            if self._picture is None:
+                cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
+            self._picture = picture
+            cv2.resizeWindow(self.name, *window_size(picture, self._x.screen if self._x is not None else None))
+        cv2.imshow(self.name, image)
 
     def key(self) -> int:
         """The key pressed (255: none); sets ``gone`` when the window went away."""
+        if self._picture is None:  # no window yet: it opens with the first picture
+            return 255
         key = cv2.waitKey(1) & 0xFF
         try:  # Qt's highgui raises "NULL guiReceiver" once the window manager closed its last window
             if cv2.getWindowProperty(self.name, cv2.WND_PROP_VISIBLE) < 1:
@@ -187,7 +215,7 @@ class PreviewWindow:
         return 255 if self.gone else key
 
     def close(self) -> None:
-        if not self.gone:
+        if not self.gone and self._picture is not None:
             try:
                 cv2.destroyWindow(self.name)
                 cv2.waitKey(1)

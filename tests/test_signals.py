@@ -126,9 +126,10 @@ def test_a_stop_during_loading_refuses_the_first_run(tmp_path, monkeypatch):
 def test_preview_stops_on_sigterm_within_a_second(long_clip):
     import shutil
 
-    if not shutil.which("Xvfb"):
-        pytest.skip("Xvfb not installed")
-    from test_preview import xvfb
+    from test_preview import TOOLS, xvfb
+
+    if not all(shutil.which(t) for t in TOOLS):
+        pytest.skip("needs Xvfb and openbox (apt-get install xvfb openbox)")
 
     with xvfb() as display:
         p = subprocess.Popen([sys.executable, "-m", "realtime", "preview", "--source", str(long_clip)],
