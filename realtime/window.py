@@ -23,6 +23,7 @@ from realtime.errors import EXIT_NO_DEVICE, RealtimeError
 CHECK_EVERY_S = 0.25  # how often the X server is asked whether the window still exists (~0.1 ms a time)
 SEARCHES = 40  # looks for the window's X id (it appears within a frame or two; give up after 10 s)
 SCREEN_SHARE = 0.85  # the window opens at the picture's size, shrunk to this share of the screen (title bar, panels)
+SOME_SCREEN = (1440, 900)  # where the screen's size is unknown (macOS): a small laptop's
 
 
 class _Cookie(ctypes.Structure):
@@ -158,14 +159,22 @@ def check_display() -> None:
         x.close()
 
 
-def window_size(picture: tuple[int, int], screen: tuple[int, int] | None) -> tuple[int, int]:
+def window_size(picture: tuple[int, int], screen: tuple[int, int]) -> tuple[int, int]:
     """The window's size for a w x h picture: the picture's own, shrunk (aspect kept) to fit ``SCREEN_SHARE`` of the
-    screen where it is known."""
+    screen."""
     w, h = picture
-    if screen is None:
-        return w, h
     s = min(1.0, SCREEN_SHARE * screen[0] / w, SCREEN_SHARE * screen[1] / h)
     return max(1, round(w * s)), max(1, round(h * s))
+
+
+def _screen(x: _XServer | None) -> tuple[int, int]:
+    """The screen's size in pixels: X11's, Windows' primary monitor's, else ``SOME_SCREEN``."""
+    if x is not None:
+        return x.screen
+    if sys.platform == "win32":
+        metrics = ctypes.windll.user32.GetSystemMetrics
+        return metrics(0), metrics(1)  # SM_CXSCREEN, SM_CYSCREEN
+    return SOME_SCREEN
 
 
 class PreviewWindow:
@@ -192,7 +201,7 @@ class PreviewWindow:
             if self._picture is None:
                 cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
             self._picture = picture
-            cv2.resizeWindow(self.name, *window_size(picture, self._x.screen if self._x is not None else None))
+            cv2.resizeWindow(self.name, *window_size(picture, _screen(self._x)))
         cv2.imshow(self.name, image)
 
     def key(self) -> int:
