@@ -168,7 +168,8 @@ def window_size(picture: tuple[int, int], screen: tuple[int, int]) -> tuple[int,
 
 
 def _screen(x: _XServer | None) -> tuple[int, int]:
-    """The screen's size in pixels: X11's, Windows' primary monitor's, else ``SOME_SCREEN``."""
+    """The screen's size in pixels: X11's, Windows' primary monitor's, else ``SOME_SCREEN``. (X11's screen spans
+    all the monitors, so a smaller monitor beside a larger one may get a window too big for it; resizable.)"""
     if x is not None:
         return x.screen
     if sys.platform == "win32":

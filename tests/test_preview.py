@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO, synthetic_frames, write_video
 
-from realtime.window import SOME_SCREEN, _screen, window_size
+from realtime.window import SOME_SCREEN, _screen, _x_server, window_size
 
 TOOLS = ("Xvfb", "openbox", "xdotool", "xwd")
 needs_x = pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),
@@ -43,14 +43,19 @@ def xvfb():
                                   stderr=subprocess.DEVNULL)
             deadline = time.time() + 20
             while not started.exists():
-                assert wm.poll() is None and time.time() < deadline, f"openbox did not start (exit code {wm.poll()})"
+                assert wm.poll() is None, f"openbox ended at start (exit code {wm.returncode})"
+                assert time.time() < deadline, "openbox did not start in 20 s"
                 time.sleep(0.05)
         yield display
     finally:
         for proc in (wm, server):
             if proc is not None:
                 proc.terminate()
-                proc.wait(5)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def read_xwd(data: bytes) -> np.ndarray:
@@ -89,7 +94,9 @@ def wait_for_picture(env: dict, window: str, timeout: float = 20) -> bool:
     deadline = time.time() + timeout
     while True:
         time.sleep(1.0)
-        img = read_xwd(subprocess.run(["xwd", "-id", window, "-silent"], capture_output=True, env=env).stdout)
+        dump = subprocess.run(["xwd", "-id", window, "-silent"], capture_output=True, env=env)
+        assert dump.returncode == 0, f"xwd could not read the window: {dump.stderr.decode(errors='replace')}"
+        img = read_xwd(dump.stdout)
         if img.reshape(-1, 3).std(axis=0).mean() > 10:
             return True
         if time.time() > deadline:
@@ -195,3 +202,15 @@ def test_window_opens_at_the_picture_size_within_the_screen():
     assert window_size((1920, 1080), (1366, 768)) == (1161, 653)  # the height limits
     if sys.platform != "win32":  # no X server to ask (highgui on macOS): a small laptop's screen is assumed
         assert _screen(None) == SOME_SCREEN
+
+
+@needs_x
+def test_screen_size_read_from_the_x_server(monkeypatch):
+    with xvfb() as display:
+        monkeypatch.setenv("DISPLAY", display)
+        x = _x_server()
+        try:
+            assert x.screen == (1024, 768)  # the tests' Xvfb screen
+            assert _screen(x) == (1024, 768)
+        finally:
+            x.close()

@@ -126,15 +126,16 @@ def test_a_stop_during_loading_refuses_the_first_run(tmp_path, monkeypatch):
 def test_preview_stops_on_sigterm_within_a_second(long_clip):
     import shutil
 
-    from test_preview import TOOLS, xvfb
+    from test_preview import wait_for_window, xvfb
 
-    if not all(shutil.which(t) for t in TOOLS):
-        pytest.skip("needs Xvfb and openbox (apt-get install xvfb openbox)")
+    if not all(shutil.which(t) for t in ("Xvfb", "openbox", "xdotool")):
+        pytest.skip("needs Xvfb, openbox and xdotool (apt-get install xvfb openbox xdotool)")
 
     with xvfb() as display:
         p = subprocess.Popen([sys.executable, "-m", "realtime", "preview", "--source", str(long_clip)],
                              cwd=REPO, env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
-        time.sleep(4)
+        wait_for_window(display, p)  # the first frame is shown: the networks loaded, frames running
+        time.sleep(1)
         assert p.poll() is None, p.stderr.read()
         t0 = time.time()
         p.send_signal(signal.SIGTERM)
