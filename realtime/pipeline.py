@@ -229,10 +229,10 @@ class Pipeline:
         keeps the finer net); below the smallest the small file runs, at the stride set (by default on every frame that
         moves), for the rest of the pipeline's life."""
         watch, seg, s = self._watch, self.segmenter, self.settings
-        smaller = [size for size in segment.FULL_NET_SIZES if size < seg.long_side]
+        smaller = max((size for size in segment.FULL_NET_SIZES if size < seg.long_side), default=None)
         if smaller:
-            self.segmenter = PersonSegmenter(seg.session, max(smaller), s.mask_flip)
-            self._watch, now = segment.CallWatch(self.mask_every), f"fed {max(smaller)}"
+            self.segmenter = PersonSegmenter(seg.session, smaller, s.mask_flip)
+            self._watch, now = segment.CallWatch(self.mask_every), f"fed {smaller}"
         else:
             small, self._watch, self._fallback = self._fallback, None, None
             self.segmenter, now = PersonSegmenter(small, s.mask_size, s.mask_flip), small.path.name
