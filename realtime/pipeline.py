@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 MAX_SIDE = 7680
 STYLE_WARMUP = (1, 3, 180, 320)
+# Live on a CPU, where nothing painted is there to show yet (the first frame, a new mode or size), the plate's network
+# paints it at this scale in step (a quarter of the pixels, about a quarter of the time: benchmarks/RESULTS.md) while
+# its worker paints the whole size, which fades in: the stream does not wait for a whole painting.
+FIRST_PAINT_SCALE = 0.5
 FRAME_BUFFERS_KEPT = 32 << 20  # freed buffers up to this size (a 1080p float32 frame) stay in the process
 
 
@@ -172,16 +176,16 @@ class Pipeline:
                 raise RealtimeError(f"--mode {mode.name} needs --background IMAGE")
             self.picture = read_image(Path(s.background))
         if self._uses_plate(mode):
-            paint = self._plate_paint(mode)
+            paint, first = self._plate_paint(mode)
             if self.painter is None:
                 threaded = self.live_cpu
                 # live on a CPU the full network repaints only as often as keeps plate_duty of a core busy; on a
                 # CPU, live or in render, at most twice a second (in render, of the video's time): a small change
                 # waits a moment and is painted with what follows it, rather than each costing a painting
                 self.painter = Painter(paint, threaded, s.plate_repaint, interval=0.0 if self.accelerated else 0.5,
-                                       duty=s.plate_duty if threaded else 1.0)
+                                       duty=s.plate_duty if threaded else 1.0, first=first)
             else:
-                self.painter.set_paint(paint)
+                self.painter.set_paint(paint, first)
 
     def _open_person(self) -> PersonSegmenter:
         """The person net, warmed up: in render and on a GPU the full file; live on a CPU the full file, fed the
@@ -276,11 +280,18 @@ class Pipeline:
         return self.live and not self.accelerated
 
     def _plate_paint(self, mode: modes.Mode):
+        """The painter's functions for ``mode``: (paint, first) (``Painter``; first: None where the whole painting is
+        quick (a blur) or made in step anyway)."""
         if mode.background == "blur":
             strength = self.settings.blur_strength
-            return lambda image, seen: blurred(image, seen, strength)
+            return (lambda image, seen: blurred(image, seen, strength)), None
         stylizer = self.plate_stylizer
-        return lambda image, seen: stylizer(fill(image, seen))
+
+        def first(image: np.ndarray, seen: np.ndarray) -> np.ndarray:  # the painter enlarges it to the output
+            h, w = seen.shape
+            return stylizer(composite.shrink(fill(image, seen), style_size(w, h, FIRST_PAINT_SCALE)))
+
+        return (lambda image, seen: stylizer(fill(image, seen))), first if self.live_cpu else None
 
     # --- control ----------------------------------------------------------------------------------------
     def set_mode(self, name: str) -> None:
@@ -299,7 +310,7 @@ class Pipeline:
         self.settings.style = spec
         self.state.painting.reset()
         if self.painter is not None and self._uses_plate(self.mode):
-            self.painter.set_paint(self._plate_paint(self.mode))
+            self.painter.set_paint(*self._plate_paint(self.mode))
 
     def set_strength(self, strength: float) -> None:
         self.settings.strength = min(1.0, max(0.0, round(strength, 2)))

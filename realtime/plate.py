@@ -320,11 +320,16 @@ class Painter:
     ``interval`` seconds (a new style or stream repaints at once),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
+
+    ``first`` (on a worker): a quicker painting (the same network at a smaller size), made in step while there is
+    nothing to show yet (the first frame, and the first after ``reset``: a new mode or size), shown until the worker's
+    painting of the same plate fades in; without it, that first painting is made in step, and the stream waits for it.
     """
 
     def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
-                 interval: float = 0.5, fade: int = 8, nice: int = 5, duty: float = 1.0) -> None:
-        self.paint, self.threaded = paint, threaded
+                 interval: float = 0.5, fade: int = 8, nice: int = 5, duty: float = 1.0,
+                 first: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+        self.paint, self.threaded, self.first = paint, threaded, first
         self.repaint, self.interval, self.fade, self.nice, self.duty = repaint, interval, fade, nice, duty
         self._last_s = 0.0  # how long the newest painting took
         self._cond = threading.Condition()
@@ -352,11 +357,12 @@ class Painter:
         if not hasattr(self, "stats"):
             self.stats = PainterStats()
 
-    def set_paint(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        """A new style: paint with it from now on, and repaint at once (a painting in the old style still on its
-        way is dropped)."""
+    def set_paint(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  first: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+        """A new style: paint with it (and ``first``) from now on, and repaint at once (a painting in the old style
+        still on its way is dropped)."""
         with self._cond:
-            self.paint = paint
+            self.paint, self.first = paint, first
             self._epoch += 1
             self._result = None
         self._ref = None
@@ -369,7 +375,9 @@ class Painter:
         if self._needs_repaint(plate, t):
             self._asked_t = t
             image, seen = plate.snapshot()
-            if self.threaded and self.shown is not None:
+            if self.threaded and (self.shown is not None or self.first is not None):
+                if self.shown is None:  # the quicker painting: usable from the first frame
+                    self._publish(self.first(image, seen), size, t, instant=True)
                 self._submit(image, seen)
             else:  # synchronous, and the very first painting: usable from the first frame
                 self._publish(self._paint(image, seen), size, t, instant=self.shown is None)

@@ -271,6 +271,69 @@ def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
     assert time.perf_counter() - t0 < 1.0
 
 
+def test_with_a_quicker_first_painting_the_stream_never_waits_for_a_whole_one():
+    """``first``: where nothing painted is there to show (the first frame, after a reset) the quicker painting is
+    shown at once, made in step, and the whole painting, made only on the worker, fades in over it."""
+    bg, plate = room(), BackgroundPlate()
+    paint, painted_on = Blocking(), []
+    paint.calls = 1  # every whole painting blocks until released
+
+    def whole(image, seen):
+        painted_on.append(threading.current_thread().name)
+        return paint(image, seen)
+
+    def first(image, seen):  # half the size: the painter enlarges it
+        return np.full((image.shape[0] // 2, image.shape[1] // 2, 3), 5, np.uint8)
+
+    painter = Painter(whole, threaded=True, repaint=0.01, interval=0.0, fade=4, first=first)
+    m = person_at(20)
+    plate.update(with_person(bg, m), m)
+    for i in range(10):  # the whole painting is held up: the quicker one serves every frame
+        layer = painter.update(plate, (W, H), i / 30)
+        assert layer.shape == (H, W, 3) and np.all(layer == 5)
+    paint.go.set()
+    steps = []
+    for i in range(200):
+        steps.append(int(painter.update(plate, (W, H), 1 + i / 30)[0, 0, 0]))
+        if steps[-1] == 20:
+            break
+        time.sleep(0.01)
+    assert steps[-1] == 20 and max(np.diff([5, *steps])) <= 15 / 4 + 1  # faded in over 4 frames, no jump
+    assert painted_on == ["painter"]  # the whole painting never on the caller's thread
+    painter.reset()  # a new mode or size: the quicker painting again, at once
+    assert np.all(painter.update(plate, (W, H), 10.0) == 5)
+    painter.close()
+
+
+def test_live_on_a_cpu_the_first_frame_waits_only_for_a_smaller_painting():
+    """The shipped plate network, live on a CPU: at the start and after a change of mode the live path paints the
+    plate at half its size (a quarter of the time), and the whole size is painted on the painter's thread only."""
+    p = Pipeline.from_settings(Settings(mode="style-background", device="cpu").validate(), live=True)
+    session, runs = p.plate_stylizer.session, []
+    run = session.run
+    session.run = lambda x: runs.append((threading.current_thread().name, x.shape[2:])) or run(x)
+    frame = cv2.resize(with_person(room(), person_at(60)), (320, 240), interpolation=cv2.INTER_NEAREST)
+    whole, half = (240 + 32, 320 + 32), (120 + 32, 160 + 32)  # the plate's size and half of it, with the margin
+    try:
+        for again in (False, True):
+            if again:
+                p.set_mode("blur")
+                p.process(frame)
+                p.set_mode("style-background")
+                runs.clear()
+            painted = p.painter.stats.repaints
+            p.process(frame, 0.0)
+            assert runs == [("MainThread", half)]
+            for i in range(500):
+                if p.painter.stats.repaints > painted:
+                    break
+                p.process(frame, (i + 1) / 30)
+                time.sleep(0.01)
+            assert runs[1:] == [("painter", whole)]
+    finally:
+        p.close()
+
+
 def test_the_plate_is_repainted_only_when_it_changed():
     bg, plate = room(), BackgroundPlate()
     calls = []
