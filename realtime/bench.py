@@ -312,13 +312,17 @@ def main(source: str | None = None, sizes: str = "640x360,1280x720", frames: int
     base = Settings(**load_config(config)) if config else Settings()
     try:
         size_list = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
-        scales = ([base.style_scale] if style_scales is None
-                  else [None if s == "auto" else float(s) for s in style_scales.split(",") if s])
     except ValueError:
         size_list = []
     if not size_list or any(len(s) != 2 or not 16 <= min(s) <= max(s) <= MAX_SIDE for s in size_list):
-        raise RealtimeError(f"--sizes takes WxH[,WxH...] with sides from 16 to {MAX_SIDE} and --style-scale "
-                            f"numbers, got {sizes!r} / {style_scales!r}")
+        raise RealtimeError(f"--sizes takes WxH[,WxH...] with sides from 16 to {MAX_SIDE}, got {sizes!r}")
+    try:
+        scales = ([base.style_scale] if style_scales is None
+                  else [None if s == "auto" else float(s) for s in style_scales.split(",") if s])
+    except ValueError:
+        scales = []
+    if not scales:
+        raise RealtimeError(f"--style-scale takes numbers from 0.1 to 1 or auto, comma-separated, got {style_scales!r}")
     if not 1 <= frames <= 100_000:
         raise RealtimeError(f"--frames must be between 1 and 100000, got {frames}")
     if paced is not None and not 1 <= paced <= 240:

@@ -237,7 +237,8 @@ def check_writable(path: Path) -> None:
     if path.is_dir():
         raise RealtimeError(f"output {path} is a folder; give a file name")
     if not folder.is_dir():
-        raise RealtimeError(f"cannot write {path}: folder {folder} does not exist")
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise RealtimeError(f"cannot write {path}: {folder} {why}")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise RealtimeError(f"cannot write {path}: permission denied")
 

@@ -63,6 +63,9 @@ def test_odd_width_yuv(tmp_path):
 def test_unwritable_output(clip, tmp_path):
     one_line_error(run_cli("render", str(clip), "-o", str(tmp_path / "no" / "such" / "dir.mp4")), 1,
                    "does not exist")
+    (tmp_path / "a file").write_text("keep")  # a file where the output's folder should be
+    one_line_error(run_cli("render", str(clip), "-o", str(tmp_path / "a file" / "o.mp4")), 1,
+                   "a file is not a folder")
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -219,7 +222,8 @@ def test_folder_output_must_be_a_folder(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--sizes", "100000x100000"], "--sizes takes WxH"), (["--frames", "-1"], "--frames must be between")])
+    (["--sizes", "100000x100000"], "--sizes takes WxH"), (["--frames", "-1"], "--frames must be between"),
+    (["--style-scale", "abc"], "--style-scale takes numbers"), (["--style-scale", ","], "got ','")])
 def test_bench_sizes_and_frames_are_bounded(args, needle):
     """Issue #25 item 6: every number gets a range; 100000x100000 frames would have filled the memory."""
     one_line_error(run_cli("bench", *args), 1, needle)
