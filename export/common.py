@@ -10,6 +10,16 @@ import torch
 from export.catalog import DATA_ROOT  # noqa: F401 - re-exported for the training commands
 
 
+class Stopped(Exception):
+    """A stop came (``realtime train-style``'s Ctrl-C or SIGTERM, as a ``threading.Event``): the work ended early,
+    what it had made kept where it says."""
+
+
+def stopped(stop) -> bool:
+    """Whether ``stop`` (a ``threading.Event``, or None for no stop) is set."""
+    return stop is not None and stop.is_set()
+
+
 def setup(seed: int, threads: int | None) -> torch.device:
     """Seed every RNG, set torch's thread count, and pick CUDA when present."""
     random.seed(seed)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.common import to_tensor
+from export.common import Stopped, stopped, to_tensor
 from export.seg_data import HELD_OUT_EVERY  # the held-out style score's rooms are the person net's held-out rooms
 from export.teacher import Teacher
 from realtime.plate import fill
@@ -70,12 +70,13 @@ def _read(sources: list[tuple[list[Path], float]], shares: np.ndarray, rng: np.r
 
 def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count: int, seed: int,
                 cache: Path | None = None, size: tuple[int, int] = FRAME,
-                walls: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                walls: float = 0.0, stop=None) -> tuple[np.ndarray, np.ndarray]:
     """``count`` (frame, teacher's painting) pairs as uint8 BGR N x H x W x 3 arrays of ``size`` (w, h), cached in
     ``cache``. The teacher paints each whole frame as the measures do: at 384 px on the longer side, enlarged
     back (``Teacher.paint_frame``). The last ``walls`` share of the frames are plain walls (``plain_walls``, from
     their own generator: the photos drawn are the same with or without them), so the student learns how the
-    teacher paints the plain walls a call's background is full of."""
+    teacher paints the plain walls a call's background is full of. ``stop`` (a ``threading.Event``) set: ``Stopped``
+    before the next frame (nothing is cached)."""
     n_walls = round(count * walls)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
@@ -91,6 +92,8 @@ def build_pairs(teacher: Teacher, sources: list[tuple[list[Path], float]], count
     content[count - n_walls:] = plain_walls(n_walls, size, np.random.default_rng([seed, 1]))
     target = np.empty_like(content)
     for i in tqdm(range(count), desc="teacher"):
+        if stopped(stop):
+            raise Stopped(f"stopped while the teacher painted ({i} of {count} frames; not kept)")
         if i < count - n_walls:
             content[i] = frame_crop(_read(sources, shares, rng), rng, size)
         target[i] = teacher.paint_frame(content[i])

@@ -46,7 +46,7 @@ from torch import nn
 from tqdm import tqdm
 
 from export.catalog import PAINTINGS
-from export.common import DATA_ROOT, load_checkpoint, save_checkpoint, setup, to_image, to_tensor
+from export.common import DATA_ROOT, Stopped, load_checkpoint, save_checkpoint, setup, stopped, to_image, to_tensor
 from export.losses import (
     FeatureTexture,
     PerceptualLoss,
@@ -85,7 +85,7 @@ from models.mobilenet import MobileNetV2
 from models.tone_curve import ToneCurve
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
-from realtime.models import user_styles_dir
+from realtime.models import check_style_name, user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
@@ -212,6 +212,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError:
         ap.error(f"--frame {frame} must be WxH, both at least --size ({args.size}); the {args.arch} net's defaults "
                  f"are --frame {ARCH_DEFAULTS[args.arch]['frame']} --size {ARCH_DEFAULTS[args.arch]['size']}")
+    try:
+        check_style_name(args.name)
+    except ValueError as exc:
+        ap.error(f"--name: {exc}")
     if args.init is not None and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file")
     if not 0 <= args.wall_pairs < 1:
@@ -244,9 +248,9 @@ def bf16_fast() -> bool:
 
 
 # --- data ---------------------------------------------------------------------------------------------
-def build_data(args: argparse.Namespace) -> StyleData:
+def build_data(args: argparse.Namespace, stop=None) -> StyleData:
     """Content crops; for distillation the teacher's paintings of them (cached in the run folder) and the
-    still-scene term's video frame pairs."""
+    still-scene term's video frame pairs. ``stop``: see ``build_pairs``."""
     sources = content_paths(args.data, args.content)
     if not sources or not sources[0][0]:
         raise SystemExit(f"no content images found under {args.content or args.data}")
@@ -257,7 +261,7 @@ def build_data(args: argparse.Namespace) -> StyleData:
         return StyleData(plain_frames(sources, args.pairs, args.seed, args.frame), shapes=shapes, holes=args.holes)
     teacher = Teacher(args.style_image, args.threads)
     content, target = build_pairs(teacher, sources, args.pairs, args.seed, args.run / "pairs.npz", args.frame,
-                                  args.wall_pairs)
+                                  args.wall_pairs, stop)
     return StyleData(content, target, still_pairs(args) if args.still else None, shapes, args.holes,
                      walls=WALLS if args.walls else 0)
 
@@ -467,9 +471,10 @@ class Schedule:
 
 def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: int, batch: int, size: int,
           lr: float, seed: int, checkpoint_dir: Path, resume: bool = False, desc: str = "", bf16: bool = False,
-          held_out: HeldOut | None = None, hours: float | None = None) -> list[dict]:
+          held_out: HeldOut | None = None, hours: float | None = None, stop=None) -> list[dict]:
     """Adam, ``steps`` steps of ``batch`` crops of ``size`` px; ``checkpoint_dir/last.pt`` is written every
-    CHECKPOINT_EVERY steps and at the end; ``resume`` continues from it. With ``held_out``, its style score is
+    CHECKPOINT_EVERY steps, at the end, and when ``stop`` (a ``threading.Event``) is set, which ends the training
+    with ``Stopped`` after the step it is on; ``resume`` continues from it. With ``held_out``, its style score is
     taken every EVAL_EVERY steps and training cools down once it gains less than CONVERGED per 1,000 steps;
     ``hours`` caps the training time (summed over resumes). Returns the held-out history."""
     device = next(model.parameters()).device
@@ -486,7 +491,19 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
         losses.reseed(seed + step)  # ... and fresh noise, shifts and phases
     bar = tqdm(total=schedule.end, desc=desc, initial=step)
     started, before = time.time(), state["seconds"]
+
+    def save(seconds: float) -> None:
+        save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
+                        history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from,
+                        net=net_config(model.arch))
+
     while step < schedule.end:
+        if stopped(stop):
+            if step > state["step"]:
+                save(before + time.time() - started)
+            bar.close()
+            kept = f"{ckpt} kept: the same command with --resume goes on from it" if ckpt.exists() else "nothing kept"
+            raise Stopped(f"stopped at step {step} of {schedule.end}; {kept}")
         for group in opt.param_groups:
             group["lr"] = schedule(step)
         b = data.sample(size, batch, rng, device)
@@ -512,9 +529,7 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
             bar.total = schedule.end
             bar.refresh()
         if step % CHECKPOINT_EVERY == 0 or step == schedule.end:
-            save_checkpoint(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, seconds=seconds,
-                            history=json.dumps(history), end=schedule.end, cool_from=schedule.cool_from,
-                            net=net_config(model.arch))
+            save(seconds)
     bar.close()
     return history
 
@@ -694,11 +709,13 @@ def export_onnx(model: TransformerNet, path: Path, meta: dict[str, object], held
     return worst
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, stop=None) -> None:
+    """Train, export and write the style (the command line's ``argv``). ``stop`` (a ``threading.Event``, set by
+    ``realtime train-style`` on Ctrl-C or SIGTERM) ends it early with ``Stopped``, the checkpoint written."""
     args = parse_args(argv)
     device = setup(args.seed, args.threads)
     t0 = time.time()
-    data = build_data(args)
+    data = build_data(args, stop)
     teacher_s = time.time() - t0
     losses = build_losses(args, device)  # before the student: both draw their initial weights from torch's RNG
     model = TransformerNet(args.arch).to(device)
@@ -710,7 +727,7 @@ def main(argv: list[str] | None = None) -> None:
                                      args.frame[0] / FRAME[0])
     t0 = time.time()
     history = train(model, data, losses, args.steps, args.batch, args.size, args.lr, args.seed, args.run,
-                    args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours)
+                    args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours, stop)
     (args.run / "history.json").write_text(json.dumps(history, indent=1))
     train_s = time.time() - t0
     meta = metadata(args, data, losses, teacher_s, train_s, device, history)

@@ -303,7 +303,8 @@ TRAIN_EXTRA = ("train-style needs the train extra in a clone of the repository (
 @app.command("train-style")
 def train_style(
     painting: Annotated[Path, typer.Argument(help="the painting: a JPEG or PNG")],
-    name: Annotated[str | None, typer.Option("--name", help="the style's name (default: the file's name)")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="the style's name: letters, digits, _ and - (default: the painting's file name)")] = None,
     arch: Annotated[Literal["fast", "full"], typer.Option(
         "--arch", help="fast: painted every frame on a CPU; full: paints the background plate and on a GPU")] = "fast",
     content: Annotated[Path | None, typer.Option(
@@ -316,11 +317,17 @@ def train_style(
 ) -> None:
     """Train a style from a painting into your styles folder, where --style and `realtime styles` find it at once
     (needs the train extra; about 10 minutes on 2 CPU cores with bfloat16 for a fast net)."""
-    def body(_stop) -> None:
+    def body(stop: threading.Event) -> None:
         import cv2
+
+        from realtime.models import check_style_name, style_name_from
 
         if cv2.imread(str(painting)) is None:
             raise RealtimeError(f"cannot read the painting {painting} (a JPEG or PNG file)")
+        try:
+            style = check_style_name(name) if name is not None else style_name_from(painting)
+        except ValueError as exc:
+            raise RealtimeError(f"--name: {exc}") from None
         clone = Path(__file__).resolve().parents[1]  # an install from a clone runs the clone's training code
         if (clone / "export" / "train_style.py").is_file() and str(clone) not in sys.path:
             sys.path.append(str(clone))
@@ -328,15 +335,18 @@ def train_style(
             import torch  # noqa: F401 - only to tell a missing extra from other failures
 
             from export import train_style as trainer
+            from export.common import Stopped
         except ImportError:
             raise RealtimeError(TRAIN_EXTRA) from None
-        argv = ["--style-image", str(painting), "--name", name or painting.stem, "--arch", arch,
+        argv = ["--style-image", str(painting), "--name", style, "--arch", arch,
                 "--steps", str(steps), "--pairs", str(pairs)]
         argv += ["--content", str(content)] if content else []
         argv += ["--videos", str(videos)] if videos else []
         argv += ["--resume"] if resume else []
         try:
-            trainer.main(argv)
+            trainer.main(argv, stop)
+        except Stopped as exc:  # Ctrl-C or SIGTERM: the signal's exit code follows (``_run``)
+            logger.warning(str(exc))
         except SystemExit as exc:  # the trainer's own one-line errors (no photos found, no teacher)
             if exc.code not in (0, None):
                 raise RealtimeError(str(exc.code)) from None

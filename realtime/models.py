@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,24 @@ def list_styles() -> list[ModelInfo]:
 
 FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full resolution (models/README.md)
 INT8 = ".int8"  # ``udnie-full.int8.onnx``: the same network quantised, for a CPU (models/README.md)
+
+
+STYLE_NAME = re.compile(r"\w[\w-]*")  # a style's file is NAME.onnx in a styles folder: no separators, no dot
+
+
+def check_style_name(name: str) -> str:
+    """``name`` if a style may be called that: letters, digits, _ and -, not ending in ``FULL`` (the suffix of a
+    style's full network); else ValueError saying so."""
+    if not STYLE_NAME.fullmatch(name) or name.endswith(FULL):
+        raise ValueError(f"a style's name takes letters, digits, _ and - (not ending in {FULL}), got {name!r}")
+    return name
+
+
+def style_name_from(painting: Path) -> str:
+    """The name a style trained from ``painting`` gets unless one is given: its file's name, with what a style's
+    name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``)."""
+    name = re.sub(r"[^\w-]+", "_", painting.stem).strip("_-").removesuffix(FULL)
+    return name or "style"
 
 
 QUANTIZED_FROM = "quantized_from"  # a twin's metadata: the sha256 of the float file it was made from

@@ -241,3 +241,7 @@ def test_train_style_names_what_is_missing(tmp_path):
                    "pip install -e '.[train]'")
     (tmp_path / "notes.jpg").write_text("not a picture")
     one_line_error(run_cli("train-style", str(tmp_path / "notes.jpg")), 1, "cannot read the painting")
+    styles = tmp_path / "styles"
+    r = run_cli("train-style", str(painting), "--name", "../evil", env={"REALTIME_STYLES": str(styles)})
+    one_line_error(r, 1, "--name: a style's name takes letters, digits, _ and -")
+    assert not styles.exists() and not (tmp_path / "evil.onnx").exists()

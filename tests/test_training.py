@@ -883,6 +883,73 @@ def test_train_style_vgg_command_end_to_end(tmp_path):
                       "--pairs", "4", "--run", str(tmp_path / "run"), "--out", str(out), "--resume"])
 
 
+class StopAfter:
+    """A stop (``threading.Event``'s ``is_set``) that comes after it has been asked ``n`` times."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_a_stop_ends_training_after_the_step_it_is_on_and_keeps_a_checkpoint_to_resume(tmp_path):
+    import cv2
+
+    from export import train_style
+    from export.common import Stopped, load_checkpoint
+
+    photos = random_photos(tmp_path / "photos", 4, (120, 160, 3))
+    painting = tmp_path / "painting.jpg"
+    cv2.imwrite(str(painting), np.random.default_rng(0).integers(0, 255, (100, 100, 3), dtype=np.uint8))
+    torch.save(VGG16Features().state_dict(), tmp_path / "vgg.pth")
+    out, run = tmp_path / "mine.onnx", tmp_path / "run"
+    argv = ["--style-image", str(painting), "--name", "mine", "--content", str(photos), "--vgg-weights",
+            str(tmp_path / "vgg.pth"), "--steps", "5", "--batch", "2", "--size", "64", "--pairs", "4", "--run",
+            str(run), "--out", str(out)]
+    with pytest.raises(Stopped, match=f"stopped at step 2 of 5; {run / 'last.pt'} kept: .* --resume"):
+        train_style.main(argv, StopAfter(2))  # asked before each step: two steps, then the stop
+    assert load_checkpoint(run / "last.pt")["step"] == 2 and not out.exists()  # no half-trained style
+    with pytest.raises(Stopped, match="stopped at step 2 of 5; .* kept"):  # at once again: the checkpoint stays
+        train_style.main([*argv, "--resume"], StopAfter(0))
+    train_style.main([*argv, "--resume"])
+    assert load_checkpoint(run / "last.pt")["step"] == 5 and out.exists()
+
+
+def test_a_stop_while_the_teacher_paints_ends_it_before_the_next_frame_caching_nothing(tmp_path):
+    from export.common import Stopped
+    from export.style_data import build_pairs
+
+    class Teacher:
+        painted = 0
+
+        def paint_frame(self, frame):
+            self.painted += 1
+            return frame
+
+    photos = sorted(random_photos(tmp_path / "photos", 2, (120, 160, 3)).glob("*.jpg"))
+    teacher, cache = Teacher(), tmp_path / "pairs.npz"
+    with pytest.raises(Stopped, match="stopped while the teacher painted \\(3 of 8 frames; not kept\\)"):
+        build_pairs(teacher, [(photos, 1.0)], 8, 0, cache, (96, 64), stop=StopAfter(3))
+    assert teacher.painted == 3 and not cache.exists()
+
+
+def test_style_names_are_file_names_in_the_styles_folder():
+    from realtime.models import check_style_name, style_name_from
+
+    assert check_style_name("my_style-2") == "my_style-2"
+    for bad in ("../evil", "a/b", "a.b", ".hidden", "", "x-full", "two words"):
+        with pytest.raises(ValueError, match="letters, digits, _ and -"):
+            check_style_name(bad)
+    assert style_name_from(Path("The Scream (1893).jpg")) == "The_Scream_1893"
+    assert style_name_from(Path("udnie-full.png")) == "udnie" and style_name_from(Path("(1).jpg")) == "1"
+    from export import train_style
+
+    with pytest.raises(SystemExit):
+        train_style.parse_args(["--style-image", "p.jpg", "--name", "../evil"])
+
+
 def test_to_tensor_turns_bgr_bytes_into_rgb_nchw():
     """The one conversion every training command feeds its networks with: an array or a list of images."""
     from export.common import to_tensor
