@@ -502,7 +502,7 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
             if step > state["step"]:
                 save(before + time.time() - started)
             bar.close()
-            kept = f"{ckpt} kept: the same command with --resume goes on from it" if ckpt.exists() else "nothing kept"
+            kept = f"{ckpt} kept: the same command with --resume goes on from it" if step else "nothing kept"
             raise Stopped(f"stopped at step {step} of {schedule.end}; {kept}")
         for group in opt.param_groups:
             group["lr"] = schedule(step)
@@ -728,6 +728,9 @@ def main(argv: list[str] | None = None, stop=None) -> None:
     t0 = time.time()
     history = train(model, data, losses, args.steps, args.batch, args.size, args.lr, args.seed, args.run,
                     args.resume, f"{args.name} ({args.arch})", args.bf16, held_out, args.hours, stop)
+    if stopped(stop):  # after the last step: the style is not written, its checkpoint is
+        raise Stopped(f"stopped after the last step; {args.run / 'last.pt'} kept: the same command with --resume "
+                      "writes the style")
     (args.run / "history.json").write_text(json.dumps(history, indent=1))
     train_s = time.time() - t0
     meta = metadata(args, data, losses, teacher_s, train_s, device, history)

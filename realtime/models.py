@@ -137,7 +137,9 @@ def check_style_name(name: str) -> str:
 def style_name_from(painting: Path) -> str:
     """The name a style trained from ``painting`` gets unless one is given: its file's name, with what a style's
     name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``)."""
-    name = re.sub(r"[^\w-]+", "_", painting.stem).strip("_-").removesuffix(FULL)
+    name = re.sub(r"[^\w-]+", "_", painting.stem).strip("_-")
+    while name.endswith(FULL):
+        name = name.removesuffix(FULL).rstrip("_-")
     return name or "style"
 
 

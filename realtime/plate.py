@@ -358,7 +358,7 @@ class Painter:
             self.stats = PainterStats()
 
     def set_paint(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  first: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+                  first: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> None:
         """A new style: paint with it (and ``first``) from now on, and repaint at once (a painting in the old style
         still on its way is dropped)."""
         with self._cond:

@@ -223,7 +223,8 @@ def test_folder_output_must_be_a_folder(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--sizes", "100000x100000"], "--sizes takes WxH"), (["--frames", "-1"], "--frames must be between"),
-    (["--style-scale", "abc"], "--style-scale takes numbers"), (["--style-scale", ","], "got ','")])
+    (["--style-scale", "abc"], "--style-scale takes numbers"), (["--style-scale", ","], "got ','"),
+    (["--style-scale", "0.5,5"], "--style-scale takes numbers from 0.1 to 1")])
 def test_bench_sizes_and_frames_are_bounded(args, needle):
     """Issue #25 item 6: every number gets a range; 100000x100000 frames would have filled the memory."""
     one_line_error(run_cli("bench", *args), 1, needle)

@@ -532,7 +532,7 @@ def test_a_failing_painter_is_one_clear_error_on_the_live_path():
             painter.update(plate, (W, H), 0.1 + i / 30)
             time.sleep(0.01)
     calls.clear()  # a caller that goes on: the next repaint starts a new worker and paints
-    painter.set_paint(lambda p, seen: np.full(p.shape, 77, np.uint8))
+    painter.set_paint(lambda p, seen: np.full(p.shape, 77, np.uint8), None)
     for i in range(200):
         if painter.update(plate, (W, H), 10 + i / 30)[0, 0, 0] == 77:
             break

@@ -45,6 +45,27 @@ def test_bench_json_schema(tmp_path):
     assert "| 320x180 |" in md.read_text()
 
 
+def test_bench_measures_after_the_plates_first_whole_painting():
+    """Live on a CPU the plate's first whole painting is made on the worker; the warm-up waits for it, so it is not
+    counted, and its CPU time is not spent, while the live path is measured: on a still picture nothing is repainted
+    in the measure."""
+    import threading
+
+    from conftest import synthetic_frames
+
+    from realtime.bench import measure
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    p = Pipeline.from_settings(Settings(mode="style-background", device="cpu").validate(), live=True)
+    try:
+        row = measure(p, synthetic_frames(1, 160, 96) * 8, 60, threading.Event())  # half a second of frames
+    finally:
+        p.close()
+    assert p.painter.threaded and p.painter.stats.repaints == 1
+    assert row["painter"]["repaints"] == 0 and row["painter"]["ms_per_repaint"] > 0
+
+
 def test_bench_takes_every_mode_the_cli_offers():
     r = run_cli("bench", "--sizes", "160x96", "--frames", "5", "--mode", "mask", timeout=300)
     assert r.returncode == 0, r.stderr

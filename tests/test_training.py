@@ -913,8 +913,11 @@ def test_a_stop_ends_training_after_the_step_it_is_on_and_keeps_a_checkpoint_to_
     assert load_checkpoint(run / "last.pt")["step"] == 2 and not out.exists()  # no half-trained style
     with pytest.raises(Stopped, match="stopped at step 2 of 5; .* kept"):  # at once again: the checkpoint stays
         train_style.main([*argv, "--resume"], StopAfter(0))
+    with pytest.raises(Stopped, match=f"stopped after the last step; {run / 'last.pt'} kept: .* --resume writes"):
+        train_style.main([*argv, "--resume"], StopAfter(3))  # steps 2, 3 and 4 done, then the stop
+    assert load_checkpoint(run / "last.pt")["step"] == 5 and not out.exists()
     train_style.main([*argv, "--resume"])
-    assert load_checkpoint(run / "last.pt")["step"] == 5 and out.exists()
+    assert out.exists()
 
 
 def test_a_stop_while_the_teacher_paints_ends_it_before_the_next_frame_caching_nothing(tmp_path):
@@ -935,7 +938,7 @@ def test_a_stop_while_the_teacher_paints_ends_it_before_the_next_frame_caching_n
     assert teacher.painted == 3 and not cache.exists()
 
 
-def test_style_names_are_file_names_in_the_styles_folder():
+def test_style_names_are_file_names_in_the_styles_folder(capsys):
     from realtime.models import check_style_name, style_name_from
 
     assert check_style_name("my_style-2") == "my_style-2"
@@ -944,10 +947,13 @@ def test_style_names_are_file_names_in_the_styles_folder():
             check_style_name(bad)
     assert style_name_from(Path("The Scream (1893).jpg")) == "The_Scream_1893"
     assert style_name_from(Path("udnie-full.png")) == "udnie" and style_name_from(Path("(1).jpg")) == "1"
+    for odd in ("x-full-full.jpg", "x_-full.jpg", "-full.jpg", "(!).png"):
+        check_style_name(style_name_from(Path(odd)))
     from export import train_style
 
     with pytest.raises(SystemExit):
         train_style.parse_args(["--style-image", "p.jpg", "--name", "../evil"])
+    assert "--name: a style's name takes letters" in capsys.readouterr().err
 
 
 def test_to_tensor_turns_bgr_bytes_into_rgb_nchw():
