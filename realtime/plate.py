@@ -317,7 +317,8 @@ class Painter:
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
     A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting, or a tenth of
     that was seen for the first time (the room uncovered beside the person replaces a guess), at most every
-    ``interval`` seconds (a new style or stream repaints at once),
+    ``interval`` seconds (a new style or stream, and a plate that started over, repaint at once: a painting of the
+    room before the camera moved, still on its way, is dropped),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
 
@@ -354,6 +355,7 @@ class Painter:
         self._ref: np.ndarray | None = None  # the plate (small luma) the newest painting was made from
         self._ref_seen: np.ndarray | None = None
         self._asked_t: float | None = None
+        self._restarts = 0  # the plate's restarts (scene cuts) seen
         if not hasattr(self, "stats"):
             self.stats = PainterStats()
 
@@ -372,6 +374,12 @@ class Painter:
         """The background layer for this frame (uint8 BGR at ``size``); asks for a repaint when the plate changed.
 
         ``t``: the frame's time in seconds (the capture clock live, the frame index / fps in a file)."""
+        if plate.restarts != self._restarts:  # the camera moved: what is painted, or on its way, is another room
+            self._restarts = plate.restarts
+            with self._cond:
+                self._epoch += 1
+                self._result = None
+            self._ref = None
         if self._needs_repaint(plate, t):
             self._asked_t = t
             image, seen = plate.snapshot()

@@ -271,6 +271,35 @@ def test_a_slow_painter_never_delays_a_frame_and_its_painting_fades_in():
     assert time.perf_counter() - t0 < 1.0
 
 
+def test_when_the_camera_moves_the_plate_is_repainted_at_once_and_the_old_rooms_painting_dropped():
+    """A painting of the room before the cut, still on the worker when the plate starts over, is never shown, and
+    the new room is painted at once, not after the repaint interval (the duty's wait): the old room stayed behind
+    the person for 2.4-3.9 s (benchmarks/RESULTS.md)."""
+    bg, plate = room(), BackgroundPlate()
+    paint = Blocking()
+    painter = Painter(paint, threaded=True, repaint=0.01, interval=10.0, fade=1)
+    m = person_at(20)
+    plate.update(with_person(bg, m), m)
+    assert np.all(painter.update(plate, (W, H), 0.0) == 10)  # the first painting, in step
+    m = person_at(100)
+    hold(plate, with_person(bg, m), m)
+    painter.update(plate, (W, H), 11.0)  # the person moved: the old room repainted, held up on the worker
+    moved = np.roll(room(1), 40, axis=1)
+    for i in range(15):
+        plate.update(with_person(moved, m), m)
+        painter.update(plate, (W, H), 11.1 + i / 30)
+    assert plate.restarts == 1
+    paint.go.set()
+    shown = []
+    for i in range(200):
+        shown.append(int(painter.update(plate, (W, H), 12 + i / 30)[0, 0, 0]))
+        if shown[-1] != 10:
+            break
+        time.sleep(0.01)
+    assert shown[-1] == 30 and 20 not in shown  # the new room (the third painting), never the old room's second
+    painter.close()
+
+
 def test_with_a_quicker_first_painting_the_stream_never_waits_for_a_whole_one():
     """``first``: where nothing painted is there to show (the first frame, after a reset) the quicker painting is
     shown at once, made in step, and the whole painting, made only on the worker, fades in over it."""
