@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -30,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 
 def save_mask_settings(settings) -> Path:
-    """Write the live-tuned mask keys into the default config file, keeping what else it holds."""
+    """Write the live-tuned mask keys into the default config file: each one's line replaced where the file has it,
+    else added at its end, and a soft threshold (None) takes the threshold's line out; the rest of the file, comments
+    and order included, stays as it was."""
     import tomllib
 
     from realtime.config import toml_line
@@ -39,19 +42,38 @@ def save_mask_settings(settings) -> Path:
 
     path = config_file()
     try:
-        kept = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        kept = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RealtimeError(f"cannot update {path}: {exc}") from None
     tuned = {"feather": settings.feather, "mask-smoothing": settings.mask_smoothing,
              "mask-threshold": settings.mask_threshold}
-    values = {k: v for k, v in kept.items() if k.replace("_", "-") not in tuned}
-    values.update({k: v for k, v in tuned.items() if v is not None})
-    lines = [toml_line(k, v) for k, v in values.items()]
+    lines = text.splitlines()
+    for key, value in tuned.items():
+        own = re.compile(rf"\s*{key.replace('-', '[-_]')}\s*=")  # mask-smoothing or mask_smoothing, not feather-inside
+        at = [i for i, line in enumerate(lines) if own.match(line)]
+        line = [] if value is None else [toml_line(key, value)]
+        for i in reversed(at[1:]):
+            del lines[i]
+        if at:
+            lines[at[0]:at[0] + 1] = line
+        else:
+            lines += line
+    saved = "\n".join(lines) + "\n"
+    try:
+        read_back = tomllib.loads(saved)
+    except tomllib.TOMLDecodeError:
+        read_back = None
+    if read_back is None or any(read_back.get(k, read_back.get(k.replace("-", "_"))) != v for k, v in tuned.items()):
+        # a layout the lines above cannot edit (a key in a table, on a line with another): the values, rewritten
+        values = {k: v for k, v in kept.items() if k.replace("_", "-") not in tuned}
+        values.update({k: v for k, v in tuned.items() if v is not None})
+        saved = "\n".join(toml_line(k, v) for k, v in values.items()) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RealtimeError(f"cannot create {path.parent}: {exc.strerror}") from None
-    write_file(path, ("\n".join(lines) + "\n").encode())
+    write_file(path, saved.encode())
     return path
 
 

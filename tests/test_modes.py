@@ -132,6 +132,26 @@ def test_mask_keys_tune_live_and_w_saves_them_to_the_default_config_file(caplog)
     assert (s.style, s.feather, s.mask_smoothing, s.mask_threshold) == ("great_wave", 0, 0.8, 0.3)
 
 
+def test_w_keeps_the_config_files_comments_and_order():
+    """`w` replaced the whole file by its values, dropping the user's comments (and the sample's commented keys)."""
+    from realtime.live import save_mask_settings
+    from realtime.paths import config_file
+
+    config_file().parent.mkdir(parents=True)
+    config_file().write_text('# my call settings\nstyle = "udnie"   # the teacher\'s favourite\n'
+                             'mask_smoothing = 0.6\nfeather-inside = true\n# mask-threshold = 0.5\n'
+                             'mask-threshold = 0.7\n')
+    tuned = Settings(feather=4, mask_smoothing=0.8, mask_threshold=None)
+    save_mask_settings(tuned)
+    assert config_file().read_text() == ('# my call settings\nstyle = "udnie"   # the teacher\'s favourite\n'
+                                         'mask-smoothing = 0.8\nfeather-inside = true\n# mask-threshold = 0.5\n'
+                                         'feather = 4\n')
+    save_mask_settings(Settings(feather=2, mask_smoothing=0.5, mask_threshold=0.3))
+    assert config_file().read_text().splitlines()[2:] == ["mask-smoothing = 0.5", "feather-inside = true",
+                                                          "# mask-threshold = 0.5", "feather = 2",
+                                                          "mask-threshold = 0.3"]
+
+
 def test_the_overlay_shows_each_stage_mean_over_the_last_frames_not_the_last_frame():
     """A reused matte makes `segment` alternate between the net's time and ~0: the overlay shows their mean."""
     from types import SimpleNamespace
