@@ -234,13 +234,13 @@ class Pipeline:
         moves), for the rest of the pipeline's life."""
         watch, seg, s = self._watch, self.segmenter, self.settings
         smaller = max((size for size in segment.FULL_NET_SIZES if size < seg.long_side), default=None)
-        if smaller:
+        if smaller:  # the same session, which has run: the next frame's call is the first at the new size
             self.segmenter = PersonSegmenter(seg.session, smaller, s.mask_flip)
             self._watch, now = segment.CallWatch(self.mask_every), f"fed {smaller}"
-        else:
+        else:  # the small file, opened at start but never run: a file that cannot run says so in one line
             small, self._watch, self._fallback = self._fallback, None, None
             self.segmenter, now = PersonSegmenter(small, s.mask_size, s.mask_flip), small.path.name
-        self.segmenter.session.warm_up(self.segmenter.input_shape(*DEFAULT_SIZE))
+            self.segmenter.session.warm_up(self.segmenter.input_shape(*(self._size or DEFAULT_SIZE)))
         self.state.reuse.every = self.mask_every
         logger.warning("%s fed %d took %.2f ms a call over its last %d on this CPU (at most %.2f): %s from now on",
                        seg.session.path.name, seg.long_side, watch.mean_ms, len(watch.times), watch.limit_ms, now)
