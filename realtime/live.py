@@ -42,33 +42,36 @@ def save_mask_settings(settings) -> Path:
 
     path = config_file()
     try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
-        kept = tomllib.loads(text)
+        raw = path.read_bytes().decode("utf-8") if path.is_file() else ""
+        kept = tomllib.loads(raw)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RealtimeError(f"cannot update {path}: {exc}") from None
     tuned = {"feather": settings.feather, "mask-smoothing": settings.mask_smoothing,
              "mask-threshold": settings.mask_threshold}
-    lines = text.splitlines()
+    newline = "\r\n" if "\r\n" in raw else "\n"  # a file written on Windows keeps its line ends
+    lines = raw.splitlines()
     for key, value in tuned.items():
-        own = re.compile(rf"\s*{key.replace('-', '[-_]')}\s*=")  # mask-smoothing or mask_smoothing, not feather-inside
-        at = [i for i, line in enumerate(lines) if own.match(line)]
-        line = [] if value is None else [toml_line(key, value)]
-        for i in reversed(at[1:]):
+        # the key bare or quoted, mask-smoothing or mask_smoothing (not feather-inside); a comment after it is kept
+        own = re.compile(rf"""\s*(["']?){key.replace('-', '[-_]')}\1\s*=\s*[^#\s]*(\s*#.*)?$""")
+        at = [(i, m) for i, m in ((i, own.match(line)) for i, line in enumerate(lines)) if m]
+        for i, _ in reversed(at[1:]):
             del lines[i]
-        if at:
-            lines[at[0]:at[0] + 1] = line
-        else:
-            lines += line
-    saved = "\n".join(lines) + "\n"
+        if at and value is None:
+            del lines[at[0][0]]
+        elif at:
+            lines[at[0][0]] = toml_line(key, value) + (at[0][1][2] or "")
+        elif value is not None:
+            lines.append(toml_line(key, value))
+    saved = newline.join(lines) + newline
     try:
-        read_back = tomllib.loads(saved)
+        read_back = {k.replace("_", "-"): v for k, v in tomllib.loads(saved).items()}
     except tomllib.TOMLDecodeError:
         read_back = None
-    if read_back is None or any(read_back.get(k, read_back.get(k.replace("-", "_"))) != v for k, v in tuned.items()):
-        # a layout the lines above cannot edit (a key in a table, on a line with another): the values, rewritten
-        values = {k: v for k, v in kept.items() if k.replace("_", "-") not in tuned}
-        values.update({k: v for k, v in tuned.items() if v is not None})
-        saved = "\n".join(toml_line(k, v) for k, v in values.items()) + "\n"
+    expected = {k.replace("_", "-"): v for k, v in kept.items() if k.replace("_", "-") not in tuned}
+    expected.update({k: v for k, v in tuned.items() if v is not None})
+    if read_back != expected:  # a layout the lines above do not edit rightly: the values, rewritten without comments
+        logger.warning("%s: rewritten with its settings only (its comments could not be kept)", path)
+        saved = "\n".join(toml_line(k, v) for k, v in expected.items()) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -94,17 +94,23 @@ def full_net_budget_ms(every: int = FULL_NET_EVERY) -> float:
 
 class CallWatch:
     """Whether the full person file, chosen live on a CPU at start, still keeps to its budget (``FULL_NET_WATCH``,
-    ``FULL_NET_SLACK``). ``add`` each call's CPU time in ms; it says True once the recent calls are over."""
+    ``FULL_NET_SLACK``). ``add`` each call's CPU time in ms; it says True once the recent calls are over. The first
+    call it is given is not counted: a watch starts with a size, and the first call at a shape (the camera's, or after
+    a step down) runs cold, as ``call_ms``'s warm-up does."""
 
     def __init__(self, every: int = FULL_NET_EVERY) -> None:
         self.limit_ms = FULL_NET_SLACK * full_net_budget_ms(every)
         self.times: collections.deque[float] = collections.deque(maxlen=FULL_NET_WATCH)
+        self._cold = True
 
     @property
     def mean_ms(self) -> float:
         return sum(self.times) / max(1, len(self.times))
 
     def add(self, ms: float) -> bool:
+        if self._cold:
+            self._cold = False
+            return False
         self.times.append(ms)
         return len(self.times) == FULL_NET_WATCH and self.mean_ms > self.limit_ms
 

@@ -908,6 +908,30 @@ def test_doctor_says_which_person_net_runs_live_on_this_cpu_and_why(monkeypatch,
     assert doctor.live_person_net().startswith("cannot tell: person model missing")
 
 
+def test_a_step_down_runs_no_call_beyond_the_frames_own(monkeypatch):
+    """Fed a smaller size, the full file (which has run) is called only for frames; the small file, never run, is
+    warmed up once, at the camera's own shape (4:3 here), not at a 16:9 one."""
+    from realtime import segment
+    from realtime.config import Settings
+    from realtime.pipeline import Pipeline
+
+    monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (384, {}))
+    monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
+    monkeypatch.setattr(segment, "FULL_NET_SLACK", 0.0)
+    pipe = Pipeline.from_settings(Settings(mode="mask", device="cpu").validate(), live=True)
+    calls: dict[str, list] = {"full": [], "small": []}
+    for name, session in (("full", pipe.segmenter.session), ("small", pipe._fallback)):
+        run = session.run
+        session.run = lambda x, run=run, name=name: calls[name].append(x.shape[2:]) or run(x)
+    try:
+        for f in synthetic_frames(24, 320, 240):
+            pipe.process(f)
+    finally:
+        pipe.close()
+    assert calls["full"] == [(256, 336)] * 4 + [(224, 304)] * 4 + [(208, 272)] * 4  # frames 0-22, every other
+    assert calls["small"][0] == (160, 224)  # its warm-up, at the frame's shape, then the frames that moved
+
+
 def test_the_full_person_net_steps_down_then_gives_way_to_the_small_one_when_its_calls_grow_too_long(
         monkeypatch, caplog):
     """Taken at start, the full file is watched: once the mean CPU time of its last calls (``FULL_NET_WATCH``) is over
@@ -922,6 +946,8 @@ def test_the_full_person_net_steps_down_then_gives_way_to_the_small_one_when_its
     assert round(watch.limit_ms, 2) == 20.83  # 1.25 x 16.67 ms
     assert not any(watch.add(20.5) for _ in range(100))
     assert [watch.add(30.0) for _ in range(2)] == [False, True]  # the mean of the last 30: 20.82, then 21.13
+    cold = segment.CallWatch(2)
+    assert not cold.add(1000.0) and not cold.times  # the first call, cold, is not counted
 
     monkeypatch.setattr(segment, "full_net_fit", lambda *args, **kwargs: (384, {}))
     monkeypatch.setattr(segment, "FULL_NET_WATCH", 3)
@@ -939,10 +965,10 @@ def test_the_full_person_net_steps_down_then_gives_way_to_the_small_one_when_its
             described = pipe.describe((640, 360))
         finally:
             pipe.close()
-        if switched:  # each size's third call (every other frame: on frames 0, 2, 4 the first) gives its verdict
-            full = "person-full.onnx"
-            assert running == ([(full, 384)] * 4 + [(full, 352)] * 6 + [(full, 320)] * 6
-                               + [("person.onnx", 256)] * 8) and every == 1
+        if switched:  # each size's fourth call gives its verdict, the first (cold) not counted (every other frame:
+            full = "person-full.onnx"  # on frames 0, 2, 4, 6 the first)
+            assert running == ([(full, 384)] * 6 + [(full, 352)] * 8 + [(full, 320)] * 8
+                               + [("person.onnx", 256)] * 2) and every == 1
             warning = r"person-full.onnx fed (\d+) took (\d+\.\d\d) ms .*\(at most (\d+\.\d\d)\): (.*) from now"
             said = [re.search(warning, line) for line in logged(caplog, logging.WARNING)]
             assert [(m[1], m[4]) for m in said] == [("384", "fed 352"), ("352", "fed 320"), ("320", "person.onnx")]

@@ -150,6 +150,24 @@ def test_w_keeps_the_config_files_comments_and_order():
     assert config_file().read_text().splitlines()[2:] == ["mask-smoothing = 0.5", "feather-inside = true",
                                                           "# mask-threshold = 0.5", "feather = 2",
                                                           "mask-threshold = 0.3"]
+    # a comment after a value, a quoted key, Windows line ends, no newline at the end: each kept as it was
+    config_file().write_bytes(b'"feather" = 3  # mine\r\nstyle = "udnie"\r\nmask-smoothing = 0.6')
+    save_mask_settings(tuned)
+    assert config_file().read_bytes() == b'feather = 4  # mine\r\nstyle = "udnie"\r\nmask-smoothing = 0.8\r\n'
+
+
+def test_w_rewrites_a_config_it_cannot_edit_line_by_line_with_its_values_and_says_so(caplog):
+    from realtime.config import build_settings
+    from realtime.live import save_mask_settings
+    from realtime.paths import config_file
+
+    config_file().parent.mkdir(parents=True)
+    config_file().write_text('# notes\nstyle = """\nfeather = 1\n"""\nfeather-inside = true\n')  # a key's look-alike
+    save_mask_settings(Settings(feather=4, mask_smoothing=0.8, mask_threshold=0.5))
+    s = build_settings(None, {}, {})
+    assert (s.style, s.feather_inside, s.feather, s.mask_smoothing, s.mask_threshold) == \
+        ("feather = 1\n", True, 4, 0.8, 0.5)  # TOML drops the newline right after """
+    assert "rewritten with its settings only (its comments could not be kept)" in logged(caplog, logging.WARNING)[0]
 
 
 def test_the_overlay_shows_each_stage_mean_over_the_last_frames_not_the_last_frame():
