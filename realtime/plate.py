@@ -317,8 +317,9 @@ class Painter:
     ``threaded``: paint on a worker thread (a CPU), else synchronously in ``update`` (a GPU; ``render``).
     A repaint is asked for when ``repaint`` of the plate's area has changed since the last painting, or a tenth of
     that was seen for the first time (the room uncovered beside the person replaces a guess), at most every
-    ``interval`` seconds (a new style or stream, and a plate that started over, repaint at once: a painting of the
-    room before the camera moved, still on its way, is dropped),
+    ``interval`` seconds (a new style or stream repaints at once, and so does a plate that started over, unless it
+    did so once within that wait too: a camera carried about is not painted at every cut; a painting of the room
+    before, still on its way, is dropped),
     and on a worker no more often than keeps it busy ``duty`` of the time (a slow network then repaints less often
     rather than taking a whole core); a new painting replaces the old one over ``fade`` frames.
 
@@ -356,6 +357,7 @@ class Painter:
         self._ref_seen: np.ndarray | None = None
         self._asked_t: float | None = None
         self._restarts = 0  # the plate's restarts (scene cuts) seen
+        self._forced_t: float | None = None  # when a restart last asked for a repaint at once
         if not hasattr(self, "stats"):
             self.stats = PainterStats()
 
@@ -379,7 +381,8 @@ class Painter:
             with self._cond:
                 self._epoch += 1
                 self._result = None
-            self._ref = None
+            if self._forced_t is None or t - self._forced_t >= self._wait():
+                self._ref, self._forced_t = None, t
         if self._needs_repaint(plate, t):
             self._asked_t = t
             image, seen = plate.snapshot()
@@ -399,11 +402,14 @@ class Painter:
                 self._publish(result[0], size, t, instant=False)
         return self._step(size)
 
+    def _wait(self) -> float:
+        """Seconds (the caller's clock) from one ask for a repaint to the next."""
+        return max(self.interval, self._last_s / self.duty) if self.threaded else self.interval
+
     def _needs_repaint(self, plate: BackgroundPlate, t: float) -> bool:
         luma, seen = plate.luma, plate.seen_small
         if self._ref is not None and self._ref.shape == luma.shape:
-            wait = max(self.interval, self._last_s / self.duty) if self.threaded else self.interval
-            if self._asked_t is not None and t - self._asked_t < wait:
+            if self._asked_t is not None and t - self._asked_t < self._wait():
                 return False
             if self.threaded and self._busy:
                 return False

@@ -300,6 +300,28 @@ def test_when_the_camera_moves_the_plate_is_repainted_at_once_and_the_old_rooms_
     painter.close()
 
 
+def test_a_camera_carried_about_is_not_repainted_at_every_cut():
+    """The repaint at once after a restart keeps to the painter's wait when restarts come quicker than that: a
+    camera carried to another room starts the plate over every few frames, and each painting would be stale."""
+    m = person_at(110)
+    plate = BackgroundPlate()
+    painter = Painter(lambda p, seen: fill(p, seen), threaded=False, interval=2.0, fade=1)
+    asked, restarts = [], []
+    for k in range(8):  # another room every 8 frames (a quarter of a second)
+        scene = with_person(np.roll(room(k), 20 * k, axis=1), m)
+        for i in range(8):
+            n, t, r = painter.stats.repaints, (8 * k + i) / 30, plate.restarts
+            plate.update(scene, m)
+            painter.update(plate, (W, H), t)
+            asked += [t] * (painter.stats.repaints - n)
+            restarts += [t] * (plate.restarts - r)
+    assert len(restarts) >= 3 and restarts[-1] - restarts[0] < 2.0
+    assert asked == [0.0, restarts[0]]  # the first painting, the first restart's; the others within 2 s wait
+    plate.update(scene, m)
+    painter.update(plate, (W, H), restarts[0] + 2.0)  # the wait is over: the room the camera came to rest in
+    assert painter.stats.repaints == 3 and np.array_equal(painter.shown, fill(*plate.snapshot()))
+
+
 def test_with_a_quicker_first_painting_the_stream_never_waits_for_a_whole_one():
     """``first``: where nothing painted is there to show (the first frame, after a reset) the quicker painting is
     shown at once, made in step, and the whole painting, made only on the worker, fades in over it."""
