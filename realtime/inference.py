@@ -119,8 +119,9 @@ class Session:
 
 
 def open_session(path: Path, kind: str, device: str = "auto", threads: int | None = None,
-                 warmup_shape: tuple[int, int, int, int] | None = None) -> Session:
+                 warmup_shape: tuple[int, int, int, int] | None = None, lean: bool = False) -> Session:
     """Load ``path`` on the best provider for ``device``, check it against the ``kind`` contract, warm it up.
+    ``lean``: without ONNX Runtime's memory pattern (for a network that holds large buffers between rare runs).
 
     Logs one warning when ONNX Runtime fell back from the provider that was asked for (``log`` is deprecated).
     """
@@ -135,6 +136,8 @@ def open_session(path: Path, kind: str, device: str = "auto", threads: int | Non
 
         preload_cuda_libraries()
     options = session_options(threads)
+    if lean:  # without ORT's one planned block per input shape (its arena rounds it up): the same speed, for the
+        options.enable_mem_pattern = False  # plate's int8 network far less memory held (benchmarks/RESULTS.md)
     try:
         sess = ort.InferenceSession(str(path), options, providers=[(p.ort_name, p.options()) for p in chain])
     except Exception as exc:  # noqa: BLE001 - ORT raises many types for a corrupt file

@@ -252,7 +252,8 @@ class Pipeline:
         return self.settings.mask_every or (segment.FULL_NET_EVERY if self._watch is not None else 1)
 
     def _open_style(self, spec: str, threads: int | None, warmup, best: bool, int8: bool = False) -> Session:
-        return open_session(resolve_style(spec, best, int8), "style-transfer", self.settings.device, threads, warmup)
+        return open_session(resolve_style(spec, best, int8), "style-transfer", self.settings.device, threads, warmup,
+                            lean=int8)  # the plate's network live on a CPU
 
     def _open_plate_style(self, spec: str) -> Session:
         """The style's full network; live on a CPU its int8 twin, on one thread (the live path keeps the rest)."""

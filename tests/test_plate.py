@@ -385,6 +385,17 @@ def test_live_on_a_cpu_the_first_frame_waits_only_for_a_smaller_painting():
         p.close()
 
 
+def test_live_on_a_cpu_the_plates_network_holds_no_planned_memory_block():
+    """Its session runs without ONNX Runtime's memory pattern (the same speed, about 200 MB less held at 640x480:
+    benchmarks/RESULTS.md); the person net, run on every other frame, keeps it."""
+    p = Pipeline.from_settings(Settings(mode="style-background", device="cpu").validate(), live=True)
+    try:
+        assert not p.plate_stylizer.session.sess.get_session_options().enable_mem_pattern
+        assert p.segmenter.session.sess.get_session_options().enable_mem_pattern
+    finally:
+        p.close()
+
+
 def test_the_plate_is_repainted_only_when_it_changed():
     bg, plate = room(), BackgroundPlate()
     calls = []
