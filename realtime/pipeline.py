@@ -240,7 +240,7 @@ class Pipeline:
         else:  # the small file, opened at start but never run: a file that cannot run says so in one line
             small, self._watch, self._fallback = self._fallback, None, None
             self.segmenter, now = PersonSegmenter(small, s.mask_size, s.mask_flip), small.path.name
-            self.segmenter.session.warm_up(self.segmenter.input_shape(*(self._size or DEFAULT_SIZE)))
+            self.segmenter.session.warm_up(self.segmenter.input_shape(*self._size))  # this frame's size
         self.state.reuse.every = self.mask_every
         logger.warning("%s fed %d took %.2f ms a call over its last %d on this CPU (at most %.2f): %s from now on",
                        seg.session.path.name, seg.long_side, watch.mean_ms, len(watch.times), watch.limit_ms, now)
