@@ -401,7 +401,8 @@ def main(args: list[str] | None = None) -> None:
     try:
         code = app(args=args or ["--help"], prog_name="realtime", standalone_mode=False) or 0
     except typer.TyperException as exc:  # click's errors: UsageError and the like
-        error_line(" ".join(exc.format_message().split()))
+        # typer words a bad choice "Value error, 'x' is not one of ...": the rest says it
+        error_line(" ".join(exc.format_message().replace("Value error, ", "").split()))
         ctx = getattr(exc, "ctx", None)
         print(f"(see `{ctx.command_path if ctx else 'realtime'} --help`)", file=sys.stderr, flush=True)
         code = exc.exit_code

@@ -125,6 +125,7 @@ def usage_error(r, *needles):
     (["render", "x.mp4"], "Missing option '-o'"),
     (["render", "x.mp4", "-o", "y.mp4", "--strength", "high"], "'--strength'"),
     (["render", "x.mp4", "-o", "y.mp4", "--device", "tpu"], "'tpu' is not one of"),
+    (["preview", "--mode", "nosuch"], "Invalid value for '--mode': 'nosuch' is not one of 'style-background'"),
     (["no-such-command"], "No such command"),
 ])
 def test_usage_errors_exit_2_in_two_lines(args, needle):
