@@ -12,7 +12,8 @@ also learns on frames with person-shaped holes filled as the plate fills them (-
 painting of the whole room, so that it paints no seam around the hole. `--converge` trains until the held-out
 style score gains less than 0.002 per 1,000 steps (or --hours runs out), then cools the learning rate down.
 The ONNX file goes to your styles folder ($REALTIME_STYLES or ~/.local/share/realtime/styles), where the
-runtime's `--style NAME` finds it (to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
+runtime's `--style NAME` finds it (a shipped style's name would be hidden there by the shipped file: it goes to the
+run's folder; to ship one with the package: --out models/weights/NAME.onnx); checkpoints,
 the teacher's cached paintings and a contact sheet go to runs/style/NAME-ARCH.
 
     python -m export.train_style --style-image painting.jpg --name my_style            # ~10 min on 2 CPU cores (bf16)
@@ -85,7 +86,7 @@ from models.mobilenet import MobileNetV2
 from models.tone_curve import ToneCurve
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
-from realtime.models import check_style_name, user_styles_dir
+from realtime.models import check_style_name, shipped, style_file, user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
@@ -199,7 +200,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--out", type=Path, default=None,
                     help="ONNX file (default: NAME.onnx, or NAME-full.onnx, in your styles folder: $REALTIME_STYLES "
-                         "or ~/.local/share/realtime/styles; to ship a style, models/weights/NAME.onnx)")
+                         "or ~/.local/share/realtime/styles; for a shipped style's name, which would be hidden there, "
+                         "in the run's folder; to ship a style, models/weights/NAME.onnx)")
     args = ap.parse_args(argv)
     for key, value in ARCH_DEFAULTS[args.arch].items():
         if getattr(args, key) is None:
@@ -232,8 +234,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.bf16 is None:
         args.bf16 = bf16_fast()
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
-    stem = args.name if args.arch == "fast" else f"{args.name}-full"
-    args.out = args.out or user_styles_dir() / f"{stem}.onnx"
+    if args.out is None:  # the user's styles folder, unless a shipped style of that name would hide it there: then
+        full = args.arch != "fast"  # the run's folder (a shipped style retrained, to be copied into the weights)
+        args.out = (args.run if shipped(args.name, full) else user_styles_dir()) / style_file(args.name, full)
     return args
 
 

@@ -320,12 +320,15 @@ def train_style(
     def body(stop: threading.Event) -> None:
         import cv2
 
-        from realtime.models import check_style_name, style_name_from
+        from realtime.models import check_not_shipped, check_style_name, style_name_from
 
         if cv2.imread(str(painting)) is None:
             raise RealtimeError(f"cannot read the painting {painting} (a JPEG or PNG file)")
-        try:
-            style = check_style_name(name) if name is not None else style_name_from(painting)
+        try:  # before the minutes of training, not after
+            if name is None:
+                style = style_name_from(painting, arch == "full")
+            else:
+                style = check_not_shipped(check_style_name(name), arch == "full")
         except ValueError as exc:
             raise RealtimeError(f"--name: {exc}") from None
         clone = Path(__file__).resolve().parents[1]  # an install from a clone runs the clone's training code
@@ -343,6 +346,7 @@ def train_style(
         argv += ["--content", str(content)] if content else []
         argv += ["--videos", str(videos)] if videos else []
         argv += ["--resume"] if resume else []
+        logger.info("training the style %s (--style %s once it is written)", style, style)
         try:
             trainer.main(argv, stop)
         except Stopped as exc:  # Ctrl-C or SIGTERM: the signal's exit code follows (``_run``)

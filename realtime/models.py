@@ -134,13 +134,34 @@ def check_style_name(name: str) -> str:
     return name
 
 
-def style_name_from(painting: Path) -> str:
+def style_file(name: str, full: bool = False) -> str:
+    """The file a style's network is kept in: ``udnie.onnx``, its full network ``udnie-full.onnx``."""
+    return f"{name}{FULL if full else ''}{STYLE_SUFFIX}"
+
+
+def shipped(name: str, full: bool = False) -> bool:
+    """Whether a style's network of that name ships with realtime: it is looked up before a user's own
+    (``resolve_style``, ``list_styles``), so a user's style of the same name would never be used."""
+    return (shipped_dir() / style_file(name, full)).is_file()
+
+
+def check_not_shipped(name: str, full: bool = False) -> str:
+    """``name`` if a style trained under it will be found by that name (``shipped``); else ValueError saying so."""
+    if shipped(name, full):
+        raise ValueError(f"a style called {name!r} ships with realtime, and --style {name} would go on choosing it; "
+                         f"give yours another name (e.g. --name my_{name})")
+    return name
+
+
+def style_name_from(painting: Path, full: bool = False) -> str:
     """The name a style trained from ``painting`` gets unless one is given: its file's name, with what a style's
-    name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``)."""
+    name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``), and ``my_`` before it
+    where a shipped style has that name (``udnie.jpg`` -> ``my_udnie``: ``shipped``)."""
     name = re.sub(r"[^\w-]+", "_", painting.stem).strip("_-")
     while name.endswith(FULL):
         name = name.removesuffix(FULL).rstrip("_-")
-    return name or "style"
+    name = name or "style"
+    return f"my_{name}" if shipped(name, full) else name
 
 
 QUANTIZED_FROM = "quantized_from"  # a twin's metadata: the sha256 of the float file it was made from
@@ -192,7 +213,7 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
     names = [f"{spec}{FULL}", spec] if best and not spec.endswith(FULL) else [spec]
     for name in names:
         for folder in (shipped_dir(), user_styles_dir()):
-            p = folder / f"{name}{STYLE_SUFFIX}"
+            p = folder / style_file(name)
             if p.is_file():
                 return (_current_twin(p) if int8 else None) or p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"

