@@ -284,7 +284,7 @@ def styles() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from realtime.models import list_styles
+        from realtime.models import hidden_styles, list_styles
 
         table = Table("name", "painting", "artist", "year", "arch", "model file", "MB")
         for s in list_styles():
@@ -292,6 +292,9 @@ def styles() -> None:
             table.add_row(s.name, m.get("painting", "-"), m.get("artist", "-"), m.get("year", "-"),
                           m.get("architecture", "-"), str(s.path), f"{s.size_mb:.2f}")
         Console(width=200).print(table)
+        for p in hidden_styles():
+            logger.warning("%s is not used: a shipped style has its name; rename it (e.g. to my_%s) to use it", p,
+                           p.name)
 
     _run(body)
 

@@ -119,6 +119,15 @@ def list_styles() -> list[ModelInfo]:
     return list(seen.values())
 
 
+def hidden_styles() -> list[Path]:
+    """The user's style files that a shipped one of the same name hides (it is found first): a user's ``udnie.onnx``
+    trained before ``style_name_from`` gave such a style another name."""
+    folder = user_styles_dir()
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob(f"*{STYLE_SUFFIX}")) if (shipped_dir() / p.name).is_file()]
+
+
 FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full resolution (models/README.md)
 INT8 = ".int8"  # ``udnie-full.int8.onnx``: the same network quantised, for a CPU (models/README.md)
 

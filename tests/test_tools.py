@@ -9,7 +9,19 @@ def test_styles_table():
     assert r.returncode == 0
     for name in ("udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"):
         assert name in r.stdout
-    assert "Picabia" in r.stdout and "1889" in r.stdout
+    assert "Picabia" in r.stdout and "1889" in r.stdout and not r.stderr
+
+
+def test_styles_says_which_of_your_styles_a_shipped_one_hides(tmp_path):
+    """A user's udnie.onnx (trained before such a name became my_udnie) is never used: `styles` says so and how to
+    use it."""
+    (tmp_path / "udnie.onnx").write_bytes((REPO / "models" / "weights" / "udnie.onnx").read_bytes())
+    (tmp_path / "mine.onnx").write_bytes((REPO / "models" / "weights" / "udnie.onnx").read_bytes())
+    r = run_cli("styles", env={"REALTIME_STYLES": str(tmp_path)})
+    assert r.returncode == 0 and "mine" in r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{tmp_path / 'udnie.onnx'} is not used: a shipped style has its name" in lines[0]
+    assert "my_udnie.onnx" in lines[0]
 
 
 def test_doctor_reports_everything():
