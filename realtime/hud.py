@@ -1,23 +1,36 @@
 """The preview window's overlay: fps, per-stage milliseconds, mode and style; and the camera-lost card."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+@functools.lru_cache(maxsize=4)
+def text_layer(lines: tuple[str, ...], width: int) -> np.ndarray:
+    """The overlay's text for a frame ``width`` wide: white (anti-aliased) on black, its box's size. Drawn once per
+    text: the text changes a few times a second, the frames come 30 times."""
+    scale = max(0.4, min(width / 1280, 1.0) * 0.6)
+    lh = int(26 * scale / 0.6)
+    w = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in lines) + 16
+    layer = np.zeros((lh * len(lines) + 10, w, 3), np.uint8)
+    for i, text in enumerate(lines):
+        cv2.putText(layer, text, (8, lh * (i + 1)), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return layer
+
+
 def draw_hud(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     """A copy of ``frame`` with ``lines`` on a translucent box in the top-left corner."""
     out = frame.copy()
-    scale = max(0.4, min(frame.shape[1] / 1280, 1.0) * 0.6)
-    lh = int(26 * scale / 0.6)
-    w = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in lines) + 16
-    h = lh * len(lines) + 10
-    roi = out[:h, :w]
-    out[:h, :w] = cv2.addWeighted(roi, 0.4, np.zeros_like(roi), 0.6, 0)
-    for i, text in enumerate(lines):
-        cv2.putText(out, text, (8, lh * (i + 1)), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    layer = text_layer(tuple(lines), frame.shape[1])
+    roi = out[:layer.shape[0], :layer.shape[1]]
+    layer = layer[:roi.shape[0], :roi.shape[1]]
+    box = cv2.convertScaleAbs(roi, alpha=0.4)  # the box darkens what is behind it
+    # white text over it as drawing it there would: each pixel moves toward white by the text's coverage
+    roi[...] = cv2.add(box, cv2.multiply(cv2.bitwise_not(box), layer, scale=1 / 255))
     return out
 
 

@@ -23,6 +23,7 @@ from realtime.window import PreviewWindow
 
 WINDOW = "realtime"
 LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
+HUD_REFRESH_S = 0.25  # the overlay's figures are made anew four times a second (``LiveLoop._hud_now``)
 KEYS_HELP = "n/p style  m mode  i invert  +/- strength  f overlay  s snapshot  q quit"
 MASK_KEYS = "[ ] feather  , . smoothing  t threshold  w save"
 THRESHOLDS = (None, 0.3, 0.5, 0.7)  # the `t` key's steps: soft, then ever harder cuts
@@ -107,6 +108,8 @@ class LiveLoop:
         self.size: tuple[int, int] | None = None
         self.quit_by_user = False
         self._win: PreviewWindow | None = None
+        self._hud: list[str] | None = None  # the overlay's lines, and when they were made (``_hud_now``)
+        self._hud_t = 0.0
 
     def run(self) -> None:
         last_frame_t = time.perf_counter()
@@ -150,8 +153,16 @@ class LiveLoop:
         if self.vcam is not None:
             self.vcam.send(out)
         if self.window:
-            shown = draw_hud(out, self._hud_lines()) if hud and self.show_hud else out
+            shown = draw_hud(out, self._hud_now()) if hud and self.show_hud else out
             self._win.show(shown)
+
+    def _hud_now(self) -> list[str]:
+        """The overlay's lines, made anew every ``HUD_REFRESH_S`` (figures changing 30 times a second cannot be read,
+        and drawing them costs the live thread) and at once after a key."""
+        now = time.perf_counter()
+        if self._hud is None or now - self._hud_t >= HUD_REFRESH_S:
+            self._hud, self._hud_t = self._hud_lines(), now
+        return self._hud
 
     def _hud_lines(self) -> list[str]:
         s = self.pipeline.settings
@@ -201,6 +212,7 @@ class LiveLoop:
             self._apply_key(key)
         except RealtimeError as exc:
             logger.error("%s", exc)
+        self._hud = None  # what the key changed shows at once
 
     def _apply_key(self, key: str) -> None:
         p = self.pipeline

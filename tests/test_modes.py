@@ -203,6 +203,42 @@ def test_the_overlay_shows_each_stage_mean_over_the_last_frames_not_the_last_fra
     assert "ms: segment 4.1  composite 1.0" in loop._hud_lines()
 
 
+def test_the_overlay_is_made_four_times_a_second_and_at_once_after_a_key():
+    """Figures changing at 30 fps cannot be read, and drawing them cost the live thread: the lines are made anew every
+    HUD_REFRESH_S, and at once after a key (what it changed shows in the next frame)."""
+    from realtime.live import HUD_REFRESH_S
+
+    loop = live("blur")
+    first = loop._hud_now()
+    assert loop._hud_now() is first
+    loop._hud_t -= HUD_REFRESH_S
+    second = loop._hud_now()
+    assert second is not first and second == loop._hud_lines()
+    loop.handle_key("-")
+    assert loop._hud_now() is not second and "strength 0.9" in loop._hud_now()[-3]
+
+
+@pytest.mark.parametrize("size", [(320, 180), (1280, 720)])
+def test_the_overlay_drawn_from_its_cached_text_is_the_text_drawn_on_the_frame(size):
+    """The overlay's text is drawn once per text and laid over each frame: the same picture as drawing it there."""
+    from realtime.hud import FONT, draw_hud
+
+    w, h = size
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    lines = ["29.9 fps  latency 25 ms", "ms: segment 7.5  mask 3.1  plate 4.8  composite 2.0", "q quit"]
+    want = frame.copy()
+    scale = max(0.4, min(w / 1280, 1.0) * 0.6)
+    lh = int(26 * scale / 0.6)
+    bw = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in lines) + 16
+    want[:lh * 3 + 10, :bw] = cv2.convertScaleAbs(want[:lh * 3 + 10, :bw], alpha=0.4)
+    for i, text in enumerate(lines):
+        cv2.putText(want, text, (8, lh * (i + 1)), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    got = draw_hud(frame, lines)
+    assert np.abs(got.astype(np.int16) - want).max() <= 1 and np.array_equal(got[lh * 3 + 10:], frame[lh * 3 + 10:])
+    assert draw_hud(frame, lines[:1]).shape == frame.shape  # another text, the frame itself untouched
+    assert np.array_equal(frame, np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
 @pytest.mark.parametrize("strength", [1.0, 0.6])
 def test_the_background_modes_show_the_layer_by_the_persons_weight_at_any_strength(strength):
     """Over a background (painted, blurred, a picture) the person's weight shows the frame; the room shows the
