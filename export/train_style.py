@@ -86,7 +86,7 @@ from models.mobilenet import MobileNetV2
 from models.tone_curve import ToneCurve
 from models.transformer_net import ARCHS, TransformerNet
 from realtime.composite import fit_background
-from realtime.models import check_style_name, shipped, style_file, user_styles_dir
+from realtime.models import check_style_name, ships, style_file, user_styles_dir
 from realtime.stylize import Stylizer
 
 WEIGHTS = {"pixel": 1.0, "edges": 1.0, "colour": 0.5, "texture": 2.0, "features": 4.0, "stability": 6.0, "still": 10.0,
@@ -236,7 +236,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.run = args.run or Path("runs/style") / f"{args.name}-{args.arch}"
     if args.out is None:  # the user's styles folder, unless a shipped style of that name would hide it there: then
         full = args.arch != "fast"  # the run's folder (a shipped style retrained, to be copied into the weights)
-        args.out = (args.run if shipped(args.name, full) else user_styles_dir()) / style_file(args.name, full)
+        args.out = (args.run if ships(args.name) else user_styles_dir()) / style_file(args.name, full)
     return args
 
 
@@ -488,6 +488,8 @@ def train(model: TransformerNet, data: StyleData, losses: StyleLosses, steps: in
     state = {"step": 0, "seconds": 0.0, "history": []}
     if resume and ckpt.exists():
         state = resume_from(ckpt, model, opt, schedule)
+    elif resume:  # said, not silent: a run named otherwise (or another folder) would start over unnoticed
+        print(f"no checkpoint at {ckpt} to resume from: training from step 0")
     step, history = state["step"], state["history"]
     rng = np.random.default_rng(seed + step)  # a resumed run draws fresh batches, not the first ones again
     if step:

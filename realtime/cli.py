@@ -284,7 +284,7 @@ def styles() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from realtime.models import hidden_styles, list_styles
+        from realtime.models import MINE, hidden_styles, list_styles, twin_path
 
         table = Table("name", "painting", "artist", "year", "arch", "model file", "MB")
         for s in list_styles():
@@ -293,8 +293,9 @@ def styles() -> None:
                           m.get("architecture", "-"), str(s.path), f"{s.size_mb:.2f}")
         Console(width=200).print(table)
         for p in hidden_styles():
-            logger.warning("%s is not used: a shipped style has its name; rename it (e.g. to my_%s) to use it", p,
-                           p.name)
+            twin = ", and its .int8 twin with it" if twin_path(p).is_file() else ""
+            logger.warning("%s is not used: realtime ships a network of that name; rename it (e.g. to %s%s%s) to use "
+                           "it", p, MINE, p.name, twin)
 
     _run(body)
 
@@ -307,7 +308,8 @@ TRAIN_EXTRA = ("train-style needs the train extra in a clone of the repository (
 def train_style(
     painting: Annotated[Path, typer.Argument(help="the painting: a JPEG or PNG")],
     name: Annotated[str | None, typer.Option(
-        "--name", help="the style's name: letters, digits, _ and - (default: the painting's file name)")] = None,
+        "--name", help="the style's name: letters, digits, _ and - (default: the painting's file name, with my_ "
+                       "before it where realtime ships a style of that name)")] = None,
     arch: Annotated[Literal["fast", "full"], typer.Option(
         "--arch", help="fast: painted every frame on a CPU; full: paints the background plate and on a GPU")] = "fast",
     content: Annotated[Path | None, typer.Option(
@@ -323,15 +325,12 @@ def train_style(
     def body(stop: threading.Event) -> None:
         import cv2
 
-        from realtime.models import check_not_shipped, check_style_name, style_name_from
+        from realtime.models import check_not_shipped, check_style_name, style_file, style_name_from
 
         if cv2.imread(str(painting)) is None:
             raise RealtimeError(f"cannot read the painting {painting} (a JPEG or PNG file)")
         try:  # before the minutes of training, not after
-            if name is None:
-                style = style_name_from(painting, arch == "full")
-            else:
-                style = check_not_shipped(check_style_name(name), arch == "full")
+            style = style_name_from(painting) if name is None else check_not_shipped(check_style_name(name))
         except ValueError as exc:
             raise RealtimeError(f"--name: {exc}") from None
         clone = Path(__file__).resolve().parents[1]  # an install from a clone runs the clone's training code
@@ -349,7 +348,8 @@ def train_style(
         argv += ["--content", str(content)] if content else []
         argv += ["--videos", str(videos)] if videos else []
         argv += ["--resume"] if resume else []
-        logger.info("training the style %s (--style %s once it is written)", style, style)
+        logger.info("training the style %s (%s)", style, f"--style {style} once it is written" if arch == "fast" else
+                    f"{style_file(style, True)}: the network of --style {style} for the background plate and a GPU")
         try:
             trainer.main(argv, stop)
         except Stopped as exc:  # Ctrl-C or SIGTERM: the signal's exit code follows (``_run``)

@@ -119,15 +119,6 @@ def list_styles() -> list[ModelInfo]:
     return list(seen.values())
 
 
-def hidden_styles() -> list[Path]:
-    """The user's style files that a shipped one of the same name hides (it is found first): a user's ``udnie.onnx``
-    trained before ``style_name_from`` gave such a style another name."""
-    folder = user_styles_dir()
-    if not folder.is_dir():
-        return []
-    return [p for p in sorted(folder.glob(f"*{STYLE_SUFFIX}")) if (shipped_dir() / p.name).is_file()]
-
-
 FULL = "-full"  # ``udnie-full``: the network that paints ``udnie`` at full resolution (models/README.md)
 INT8 = ".int8"  # ``udnie-full.int8.onnx``: the same network quantised, for a CPU (models/README.md)
 
@@ -148,29 +139,45 @@ def style_file(name: str, full: bool = False) -> str:
     return f"{name}{FULL if full else ''}{STYLE_SUFFIX}"
 
 
-def shipped(name: str, full: bool = False) -> bool:
-    """Whether a style's network of that name ships with realtime: it is looked up before a user's own
-    (``resolve_style``, ``list_styles``), so a user's style of the same name would never be used."""
-    return (shipped_dir() / style_file(name, full)).is_file()
+MINE = "my_"  # before a style's name where realtime ships a network of that name (``style_name_from``)
 
 
-def check_not_shipped(name: str, full: bool = False) -> str:
-    """``name`` if a style trained under it will be found by that name (``shipped``); else ValueError saying so."""
-    if shipped(name, full):
-        raise ValueError(f"a style called {name!r} ships with realtime, and --style {name} would go on choosing it; "
-                         f"give yours another name (e.g. --name my_{name})")
+def ships(name: str) -> bool:
+    """Whether realtime ships a network called ``name`` (a style's, fast or full, or the person network): it is looked
+    up before a user's own (``resolve_style``), so a user's style of that name would never be used, or, where only
+    one of a style's two networks shipped, would be painted beside the other."""
+    return (name == Path(PERSON_MODEL).stem
+            or any((shipped_dir() / style_file(name, full)).is_file() for full in (False, True)))
+
+
+def check_not_shipped(name: str) -> str:
+    """``name`` if a style trained under it will be found by that name (``ships``); else ValueError saying so."""
+    if ships(name):
+        raise ValueError(f"realtime ships a network called {name!r}, and --style {name} would go on choosing it; "
+                         f"give yours another name (e.g. --name {MINE}{name})")
     return name
 
 
-def style_name_from(painting: Path, full: bool = False) -> str:
+def style_name_from(painting: Path) -> str:
     """The name a style trained from ``painting`` gets unless one is given: its file's name, with what a style's
-    name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``), and ``my_`` before it
-    where a shipped style has that name (``udnie.jpg`` -> ``my_udnie``: ``shipped``)."""
+    name cannot hold made underscores (``The Scream (1893).jpg`` -> ``The_Scream_1893``), and ``MINE`` before it
+    where realtime ships a network of that name (``udnie.jpg`` -> ``my_udnie``: ``ships``)."""
     name = re.sub(r"[^\w-]+", "_", painting.stem).strip("_-")
     while name.endswith(FULL):
         name = name.removesuffix(FULL).rstrip("_-")
     name = name or "style"
-    return f"my_{name}" if shipped(name, full) else name
+    return f"{MINE}{name}" if ships(name) else name
+
+
+def hidden_styles() -> list[Path]:
+    """The user's style networks (float files; an int8 twin goes with its float file) that a shipped network of the
+    same name hides, as it is found first: a user's ``udnie.onnx`` trained before ``style_name_from`` named it
+    ``my_udnie``."""
+    folder = user_styles_dir()
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob(f"*{STYLE_SUFFIX}"))
+            if not is_twin(p) and (is_person_model(p) or (shipped_dir() / p.name).is_file())]
 
 
 QUANTIZED_FROM = "quantized_from"  # a twin's metadata: the sha256 of the float file it was made from
@@ -219,10 +226,10 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
         if not p.is_file():
             raise RealtimeError(f"style model not found: {spec}")
         return p
-    names = [f"{spec}{FULL}", spec] if best and not spec.endswith(FULL) else [spec]
-    for name in names:
+    files = [style_file(spec, True), style_file(spec)] if best and not spec.endswith(FULL) else [style_file(spec)]
+    for name in files:
         for folder in (shipped_dir(), user_styles_dir()):
-            p = folder / style_file(name)
+            p = folder / name
             if p.is_file():
                 return (_current_twin(p) if int8 else None) or p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"

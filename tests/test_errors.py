@@ -250,5 +250,5 @@ def test_train_style_names_what_is_missing(tmp_path):
     # a shipped style's name: --style would go on choosing the shipped one, so it is refused before any training
     r = run_cli("train-style", str(painting), "--name", "udnie", "--arch", "full", env={"REALTIME_STYLES": str(styles)},
                 cwd=tmp_path)
-    one_line_error(r, 1, "--name: a style called 'udnie' ships with realtime", "--name my_udnie")
+    one_line_error(r, 1, "--name: realtime ships a network called 'udnie'", "--name my_udnie")
     assert not styles.exists() and not (tmp_path / "runs").exists()

@@ -2,6 +2,7 @@
 import logging
 import re
 import warnings
+from pathlib import Path
 
 import conftest
 import cv2
@@ -141,6 +142,20 @@ def test_user_styles_dir_is_listed(tmp_path, monkeypatch):
     onnx_model(tmp_path / "my_painting.onnx", "image", "stylized", 3)
     assert "my_painting" in {s.name for s in list_styles()}
     assert resolve_style("my_painting") == tmp_path / "my_painting.onnx"
+
+
+def test_a_name_is_shipped_when_either_of_a_styles_networks_ships(tmp_path, monkeypatch):
+    """``--style foo`` takes foo.onnx for the frames and foo-full.onnx for the plate, shipped ones first: a user's foo
+    beside a shipped foo-full would be painted beside another painting, so either file takes the name."""
+    from realtime.models import check_not_shipped, ships, style_name_from
+
+    monkeypatch.setenv("REALTIME_MODELS", str(tmp_path))
+    onnx_model(tmp_path / "foo-full.onnx", "image", "stylized", 3)
+    onnx_model(tmp_path / "bar.onnx", "image", "stylized", 3)
+    assert ships("foo") and ships("bar") and ships("person") and not ships("baz")
+    assert style_name_from(Path("foo.jpg")) == "my_foo" and style_name_from(Path("baz.jpg")) == "baz"
+    with pytest.raises(ValueError, match="realtime ships a network called 'bar'"):
+        check_not_shipped("bar")
 
 
 def test_a_renamed_style_file_is_listed_under_the_name_that_resolves(tmp_path, monkeypatch):

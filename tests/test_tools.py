@@ -4,8 +4,8 @@ import json
 from conftest import REPO, run_cli
 
 
-def test_styles_table():
-    r = run_cli("styles")
+def test_styles_table(tmp_path):
+    r = run_cli("styles", env={"REALTIME_STYLES": str(tmp_path)})  # not the styles of whoever runs the tests
     assert r.returncode == 0
     for name in ("udnie", "starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck_of_the_minotaur"):
         assert name in r.stdout
@@ -14,14 +14,17 @@ def test_styles_table():
 
 def test_styles_says_which_of_your_styles_a_shipped_one_hides(tmp_path):
     """A user's udnie.onnx (trained before such a name became my_udnie) is never used: `styles` says so and how to
-    use it."""
-    (tmp_path / "udnie.onnx").write_bytes((REPO / "models" / "weights" / "udnie.onnx").read_bytes())
-    (tmp_path / "mine.onnx").write_bytes((REPO / "models" / "weights" / "udnie.onnx").read_bytes())
+    use it, once per network (an int8 twin goes with its float file; a person.onnx is hidden by the person network)."""
+    net = (REPO / "models" / "weights" / "udnie.onnx").read_bytes()
+    for name in ("udnie.onnx", "udnie-full.onnx", "udnie-full.int8.onnx", "person.onnx", "mine.onnx"):
+        (tmp_path / name).write_bytes(net)
     r = run_cli("styles", env={"REALTIME_STYLES": str(tmp_path)})
     assert r.returncode == 0 and "mine" in r.stdout
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"{tmp_path / 'udnie.onnx'} is not used: a shipped style has its name" in lines[0]
-    assert "my_udnie.onnx" in lines[0]
+    assert [line.split(" is not used")[0].removeprefix("warning: ") for line in lines] == \
+        [str(tmp_path / n) for n in ("person.onnx", "udnie-full.onnx", "udnie.onnx")]
+    assert "of that name; rename it (e.g. to my_udnie-full.onnx, and its .int8 twin with it)" in lines[1]
+    assert lines[2].endswith("rename it (e.g. to my_udnie.onnx) to use it")
 
 
 def test_doctor_reports_everything():

@@ -948,7 +948,8 @@ def test_style_names_are_file_names_in_the_styles_folder(capsys):
     assert style_name_from(Path("The Scream (1893).jpg")) == "The_Scream_1893"
     assert style_name_from(Path("mine-full.png")) == "mine" and style_name_from(Path("(1).jpg")) == "1"
     # a shipped style's name would hide the user's own (the shipped folder is looked in first): my_ before it
-    assert style_name_from(Path("udnie.jpg")) == "my_udnie" == style_name_from(Path("udnie-full.png"), full=True)
+    assert style_name_from(Path("udnie.jpg")) == "my_udnie" == style_name_from(Path("udnie-full.png"))
+    assert style_name_from(Path("person.png")) == "my_person"  # the person network's name too
     for odd in ("x-full-full.jpg", "x_-full.jpg", "-full.jpg", "(!).png"):
         check_style_name(style_name_from(Path(odd)))
     from export import train_style
@@ -1674,7 +1675,7 @@ def test_the_flicker_run_writes_its_json_and_sheet(tmp_path):
     assert cv2.imread(str(tmp_path / "s.png")).shape == (240, 4 * 320, 3)  # the frame, udnie, two blanks
 
 
-def test_a_resumed_training_draws_fresh_noise_and_phases(tmp_path):
+def test_a_resumed_training_draws_fresh_noise_and_phases(tmp_path, capsys):
     """A run resumed at step k reseeds the losses' own generators (stability noise and shifts, stroke phases) with
     seed + k, as it does the batches: it neither repeats the first steps' draws nor depends on where it stopped."""
     from types import SimpleNamespace
@@ -1697,7 +1698,8 @@ def test_a_resumed_training_draws_fresh_noise_and_phases(tmp_path):
     data = SimpleNamespace(sample=lambda size, batch, rng, device: SimpleNamespace(x=torch.rand(batch, 3, size, size)))
     model = TransformerNet("fast")
     first = Losses()
-    train(model, data, first, 2, 1, 16, 1e-3, 7, tmp_path)
+    train(model, data, first, 2, 1, 16, 1e-3, 7, tmp_path, resume=True)  # nothing to resume: it says so
+    assert f"no checkpoint at {tmp_path / 'last.pt'} to resume from: training from step 0" in capsys.readouterr().out
     resumed = Losses()
     train(model, data, resumed, 3, 1, 16, 1e-3, 7, tmp_path, resume=True)
     assert first.seeds == [7] and resumed.seeds == [7, 9]  # built with the seed, then reseeded at step 2
