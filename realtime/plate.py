@@ -326,6 +326,8 @@ class Painter:
     ``first`` (on a worker): a quicker painting (the same network at a smaller size), made in step while there is
     nothing to show yet (the first frame, and the first after ``reset``: a new mode or size), shown until the worker's
     painting of the same plate fades in; without it, that first painting is made in step, and the stream waits for it.
+    Where the camera moved (the plate started over) the new room's first painting replaces the old room's at once, not
+    by a cross-fade (the camera's picture jumped too); on a worker it is the quicker one, and the whole one follows.
     """
 
     def __init__(self, paint: Callable[[np.ndarray, np.ndarray], np.ndarray], threaded: bool, repaint: float = 0.01,
@@ -335,8 +337,8 @@ class Painter:
         self.repaint, self.interval, self.fade, self.nice, self.duty = repaint, interval, fade, nice, duty
         self._last_s = 0.0  # how long the newest painting took
         self._cond = threading.Condition()
-        self._job: tuple[np.ndarray, np.ndarray, int] | None = None
-        self._result: tuple[np.ndarray, int] | None = None
+        self._job: tuple[np.ndarray, np.ndarray, int, bool] | None = None  # plate, seen, epoch, camera moved
+        self._result: tuple[np.ndarray, int, bool] | None = None  # painting, epoch, shown at once
         self._busy = False
         self._closed = False
         self._failure: Exception | None = None
@@ -376,22 +378,23 @@ class Painter:
         """The background layer for this frame (uint8 BGR at ``size``); asks for a repaint when the plate changed.
 
         ``t``: the frame's time in seconds (the capture clock live, the frame index / fps in a file)."""
+        moved = False
         if plate.restarts != self._restarts:  # the camera moved: what is painted, or on its way, is another room
             self._restarts = plate.restarts
             with self._cond:
                 self._epoch += 1
                 self._result = None
             if self._forced_t is None or t - self._forced_t >= self._wait():
-                self._ref, self._forced_t = None, t
+                self._ref, self._forced_t, moved = None, t, True
         if self._needs_repaint(plate, t):
             self._asked_t = t
             image, seen = plate.snapshot()
             if self.threaded and (self.shown is not None or self.first is not None):
                 if self.shown is None:  # the quicker painting: usable from the first frame
                     self._publish(self.first(image, seen), size, t, instant=True)
-                self._submit(image, seen)
+                self._submit(image, seen, moved)
             else:  # synchronous, and the very first painting: usable from the first frame
-                self._publish(self._paint(image, seen), size, t, instant=self.shown is None)
+                self._publish(self._paint(image, seen), size, t, instant=self.shown is None or moved)
         if self.threaded:
             with self._cond:
                 result, self._result, failure = self._result, None, self._failure
@@ -399,7 +402,7 @@ class Painter:
                 self._failure = None
                 raise RealtimeError(f"painting the background failed: {first_line(failure)}") from None
             if result is not None and result[1] == self._epoch:
-                self._publish(result[0], size, t, instant=False)
+                self._publish(result[0], size, t, instant=result[2])
         return self._step(size)
 
     def _wait(self) -> float:
@@ -449,9 +452,12 @@ class Painter:
         return self.shown
 
     # --- the worker ---------------------------------------------------------------------------------
-    def _submit(self, image: np.ndarray, seen: np.ndarray) -> None:
+    def _submit(self, image: np.ndarray, seen: np.ndarray, moved: bool = False) -> None:
+        """Paint on the worker; ``moved``: the camera moved (the plate started over), so the old room shows until the
+        new one is painted: the quicker painting (``first``) comes first, and the new room's first painting replaces
+        the old room's at once (the camera's picture jumped too: a cross-fade would show both rooms at once)."""
         with self._cond:
-            self._job = (image, seen, self._epoch)
+            self._job = (image, seen, self._epoch, moved)
             self._busy = True
             self._cond.notify_all()
         if self._thread is None:
@@ -469,15 +475,23 @@ class Painter:
                 self._cond.wait_for(lambda: self._job is not None or self._closed)
                 if self._closed:
                     return
-                (image, seen, epoch), self._job = self._job, None
+                (image, seen, epoch, moved), self._job = self._job, None
             try:
+                if moved and self.first is not None:
+                    painted = self.first(image, seen)
+                    with self._cond:
+                        self._result = (painted, epoch, True)
+                        if self._job is not None:  # a newer plate came meanwhile: paint that one
+                            continue
+                    moved = False  # the whole painting then fades in over the quicker one, as at the start
                 painted = self._paint(image, seen)
             except Exception as exc:  # noqa: BLE001 - e.g. the network ended by a stop (inference.stop_runs)
                 with self._cond:
                     self._failure, self._busy, self._thread = exc, False, None  # the next job starts a new thread
                 return
-            with self._cond:
-                self._result = (painted, epoch)
+            with self._cond:  # a quicker painting shown at once, still unread, passes that on to the whole one
+                unread = self._result is not None and self._result[1:] == (epoch, True)
+                self._result = (painted, epoch, moved or unread)
                 self._busy = self._job is not None
 
     def close(self) -> None:

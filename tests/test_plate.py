@@ -300,6 +300,64 @@ def test_when_the_camera_moves_the_plate_is_repainted_at_once_and_the_old_rooms_
     painter.close()
 
 
+@pytest.mark.parametrize("threaded, wait_for_quick", [(True, True), (True, False), (False, False)])
+def test_when_the_camera_moves_the_new_rooms_painting_replaces_the_old_at_once(threaded, wait_for_quick):
+    """The camera's picture jumps when it moves: the new room's first painting replaces the old room's at once (a
+    cross-fade showed both rooms, one over the other). On a worker that first painting is the quicker one, made there
+    (the live path never waits), so the old room gives way sooner (benchmarks/RESULTS.md); the whole painting of the
+    new room then fades in over it. In step (render, a GPU) the whole painting replaces it at once."""
+    painted_on, quick_shown = [], threading.Event()
+
+    def whole(image, seen):
+        painted_on.append(("whole", threading.current_thread().name))
+        if [p for p, _ in painted_on].count("whole") == 1:
+            return np.full(image.shape, 10, np.uint8)
+        quick_shown.wait(5 if threaded and wait_for_quick else 0)
+        return np.full(image.shape, 40, np.uint8)
+
+    def first(image, seen):
+        painted_on.append(("first", threading.current_thread().name))
+        return np.full((image.shape[0] // 2, image.shape[1] // 2, 3), 30, np.uint8)
+
+    painter = Painter(whole, threaded=threaded, repaint=0.01, interval=10.0, fade=4, first=first)
+    bg, plate, m = room(), BackgroundPlate(), person_at(20)
+    plate.update(with_person(bg, m), m)
+    painter.update(plate, (W, H), 0.0)
+    for i in range(200):  # the start: the quicker painting in step, then the whole one (on the worker)
+        if int(painter.update(plate, (W, H), 1 + i / 30)[0, 0, 0]) == 10:
+            break
+        time.sleep(0.01)
+    assert np.all(painter.shown == 10)
+    start = painted_on[:]
+    moved = 255 - bg  # every pixel of the room changed
+    shown = []
+    for i in range(300):
+        plate.update(with_person(moved, m), m)
+        for _ in range(500 if threaded and not wait_for_quick else 0):  # both paintings done before the next frame
+            if not painter._busy:
+                break
+            time.sleep(0.01)
+        shown.append(int(painter.update(plate, (W, H), 2 + i / 30)[0, 0, 0]))
+        if shown[-1] == 30:
+            quick_shown.set()
+        if shown[-1] == 40:
+            break
+        time.sleep(0.01)
+    assert plate.restarts == 1 and shown[-1] == 40
+    after = [v for v in shown if v != 10]
+    if threaded:
+        assert start == [("first", "MainThread"), ("whole", "painter")]
+        assert painted_on[2:] == [("first", "painter"), ("whole", "painter")]
+        if wait_for_quick:  # at once the quicker painting, never a blend with the old room's; the whole one fades in
+            assert after[0] == 30 and set(after) <= set(range(30, 41)) and max(np.diff(after)) <= 10 / 4 + 1
+        else:  # the whole one done before the quicker one was shown: it takes its place, at once
+            assert after == [40]
+    else:
+        assert start == [("whole", "MainThread")] and painted_on[1:] == [("whole", "MainThread")]
+        assert after == [40]
+    painter.close()
+
+
 def test_a_camera_carried_about_is_not_repainted_at_every_cut():
     """The repaint at once after a restart keeps to the painter's wait when restarts come quicker than that: a
     camera carried to another room starts the plate over every few frames, and each painting would be stale."""
