@@ -360,6 +360,7 @@ class Painter:
         self._asked_t: float | None = None
         self._restarts = 0  # the plate's restarts (scene cuts) seen
         self._forced_t: float | None = None  # when a restart last asked for a repaint at once
+        self._moved = False  # the plate started over since the last repaint was asked for: the next shows another room
         if not hasattr(self, "stats"):
             self.stats = PainterStats()
 
@@ -378,16 +379,15 @@ class Painter:
         """The background layer for this frame (uint8 BGR at ``size``); asks for a repaint when the plate changed.
 
         ``t``: the frame's time in seconds (the capture clock live, the frame index / fps in a file)."""
-        moved = False
         if plate.restarts != self._restarts:  # the camera moved: what is painted, or on its way, is another room
-            self._restarts = plate.restarts
+            self._restarts, self._moved = plate.restarts, True
             with self._cond:
                 self._epoch += 1
                 self._result = None
             if self._forced_t is None or t - self._forced_t >= self._wait():
-                self._ref, self._forced_t, moved = None, t, True
+                self._ref, self._forced_t = None, t
         if self._needs_repaint(plate, t):
-            self._asked_t = t
+            self._asked_t, moved, self._moved = t, self._moved, False
             image, seen = plate.snapshot()
             if self.threaded and (self.shown is not None or self.first is not None):
                 if self.shown is None:  # the quicker painting: usable from the first frame
