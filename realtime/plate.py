@@ -360,7 +360,7 @@ class Painter:
         self._asked_t: float | None = None
         self._restarts = 0  # the plate's restarts (scene cuts) seen
         self._forced_t: float | None = None  # when a restart last asked for a repaint at once
-        self._moved = False  # the plate started over since the last repaint was asked for: the next shows another room
+        self._moved = False  # the plate started over since the newest painting shown: the next shows another room
         if not hasattr(self, "stats"):
             self.stats = PainterStats()
 
@@ -387,14 +387,15 @@ class Painter:
             if self._forced_t is None or t - self._forced_t >= self._wait():
                 self._ref, self._forced_t = None, t
         if self._needs_repaint(plate, t):
-            self._asked_t, moved, self._moved = t, self._moved, False
+            self._asked_t = t
             image, seen = plate.snapshot()
             if self.threaded and (self.shown is not None or self.first is not None):
                 if self.shown is None:  # the quicker painting: usable from the first frame
                     self._publish(self.first(image, seen), size, t, instant=True)
-                self._submit(image, seen, moved)
+                self._submit(image, seen, self._moved)  # until the new room is shown, every job paints it so
             else:  # synchronous, and the very first painting: usable from the first frame
-                self._publish(self._paint(image, seen), size, t, instant=self.shown is None or moved)
+                self._publish(self._paint(image, seen), size, t, instant=self.shown is None or self._moved)
+                self._moved = False
         if self.threaded:
             with self._cond:
                 result, self._result, failure = self._result, None, self._failure
@@ -403,6 +404,7 @@ class Painter:
                 raise RealtimeError(f"painting the background failed: {first_line(failure)}") from None
             if result is not None and result[1] == self._epoch:
                 self._publish(result[0], size, t, instant=result[2])
+                self._moved = False
         return self._step(size)
 
     def _wait(self) -> float:
@@ -454,8 +456,8 @@ class Painter:
     # --- the worker ---------------------------------------------------------------------------------
     def _submit(self, image: np.ndarray, seen: np.ndarray, moved: bool = False) -> None:
         """Paint on the worker; ``moved``: the camera moved (the plate started over), so the old room shows until the
-        new one is painted: the quicker painting (``first``) comes first, and the new room's first painting replaces
-        the old room's at once (the camera's picture jumped too: a cross-fade would show both rooms at once)."""
+        new one is painted: the quicker painting (``first``, where there is one) comes first, and the new room's first
+        painting replaces the old room's at once (the camera's picture jumped too: a cross-fade would show both)."""
         with self._cond:
             self._job = (image, seen, self._epoch, moved)
             self._busy = True
@@ -476,12 +478,14 @@ class Painter:
                 if self._closed:
                     return
                 (image, seen, epoch, moved), self._job = self._job, None
+                first = self.first  # as set with this job (``set_paint`` changes it under the lock)
             try:
-                if moved and self.first is not None:
-                    painted = self.first(image, seen)
+                if moved and first is not None:
+                    painted = first(image, seen)  # not in ``stats``: they count whole paintings, as at the start
                     with self._cond:
                         self._result = (painted, epoch, True)
-                        if self._job is not None:  # a newer plate came meanwhile: paint that one
+                        if self._job is not None or self._closed or epoch != self._epoch:  # a newer plate came, the
+                            self._busy = self._job is not None  # room changed again, or a stop: not this one whole
                             continue
                     moved = False  # the whole painting then fades in over the quicker one, as at the start
                 painted = self._paint(image, seen)

@@ -315,8 +315,11 @@ def test_when_the_camera_moves_the_new_rooms_painting_replaces_the_old_at_once(t
         quick_shown.wait(5 if threaded and wait_for_quick else 0)
         return np.full(image.shape, 40, np.uint8)
 
+    asked = threading.Event()
+
     def first(image, seen):
         painted_on.append(("first", threading.current_thread().name))
+        asked.wait(5 if threading.current_thread().name == "painter" else 0)  # the live side read what was there
         return np.full((image.shape[0] // 2, image.shape[1] // 2, 3), 30, np.uint8)
 
     painter = Painter(whole, threaded=threaded, repaint=0.01, interval=10.0, fade=4, first=first)
@@ -338,6 +341,7 @@ def test_when_the_camera_moves_the_new_rooms_painting_replaces_the_old_at_once(t
                 break
             time.sleep(0.01)
         shown.append(int(painter.update(plate, (W, H), 2 + i / 30)[0, 0, 0]))
+        asked.set()
         if shown[-1] == 30:
             quick_shown.set()
         if shown[-1] == 40:
@@ -356,6 +360,68 @@ def test_when_the_camera_moves_the_new_rooms_painting_replaces_the_old_at_once(t
         assert start == [("whole", "MainThread")] and painted_on[1:] == [("whole", "MainThread")]
         assert after == [40]
     painter.close()
+
+
+def moved_room_painter(first_calls: list, hold: threading.Event):
+    """A painter whose first painting is done and shown, and a plate that has just started over (the camera moved):
+    the worker is in the quicker painting of the new room, held until ``hold`` is set."""
+    def whole(image, seen):
+        first_calls.append("whole")
+        return np.full(image.shape, 10, np.uint8)
+
+    def first(image, seen):
+        first_calls.append("first")
+        if threading.current_thread().name == "painter":
+            hold.wait(5)
+        return np.full(image.shape, 30, np.uint8)
+
+    painter = Painter(whole, threaded=True, repaint=0.01, interval=10.0, fade=4, first=first)
+    bg, plate, m = room(), BackgroundPlate(), person_at(20)
+    plate.update(with_person(bg, m), m)
+    painter.update(plate, (W, H), 0.0)
+    for i in range(500):
+        if np.all(painter.update(plate, (W, H), 1 + i / 30) == 10):
+            break
+        time.sleep(0.01)
+    for i in range(30):
+        plate.update(with_person(255 - bg, m), m)
+        painter.update(plate, (W, H), 2 + i / 30)
+        if first_calls.count("first") == 2:
+            break
+    assert plate.restarts == 1 and first_calls == ["first", "whole", "first"]
+    return painter, plate, m, 255 - bg
+
+
+def test_a_new_style_while_the_new_room_is_painted_still_replaces_the_old_room_at_once():
+    """A style changed before the new room's painting was shown: the painting in the new style is of the new room too,
+    and replaces the old room's at once (not a cross-fade of the two rooms)."""
+    calls, hold = [], threading.Event()
+    painter, plate, m, moved = moved_room_painter(calls, hold)
+    painter.set_paint(lambda image, seen: np.full(image.shape, 60, np.uint8),
+                      lambda image, seen: np.full(image.shape, 50, np.uint8))
+    plate.update(with_person(moved, m), m)
+    painter.update(plate, (W, H), 3.0)  # asks for the new style's painting: the job waits for the worker
+    hold.set()
+    shown = []
+    for i in range(500):
+        plate.update(with_person(moved, m), m)
+        shown.append(int(painter.update(plate, (W, H), 3 + i / 30)[0, 0, 0]))
+        if shown[-1] == 60:
+            break
+        time.sleep(0.01)
+    after = [v for v in shown if v != 10]
+    assert after[0] in (50, 60) and set(after) <= set(range(50, 61)), shown  # the new style's painting at once
+    assert calls == ["first", "whole", "first"]  # the old style's whole painting of the new room was not made
+    painter.close()
+
+
+def test_a_stop_while_the_new_room_is_painted_ends_after_the_quicker_painting():
+    calls, hold = [], threading.Event()
+    painter, *_ = moved_room_painter(calls, hold)
+    threading.Timer(0.1, hold.set).start()
+    t0 = time.perf_counter()
+    painter.close()
+    assert time.perf_counter() - t0 < 1.0 and calls == ["first", "whole", "first"]
 
 
 def test_a_camera_carried_about_is_not_repainted_at_every_cut():
