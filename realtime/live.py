@@ -24,6 +24,7 @@ from realtime.window import PreviewWindow
 WINDOW = "realtime"
 LOST_AFTER_S = 0.5  # no frame for this long: show the camera-lost card
 HUD_REFRESH_S = 0.25  # the overlay's figures are made anew four times a second (``LiveLoop._hud_now``)
+DROPS_S = 5.0  # the overlay counts the stale frames dropped over this many seconds (``LiveLoop.recent_drops``)
 KEYS_HELP = "n/p style  m mode  i invert  +/- strength  f overlay  s snapshot  q quit"
 MASK_KEYS = "[ ] feather  , . smoothing  t threshold  w save"
 THRESHOLDS = (None, 0.3, 0.5, 0.7)  # the `t` key's steps: soft, then ever harder cuts
@@ -108,6 +109,7 @@ class LiveLoop:
         self.size: tuple[int, int] | None = None
         self.quit_by_user = False
         self._win: PreviewWindow | None = None
+        self._drops: deque[tuple[float, int]] = deque()  # (time, the source's dropped count), over DROPS_S
         self._hud: list[str] | None = None  # the overlay's lines, and when they were made (``_hud_now``)
         self._hud_t = 0.0
 
@@ -168,13 +170,24 @@ class LiveLoop:
         s = self.pipeline.settings
         stages = "  ".join(f"{k} {v:.1f}" for k, v in self.stage_means().items())
         lat = sorted(self.latencies)[len(self.latencies) // 2] if self.latencies else 0.0
-        lines = [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.source.dropped}", f"ms: {stages}"]
+        lines = [f"{self.fps:.1f} fps  latency {lat:.0f} ms  dropped {self.recent_drops()} in {DROPS_S:.0f} s",
+                 f"ms: {stages}"]
         if (plate := self.plate_line()) is not None:
             lines.append(plate)
         cut = "soft" if s.mask_threshold is None else f"{s.mask_threshold:.1f}"
         return lines + [f"{s.mode}  style {Path(s.style).stem}  strength {s.strength:.1f}",
                         f"mask: threshold {cut}  feather {s.feather}  smoothing {s.mask_smoothing:.1f}   {MASK_KEYS}",
                         KEYS_HELP]
+
+    def recent_drops(self) -> int:
+        """Stale frames the source dropped over the last ``DROPS_S`` seconds (as far back as this was first asked): what
+        a user can act on, unlike the count since start, which holds the frames the camera sent while the networks
+        loaded and the window opened (the summary at the end gives that)."""
+        now, drops = time.perf_counter(), self._drops
+        drops.append((now, self.source.dropped))
+        while now - drops[0][0] > DROPS_S:
+            drops.popleft()
+        return self.source.dropped - drops[0][1]
 
     def stage_means(self) -> dict[str, float]:
         """Each stage's mean milliseconds over the recent frames (a stage a frame skipped counts as 0 there)."""

@@ -218,6 +218,20 @@ def test_the_overlay_is_made_four_times_a_second_and_at_once_after_a_key():
     assert loop._hud_now() is not second and "strength 0.9" in loop._hud_now()[-3]
 
 
+def test_the_overlay_counts_the_frames_dropped_lately_not_those_of_the_start():
+    """The frames the camera sent while the networks loaded are not a problem a user can act on: the overlay counts
+    the stale frames dropped over the last DROPS_S seconds."""
+    from realtime.live import DROPS_S
+
+    loop = live("blur")
+    loop.source.dropped = 16  # the start
+    assert "dropped 0 in 5 s" in loop._hud_lines()[0]
+    loop.source.dropped = 19
+    assert "dropped 3 in 5 s" in loop._hud_lines()[0]
+    loop._drops = type(loop._drops)((t - DROPS_S - 0.1, n) for t, n in loop._drops)  # five seconds later
+    assert "dropped 0 in 5 s" in loop._hud_lines()[0]
+
+
 @pytest.mark.parametrize("size", [(320, 180), (1280, 720)])
 def test_the_overlay_drawn_from_its_cached_text_is_the_text_drawn_on_the_frame(size):
     """The overlay's text is drawn once per text and laid over each frame: the same picture as drawing it there."""
