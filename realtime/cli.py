@@ -174,7 +174,12 @@ def _live(settings: Settings, stop: threading.Event, window: bool, vcam: bool, b
 
         if window:  # the window's X connection broken (xkill, X server gone): Qt exits; still end as normal
             on_x_connection_lost(summary)
-        loop.run()
+        try:
+            loop.run()
+        except Exception:
+            if stop.is_set():  # the stop ended the network running: the call ended as asked, and says what it did
+                summary()
+            raise
         summary()
     finally:
         source.close()

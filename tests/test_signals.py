@@ -124,7 +124,8 @@ def test_a_stop_during_loading_refuses_the_first_run(tmp_path, monkeypatch):
     assert s.run(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 3, 64, 64)
 
 
-def test_preview_stops_on_sigterm_within_a_second(long_clip):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_preview_stops_on_a_signal_within_a_second(long_clip, sig, code):
     import shutil
 
     from test_preview import wait_for_window, xvfb
@@ -139,9 +140,11 @@ def test_preview_stops_on_sigterm_within_a_second(long_clip):
         time.sleep(1)
         assert p.poll() is None, p.stderr.read()
         t0 = time.time()
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(timeout=10) == 143
+        p.send_signal(sig)
+        assert p.wait(timeout=10) == code
         assert time.time() - t0 < 1.0
+        # what it did, as a `q` would have said it, though the stop cut a network's run short
+        assert re.search(r"\d+ frames, \d+ stale frames dropped", p.stderr.read())
 
 
 def test_training_stops_on_sigterm_after_its_step_keeping_a_checkpoint(tmp_path):
