@@ -146,7 +146,7 @@ def ships(name: str) -> bool:
     """Whether realtime ships a network called ``name`` (a style's, fast or full, or the person network): it is looked
     up before a user's own (``resolve_style``), so a user's style of that name would never be used, or, where only
     one of a style's two networks shipped, would be painted beside the other."""
-    return (name == Path(PERSON_MODEL).stem
+    return (is_person_model(Path(style_file(name)))
             or any((shipped_dir() / style_file(name, full)).is_file() for full in (False, True)))
 
 
@@ -227,9 +227,9 @@ def resolve_style(spec: str, best: bool = False, int8: bool = False) -> Path:
             raise RealtimeError(f"style model not found: {spec}")
         return p
     files = [style_file(spec, True), style_file(spec)] if best and not spec.endswith(FULL) else [style_file(spec)]
-    for name in files:
+    for file in files:
         for folder in (shipped_dir(), user_styles_dir()):
-            p = folder / name
+            p = folder / file
             if p.is_file():
                 return (_current_twin(p) if int8 else None) or p
     names = ", ".join(sorted(s.name for s in list_styles())) or "none installed"

@@ -395,7 +395,6 @@ class Painter:
                 self._submit(image, seen, self._moved)  # until the new room is shown, every job paints it so
             else:  # synchronous, and the very first painting: usable from the first frame
                 self._publish(self._paint(image, seen), size, t, instant=self.shown is None or self._moved)
-                self._moved = False
         if self.threaded:
             with self._cond:
                 result, self._result, failure = self._result, None, self._failure
@@ -404,7 +403,6 @@ class Painter:
                 raise RealtimeError(f"painting the background failed: {first_line(failure)}") from None
             if result is not None and result[1] == self._epoch:
                 self._publish(result[0], size, t, instant=result[2])
-                self._moved = False
         return self._step(size)
 
     def _wait(self) -> float:
@@ -437,7 +435,7 @@ class Painter:
     def _publish(self, painted: np.ndarray, size: tuple[int, int], t: float, instant: bool) -> None:
         if painted.shape[1::-1] != size:
             painted = cv2.resize(painted, size, interpolation=cv2.INTER_CUBIC)
-        self.stats.last_done = t
+        self.stats.last_done, self._moved = t, False  # what is shown now is the room the plate holds
         if instant or self.fade <= 1 or self.shown is None:
             self.shown, self._old, self._new = painted, None, None
             return
