@@ -14,9 +14,10 @@ plate and in the picture (``update`` returns them with the person), unless they 
 a half: then they are the room (a chair moved, or room the plate had wrong: an arm the network missed that has
 since moved away), and the plate follows. Pixels near the person's edge that the network called person but
 that show just the room seen there are room (``room_shown``: a towel beside the person), and the picture shows
-them as room. Pixels the person has always covered are filled from their surroundings by push-pull (never from
-the person's colours). When most of the visible background changes at once for a few frames (the camera moved,
-the exposure jumped) the plate starts over.
+them as room. Room about to be seen for the first time that is like the person beside it rather than the room
+around it (a forearm the network let go of) waits as what the network missed does. Pixels the person has always
+covered are filled from their surroundings by push-pull (never from the person's colours). When most of the
+visible background changes at once for a few frames (the camera moved, the exposure jumped) the plate starts over.
 
 ``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
 when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. Live on a CPU it
@@ -37,6 +38,7 @@ import numpy as np
 from realtime.composite import shrink, solid, worst_channel
 from realtime.errors import RealtimeError
 from realtime.models import first_line
+from realtime.segment import HOLE_LEVEL
 
 CHECK_WIDTH = 160  # scene-cut and change checks run on a plate this wide
 CHANGED_LEVEL = 12  # a check pixel has changed when its luma moved this much (sensor noise stays below)
@@ -54,6 +56,15 @@ STILL_TAKE = 3  # frames in a row a pixel must have held still before the plate 
 # that moves a little takes STILL_LEAK frames off the count, one that moves 3x STILL_LEVEL starts it over.
 STILL_LEAK = 4
 STILL_ROOM = 45  # frames (1.5 s) after which what holds still beside the person is room, though unlike the plate
+# Room seen for the first time beside the person (``BackgroundPlate._like_person``): a patch of at least LIKE_AREA
+# plate pixels, LIKE_CORE wide somewhere (a sliver uncovered beside a swaying person is narrower), most of whose pixels
+# are nearer in colour to the nearest person pixel within LIKE_BESIDE pixels than to the nearest room seen within
+# LIKE_REACH, is more likely a part of the person the network let go of while it held still (a forearm in front of
+# the body) than room: it waits for STILL_ROOM frames of stillness, as what the network missed beside the person does.
+LIKE_AREA = 16
+LIKE_CORE = 5
+LIKE_BESIDE = 8
+LIKE_REACH = 32
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
 _LO, _HI = ROOM_LEVELS
@@ -140,6 +151,48 @@ class BackgroundPlate:
         out[box] = cv2.bitwise_and(missed, cv2.bitwise_not(still))
         return out
 
+    def _like_person(self, frame: np.ndarray, person: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+        """uint8 mask of the patches of ``new`` (background about to be seen for the first time) that look like the
+        person beside them rather than like the room seen around them (``LIKE_AREA``, ``LIKE_CORE``, ``LIKE_BESIDE``,
+        ``LIKE_REACH``); None where there are none. Room a person uncovers continues the room next to it; a forearm
+        the network let go of continues the arm. Each pixel is compared with the nearest pixel of each (a mean
+        would mix a shirt with the arm, and books with the shelf); without seen room near, a pixel is the person's
+        within ``HOLE_LEVEL`` of them (``segment.filled_holes`` decides holes in the person alike)."""
+        if self.seen is None or not cv2.countNonZero(new):
+            return None
+        box = _box(new, LIKE_REACH)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(new[box], connectivity=8)
+        big = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= LIKE_AREA]
+        if not big:
+            return None
+        image, plate = frame[box], self.image[box]
+        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
+        room = cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
+        beside_k = np.ones((2 * LIKE_BESIDE + 1,) * 2, np.uint8)
+        reach_k = np.ones((2 * LIKE_REACH + 1,) * 2, np.uint8)
+        core_k = np.ones((LIKE_CORE, LIKE_CORE), np.uint8)
+        out = np.zeros_like(new)
+        rows, cols = labels.shape
+        for i in big:
+            x, y, w, h = stats[i, :4]
+            sub = (slice(max(0, y - LIKE_REACH), min(rows, y + h + LIKE_REACH)),
+                   slice(max(0, x - LIKE_REACH), min(cols, x + w + LIKE_REACH)))
+            patch = cv2.compare(labels[sub], i, cv2.CMP_EQ)
+            if not cv2.countNonZero(cv2.erode(patch, core_k)):
+                continue
+            beside = cv2.bitwise_and(cv2.dilate(patch, beside_k), inside[sub])
+            if not cv2.countNonZero(beside):
+                continue
+            pix = patch > 0
+            colour = image[sub][pix].astype(np.int16)
+            to_person = np.abs(colour - _nearest_colours(image[sub], beside)[pix]).max(1)
+            around = cv2.bitwise_and(cv2.dilate(patch, reach_k), room[sub])
+            to_room = (np.abs(colour - _nearest_colours(cv2.convertScaleAbs(plate[sub]), around)[pix]).max(1)
+                       if cv2.countNonZero(around) else round(255 * HOLE_LEVEL))
+            if np.count_nonzero(to_person < to_room) > 0.5 * len(colour):
+                out[box][sub][pix] = 255
+        return out if cv2.countNonZero(out) else None
+
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
         ``ROOM_LEVELS[0]`` grey levels, fading out by ``ROOM_LEVELS[1]``), within ``near`` pixels of the person's
@@ -188,6 +241,13 @@ class BackgroundPlate:
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
         bg = cv2.bitwise_and(bg, self._still_for(self.still, STILL_TAKE, gray.shape))
+        doubt = self._like_person(frame, person, cv2.bitwise_and(bg, cv2.bitwise_not(self.seen)))
+        if doubt is not None:  # kept out of the plate, and shown as the person (with the margin between them)
+            doubt = cv2.bitwise_and(doubt, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
+            bg = cv2.bitwise_and(bg, cv2.bitwise_not(doubt))
+            k = 2 * self.margin + 1
+            grown = cv2.dilate(doubt, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            person = cv2.max(person, cv2.bitwise_and(grown, cv2.bitwise_not(self.seen)))
         rate = 1.0 - (1.0 - self.follow) ** (1 + held)  # the frames held still since count as this one
         _follow(self.image, frame, bg, self.seen, rate)
         _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, rate)
@@ -271,6 +331,13 @@ def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarr
     if box is not None:
         cv2.copyTo(frame[box].astype(np.float32), new[box], plate[box])
         cv2.bitwise_or(seen, bg, dst=seen)
+
+
+def _nearest_colours(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """For every pixel, the colour (int16) of the nearest pixel of ``image`` where ``where`` is non-zero."""
+    _, labels = cv2.distanceTransformWithLabels(cv2.bitwise_not(where), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    return image[where > 0].astype(np.int16)[labels - 1]  # labels count the source pixels in row order, from 1
 
 
 def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:

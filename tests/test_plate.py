@@ -223,6 +223,43 @@ def test_a_ghost_in_the_plate_clears_once_the_room_it_hid_holds_still():
     assert min(shown[:40]) == 255 and max(shown[50:]) == 0
 
 
+def test_a_part_of_the_person_the_network_lets_go_of_stays_out_of_the_plate():
+    """A forearm held in front of the body that the person network lets go of for a second (the webcam clip
+    `milk`): the room it would uncover was never seen, so nothing seen says it is not room; it is like the person
+    beside it and unlike the room around, so the plate waits for it as for what the network missed beside the person
+    (STILL_ROOM) and the picture keeps it as the person. Room the person uncovers is still taken once it held still,
+    a sliver beside a swaying person at once too."""
+    bg, plate = room(), BackgroundPlate()
+    body, arm = person_at(60), np.zeros((H, W), np.uint8)
+    arm[50:80, 40:60] = 255  # beside the body, the person's colour (with the body's shading: a real arm has some)
+    whole = cv2.max(body, arm)
+    frame = with_person(bg, whole)
+    frame[whole > 0] = shading(5, (H, W), 0, 40)[whole > 0] + np.array(PERSON_COLOUR, np.uint8) // 2
+    for _ in range(5):
+        plate.update(frame, whole)
+    shown = [plate.update(frame, body)[52:78, 42:58].min() for _ in range(30)]  # a second let go of, held still
+    assert min(shown) == 255  # the person's in the picture throughout
+    assert not (plate.seen[50:80, 40:58] > 0).any()  # and never in the plate
+    assert not plate.filled()[50:80, 40:60, 1].max() > bg[..., 1].max()  # its colour nowhere (green: the room's < 200)
+    uncovered = with_person(bg, body)  # the arm lowered: the room behind it, held still, is taken
+    for _ in range(STILL_TAKE + 1):
+        plate.update(uncovered, body)
+    assert (plate.seen[52:78, 42:56] > 0).all()
+    assert np.abs(plate.filled().astype(int) - bg)[52:78, 42:56].max() <= 1
+
+
+def test_room_uncovered_beside_the_person_is_not_taken_for_the_person():
+    """A person stepping aside uncovers room like the room around it: taken as soon as it held still, in one piece
+    however wide, with nothing of it added to the person."""
+    bg, plate = room(1), BackgroundPlate()
+    plate.update(with_person(bg, person_at(40)), person_at(40))
+    for x in (52, 64, 76):
+        m = person_at(x)
+        for _ in range(STILL_TAKE + 1):
+            assert (plate.update(with_person(bg, m), m) == m).all()
+    assert (plate.seen[30:, 40:73] > 0).all()
+
+
 class Blocking:
     """A paint function that holds until released, as a slow painter would."""
 
