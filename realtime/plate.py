@@ -128,11 +128,14 @@ class BackgroundPlate:
     def background(self, person: np.ndarray) -> np.ndarray:
         """uint8 mask of the pixels that are background with confidence: the person (a uint8 weight) grown by the
         margin, inverted."""
-        near = cv2.compare(person, 5, cv2.CMP_GT)
-        if self.margin > 0:
-            k = 2 * self.margin + 1
-            near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        return cv2.compare(near, 0, cv2.CMP_EQ)
+        return cv2.compare(self._grown_by_margin(cv2.compare(person, 5, cv2.CMP_GT)), 0, cv2.CMP_EQ)
+
+    def _grown_by_margin(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` (uint8 0/255) grown by the margin (a disc)."""
+        if self.margin <= 0:
+            return mask
+        k = 2 * self.margin + 1
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
     def _missed(self, gray: np.ndarray, person: np.ndarray, near: int = 32, level: float = 30) -> np.ndarray | None:
         """What the person network missed: pixels within ``near`` pixels of the person that differ clearly from the
@@ -158,9 +161,9 @@ class BackgroundPlate:
         the network let go of continues the arm. Each pixel is compared with the nearest pixel of each (a mean
         would mix a shirt with the arm, and books with the shelf); without seen room near, a pixel is the person's
         within ``HOLE_LEVEL`` of them (``segment.filled_holes`` decides holes in the person alike)."""
-        if self.seen is None or not cv2.countNonZero(new):
-            return None
         box = _box(new, LIKE_REACH)
+        if box is None:
+            return None
         count, labels, stats, _ = cv2.connectedComponentsWithStats(new[box], connectivity=8)
         big = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= LIKE_AREA]
         if not big:
@@ -245,9 +248,7 @@ class BackgroundPlate:
         if doubt is not None:  # kept out of the plate, and shown as the person (with the margin between them)
             doubt = cv2.bitwise_and(doubt, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
             bg = cv2.bitwise_and(bg, cv2.bitwise_not(doubt))
-            k = 2 * self.margin + 1
-            grown = cv2.dilate(doubt, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-            person = cv2.max(person, cv2.bitwise_and(grown, cv2.bitwise_not(self.seen)))
+            person = cv2.max(person, cv2.bitwise_and(self._grown_by_margin(doubt), cv2.bitwise_not(self.seen)))
         rate = 1.0 - (1.0 - self.follow) ** (1 + held)  # the frames held still since count as this one
         _follow(self.image, frame, bg, self.seen, rate)
         _follow(self.luma, luma, cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST), self.seen_small, rate)
