@@ -15,9 +15,11 @@ a half: then they are the room (a chair moved, or room the plate had wrong: an a
 since moved away), and the plate follows. Pixels near the person's edge that the network called person but
 that show just the room seen there are room (``room_shown``: a towel beside the person), and the picture shows
 them as room. Room about to be seen for the first time that is like the person beside it rather than the room
-around it (a forearm the network let go of) waits as what the network missed does. Pixels the person has always
-covered are filled from their surroundings by push-pull (never from the person's colours). When most of the
-visible background changes at once for a few frames (the camera moved, the exposure jumped) the plate starts over.
+around it (a forearm the network let go of) waits as what the network missed does, and so does such room that still
+shows the colour it showed when the person last covered it (the arm let go of a few pixels at a time). Pixels the
+person has always covered are filled from their surroundings by push-pull (never from the person's colours). When
+most of the visible background changes at once for a few frames (the camera moved, the exposure jumped) the plate
+starts over.
 
 ``Painter`` turns the plate into the background layer (a style network's painting, or a blur), repainting
 when enough of the plate has changed to be seen and cross-fading so a repaint is never a jump. Live on a CPU it
@@ -65,6 +67,14 @@ LIKE_AREA = 16
 LIKE_CORE = 5
 LIKE_BESIDE = 8
 LIKE_REACH = 32
+# Room seen for the first time that still shows (every channel within WORN_LEVEL) the colour it showed when the person
+# last covered it, WORN_INSIDE plate pixels inside their outline (an edge pixel blends both), and is nearer in colour to
+# the nearest person pixel than to the nearest room seen, is the person the network let go of while they held still,
+# not room they uncovered (another colour): it waits as ``_like_person``'s patches do. This catches what the network
+# lets go of a few pixels at a time (too thin for ``_like_person``, and each piece taken would be the room the next is
+# compared with); the colour kept, pixel by pixel, tells it apart from room of the same colour beside a swaying person.
+WORN_LEVEL = 16
+WORN_INSIDE = 2
 ROOM_LEVELS = (6.0, 12.0)  # a frame pixel this close to the seen plate shows the room there (sensor noise stays below)
 # per grey level of difference: 255 up to the first level, fading to 0 at the second (a lookup table, built once)
 _LO, _HI = ROOM_LEVELS
@@ -124,6 +134,8 @@ class BackgroundPlate:
         self.restarts = 0
         self._cut_run = 0
         self._held = 0  # frames held still since the last update (``hold``)
+        self.worn: np.ndarray | None = None  # uint8 BGR, each pixel's colour when the person last covered it
+        self.worn_at: np.ndarray | None = None  # uint8, 255 where the person has covered the pixel (``worn`` holds it)
 
     def background(self, person: np.ndarray) -> np.ndarray:
         """uint8 mask of the pixels that are background with confidence: the person (a uint8 weight) grown by the
@@ -187,14 +199,49 @@ class BackgroundPlate:
             if not cv2.countNonZero(beside):
                 continue
             pix = patch > 0
-            colour = image[sub][pix].astype(np.int16)
-            to_person = np.abs(colour - _nearest_colours(image[sub], beside)[pix]).max(1)
             around = cv2.bitwise_and(cv2.dilate(patch, reach_k), room[sub])
-            to_room = (np.abs(colour - _nearest_colours(cv2.convertScaleAbs(plate[sub]), around)[pix]).max(1)
-                       if cv2.countNonZero(around) else round(255 * HOLE_LEVEL))
-            if np.count_nonzero(to_person < to_room) > 0.5 * len(colour):
+            nearer = _nearer_person(image[sub], plate[sub], pix, beside, around)
+            if np.count_nonzero(nearer) > 0.5 * len(nearer):
                 out[box][sub][pix] = 255
         return out if cv2.countNonZero(out) else None
+
+    def _worn_again(self, frame: np.ndarray, person: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+        """uint8 mask of the pixels of ``new`` (background about to be seen for the first time) that show the colour
+        the person showed there (``WORN_LEVEL``) and are nearer in colour to the nearest person pixel than to the
+        nearest room seen (within the box LIKE_REACH around them); None where there are none."""
+        candidates = cv2.bitwise_and(new, self.worn_at)
+        box = _box(candidates, LIKE_REACH)
+        if box is None:
+            return None
+        same = cv2.compare(worst_channel(cv2.absdiff(frame[box], self.worn[box])), WORN_LEVEL, cv2.CMP_LE)
+        same = cv2.bitwise_and(same, candidates[box])
+        if not cv2.countNonZero(same):
+            return None
+        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
+        if not cv2.countNonZero(inside):
+            return None
+        room = cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
+        pix = same > 0
+        held = np.zeros_like(same)
+        held[pix] = _nearer_person(frame[box], self.image[box], pix, inside, room).astype(np.uint8) * 255
+        if not cv2.countNonZero(held):
+            return None
+        # and the new pixels within WORN_INSIDE of them, which the person's outline covered (their colour not kept)
+        k = np.ones((2 * WORN_INSIDE + 1,) * 2, np.uint8)
+        out = np.zeros_like(new)
+        unkept = cv2.bitwise_and(new[box], cv2.bitwise_not(self.worn_at[box]))
+        out[box] = cv2.bitwise_or(held, cv2.bitwise_and(cv2.dilate(held, k), unkept))
+        return out
+
+    def _remember(self, frame: np.ndarray, person: np.ndarray) -> None:
+        """Keep the colours of the pixels the person covers (``WORN_INSIDE`` inside their outline)."""
+        inside = cv2.compare(person, 127, cv2.CMP_GT)
+        box = _box(inside, WORN_INSIDE)  # the erosion sees the room beyond the outline (a frame's edge is none)
+        if box is None:
+            return
+        inside = cv2.erode(inside[box], np.ones((2 * WORN_INSIDE + 1,) * 2, np.uint8))
+        cv2.copyTo(frame[box], inside, self.worn[box])
+        cv2.bitwise_or(self.worn_at[box], inside, dst=self.worn_at[box])
 
     def room_shown(self, frame: np.ndarray, person: np.ndarray, near: int = 24) -> np.ndarray | None:
         """uint8 weight, 255 where the frame shows the very room the plate has seen there (every channel within
@@ -240,11 +287,16 @@ class BackgroundPlate:
             self.restarts += cut
             self.image, self.seen = frame.astype(np.float32), bg
             self.luma, self.seen_small = luma.astype(np.float32), bg_small
+            self.worn, self.worn_at = frame.copy(), np.zeros_like(bg)
+            self._remember(frame, person)
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
         bg = cv2.bitwise_and(bg, self._still_for(self.still, STILL_TAKE, gray.shape))
-        doubt = self._like_person(frame, person, cv2.bitwise_and(bg, cv2.bitwise_not(self.seen)))
+        new = cv2.bitwise_and(bg, cv2.bitwise_not(self.seen))
+        like, worn = self._like_person(frame, person, new), self._worn_again(frame, person, new)
+        doubt = like if worn is None else worn if like is None else cv2.bitwise_or(like, worn)
+        self._remember(frame, person)
         if doubt is not None:  # kept out of the plate, and shown as the person (with the margin between them)
             doubt = cv2.bitwise_and(doubt, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
             bg = cv2.bitwise_and(bg, cv2.bitwise_not(doubt))
@@ -332,6 +384,18 @@ def _follow(plate: np.ndarray, frame: np.ndarray, bg: np.ndarray, seen: np.ndarr
     if box is not None:
         cv2.copyTo(frame[box].astype(np.float32), new[box], plate[box])
         cv2.bitwise_or(seen, bg, dst=seen)
+
+
+def _nearer_person(image: np.ndarray, plate: np.ndarray, pix: np.ndarray, person: np.ndarray,
+                   room: np.ndarray) -> np.ndarray:
+    """For the pixels ``pix`` (bool) of ``image``: whether each is nearer in colour (its worst channel) to the nearest
+    pixel of the person (where ``person``) than to the nearest room seen (``plate`` where ``room``); without room
+    seen, whether it is within ``HOLE_LEVEL`` of the person."""
+    colour = image[pix].astype(np.int16)
+    to_person = np.abs(colour - _nearest_colours(image, person)[pix]).max(1)
+    to_room = (np.abs(colour - _nearest_colours(cv2.convertScaleAbs(plate), room)[pix]).max(1)
+               if cv2.countNonZero(room) else round(255 * HOLE_LEVEL))
+    return to_person < to_room
 
 
 def _nearest_colours(image: np.ndarray, where: np.ndarray) -> np.ndarray:

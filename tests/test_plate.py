@@ -248,6 +248,29 @@ def test_a_part_of_the_person_the_network_lets_go_of_stays_out_of_the_plate():
     assert np.abs(plate.filled().astype(int) - bg)[52:78, 42:56].max() <= 1
 
 
+def test_a_part_of_the_person_let_go_of_a_few_pixels_at_a_time_stays_out_of_the_plate():
+    """The same forearm let go of from its middle outwards, two rows more a frame (the webcam clip `milk` in its own
+    encoding): each new piece is too thin to be compared with its neighbours, and a piece taken would be the "room"
+    the next one is compared with. The frame still shows there the colour it showed when the net called it the
+    person, so none of it is taken, and the picture keeps it as the person."""
+    bg, plate = room(), BackgroundPlate()
+    body, arm = person_at(60), np.zeros((H, W), np.uint8)
+    arm[40:90, 40:60] = 255
+    whole = cv2.max(body, arm)
+    frame = with_person(bg, whole)
+    frame[whole > 0] = shading(5, (H, W), 0, 40)[whole > 0] + np.array(PERSON_COLOUR, np.uint8) // 2
+    for _ in range(5):
+        plate.update(frame, whole)
+    for k in range(1, 20):  # rows 65-k .. 64+k let go of
+        mask = whole.copy()
+        mask[65 - k:65 + k, 40:60] = 0
+        shown = plate.update(frame, mask)
+        if k > plate.margin:  # what is let go of within the margin is not background yet: nothing to wait for
+            assert shown[65 - k:65 + k, 42:56].min() == 255  # the person's in the picture throughout
+    assert not (plate.seen[46:84, 40:58] > 0).any()  # and never in the plate
+    assert plate.filled()[46:84, 40:60, 1].max() <= bg[..., 1].max()  # its colour nowhere (green: the room's < 200)
+
+
 def test_room_uncovered_beside_the_person_is_not_taken_for_the_person():
     """A person stepping aside uncovers room like the room around it: taken as soon as it held still, in one piece
     however wide, with nothing of it added to the person."""
