@@ -8,6 +8,7 @@ import functools
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -353,13 +354,21 @@ class Pipeline:
         return out
 
     @property
+    def lookahead(self) -> int:
+        """How many of the frames that follow one ``process`` can use (``coming``): a scene cut, which the plate
+        confirms over its first frames, is then taken at its first (``render``: the new room's painting from the cut
+        on, not the old one's for a few frames)."""
+        return self.state.plate.cut_frames - 1 if self._uses_plate(self.mode) else 0
+
+    @property
     def painter_stats(self) -> PainterStats | None:
         return self.painter.stats if self.painter is not None and self._uses_plate(self.mode) else None
 
     # --- per frame --------------------------------------------------------------------------------------
-    def process(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
+    def process(self, frame: np.ndarray, t: float | None = None, coming: Sequence[np.ndarray] = ()) -> np.ndarray:
         """Filter one frame (any image-like array; see ``as_bgr``) into a uint8 frame of the same size: BGR, or
-        one channel in mask mode. ``t``: the frame's time in seconds (default: frame count / 30)."""
+        one channel in mask mode. ``t``: the frame's time in seconds (default: frame count / 30). ``coming``: the
+        next ``lookahead`` frames, where they are known (a file), as uint8 BGR of the frame's size."""
         t0 = time.perf_counter()
         self.timings = tim = Timings()
         frame = as_bgr(frame)
@@ -391,7 +400,7 @@ class Pipeline:
                 self.state.plate.hold(self._plate_frame(frame))
                 background = self.painter.update(self.state.plate, (w, h), t)
             else:
-                background, person = self._plate_layer(frame, person, t)
+                background, person = self._plate_layer(frame, person, t, coming)
             t0 = tim.add("plate", t0)
         elif mode.background == "picture":
             if self._picture_fit is None or self._picture_fit.shape[:2] != (h, w):
@@ -424,7 +433,8 @@ class Pipeline:
         on a CPU ``MaskReuse`` keeps to the stride, counting from the net's last frame)."""
         return self.live_cpu or (self._frames - 1) % self.mask_every == 0 or self.state.mask.state is None
 
-    def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def _plate_layer(self, frame: np.ndarray, person: np.ndarray, t: float,
+                     coming: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
         """The background layer, and the person weight with what the plate shows the network missed, less what the
         plate shows to be room (``plate_trim``). ``person`` (this frame's, from the edge step) is changed in place."""
         h, w = frame.shape[:2]
@@ -433,7 +443,7 @@ class Pipeline:
         if size != (w, h):
             small_person = cv2.resize(person, size, interpolation=cv2.INTER_LINEAR)
         plate = self.state.plate
-        more = plate.update(small, small_person)
+        more = plate.update(small, small_person, coming)
         if more is not small_person:  # what the network missed, added: enlarged only around it
             added = cv2.bitwise_and(more, cv2.compare(more, small_person, cv2.CMP_GT))
             reach = cv2.boundingRect(added)

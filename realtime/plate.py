@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -268,9 +268,11 @@ class BackgroundPlate:
         out[box] = cv2.bitwise_and(shown, cv2.bitwise_not(core))
         return out
 
-    def update(self, frame: np.ndarray, person: np.ndarray) -> np.ndarray:
+    def update(self, frame: np.ndarray, person: np.ndarray, coming: Sequence[np.ndarray] = ()) -> np.ndarray:
         """Take one frame (uint8 BGR at plate size) and its person weight from the network (uint8, same size);
-        returns the person weight with what the network missed added (the frame's person as the plate sees it)."""
+        returns the person weight with what the network missed added (the frame's person as the plate sees it).
+        ``coming``: the frames that follow it (uint8 BGR, any size; ``render`` knows them): a scene cut that this
+        frame begins and they confirm is taken at this frame, not ``cut_frames`` frames into the new scene."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         self._observe(gray)
         held, self._held = self._held, 0
@@ -282,7 +284,7 @@ class BackgroundPlate:
         luma = shrink(gray, small)
         bg_small = cv2.resize(bg, small, interpolation=cv2.INTER_NEAREST)
         fresh = self.image is None or self.image.shape[:2] != frame.shape[:2]
-        cut = not fresh and self._scene_cut(luma, bg_small)
+        cut = not fresh and self._scene_cut(luma, bg_small, coming)
         if fresh or cut:
             self.restarts += cut
             self.image, self.seen = frame.astype(np.float32), bg
@@ -336,16 +338,28 @@ class BackgroundPlate:
         """uint8 mask of ``shape``: 255 where ``count`` (``still`` or ``calm``) has reached ``frames``."""
         return cv2.resize(cv2.compare(count, frames, cv2.CMP_GE), shape[::-1], interpolation=cv2.INTER_NEAREST)
 
-    def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray) -> bool:
+    def _scene_cut(self, luma: np.ndarray, bg_small: np.ndarray, coming: Sequence[np.ndarray] = ()) -> bool:
+        """Whether the scene changed: most of the visible background moved (``cut_share``, ``CUT_LEVEL``) in
+        ``cut_frames`` frames running, counted from this one (seen in ``coming``) or up to it."""
         both = cv2.bitwise_and(bg_small, self.seen_small)
-        visible = cv2.countNonZero(both)
-        diff = cv2.absdiff(luma.astype(np.float32), self.luma)
-        moved = cv2.countNonZero(cv2.bitwise_and(cv2.compare(diff, CUT_LEVEL, cv2.CMP_GT), both))
-        self._cut_run = self._cut_run + 1 if visible and moved > self.cut_share * visible else 0
+        moved = self._moved(luma, both)
+        if moved and not self._cut_run and len(coming) >= self.cut_frames - 1:  # the frames to come can confirm it
+            size = luma.shape[::-1]
+            if all(self._moved(shrink(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), size), both)
+                   for f in coming[:self.cut_frames - 1]):
+                return True
+        self._cut_run = self._cut_run + 1 if moved else 0
         if self._cut_run >= self.cut_frames:
             self._cut_run = 0
             return True
         return False
+
+    def _moved(self, luma: np.ndarray, visible: np.ndarray) -> bool:
+        """Whether most of the ``visible`` background (``cut_share``) moved past ``CUT_LEVEL`` in ``luma``."""
+        count = cv2.countNonZero(visible)
+        diff = cv2.absdiff(luma.astype(np.float32), self.luma)
+        moved = cv2.countNonZero(cv2.bitwise_and(cv2.compare(diff, CUT_LEVEL, cv2.CMP_GT), visible))
+        return count > 0 and moved > self.cut_share * count
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of (plate, seen) for a painter to fill and paint while the live path goes on."""

@@ -1,10 +1,12 @@
 """`realtime render`: an image, a video or a folder of images through the filter, same kind out."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,14 +155,12 @@ def _make_folder(path: Path) -> None:
         raise RealtimeError(f"cannot create folder {path}: {exc.strerror}") from None
 
 
-def _filter(pipeline: Pipeline, image: np.ndarray, name: str, stop: threading.Event,
-            t: float = 0.0) -> Filtered | None:
-    """``pipeline.process`` of the frame at ``t`` s as the source gives it (``--mirror`` is the source's, as for a
-    camera); None when a stop ended it (a running network is ended by ``inference.stop_runs``)."""
-    if pipeline.settings.mirror:
-        image = cv2.flip(image, 1)
+def _filter(pipeline: Pipeline, image: np.ndarray, name: str, stop: threading.Event, t: float = 0.0,
+            coming: tuple[np.ndarray, ...] = ()) -> Filtered | None:
+    """``pipeline.process`` of the frame at ``t`` s (``_as_read``), ``coming`` the frames that follow it; None when a
+    stop ended it (a running network is ended by ``inference.stop_runs``)."""
     try:
-        return Filtered(pipeline.process(image, t), image, pipeline.matte)
+        return Filtered(pipeline.process(image, t, coming), image, pipeline.matte)
     except Exception as exc:
         if stop.is_set():
             return None
@@ -171,9 +171,27 @@ def _filter(pipeline: Pipeline, image: np.ndarray, name: str, stop: threading.Ev
 
 def _one(pipeline: Pipeline, path: Path, stop: threading.Event) -> Filtered | None:
     """One still, unrelated to the one before it: nothing the pipeline remembers is carried over."""
-    image = read_images(str(path))[0]
+    image = _as_read(pipeline, read_images(str(path))[0])
     pipeline.reset()
     return _filter(pipeline, image, str(path), stop)
+
+
+def _as_read(pipeline: Pipeline, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A frame as the source gives it: ``--mirror`` is the source's, as for a camera; a video's frames at its size."""
+    if size is not None and image.shape[1::-1] != size:
+        image = cv2.resize(image, size)
+    return cv2.flip(image, 1) if pipeline.settings.mirror else image
+
+
+def _with_coming(frames: Iterator[np.ndarray], n: int) -> Iterator[tuple[np.ndarray, tuple[np.ndarray, ...]]]:
+    """Each frame with the (up to) ``n`` frames that follow it."""
+    window: collections.deque[np.ndarray] = collections.deque()
+    for frame in frames:
+        window.append(frame)
+        if len(window) > n:
+            yield window.popleft(), tuple(window)
+    while window:
+        yield window.popleft(), tuple(window)
 
 
 def _folder(pipeline: Pipeline, src: Path, dst: Path, stop: threading.Event, quiet: bool, extras: Extras) -> int:
@@ -237,12 +255,12 @@ def _video(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event, quiet
             sink = files.enter_context(VideoFileSink(dst, w, h, fps, quality, audio_from=src))
             bar = files.enter_context(_progress(quiet))
             task = bar.add_task(f"rendering {Path(src).name}", total=count if count > 0 else None)
-            for img in _chain(first, iter_video(cap)):
+            # the frames that follow each are read ahead: a scene cut is then painted from its first frame on
+            frames = (_as_read(pipeline, img, (w, h)) for img in _chain(first, iter_video(cap)))
+            for img, coming in _with_coming(frames, pipeline.lookahead):
                 if stop.is_set():
                     break
-                if img.shape[:2] != (h, w):
-                    img = cv2.resize(img, (w, h))
-                result = _filter(pipeline, img, src, stop, done / fps)
+                result = _filter(pipeline, img, src, stop, done / fps, coming)
                 if result is None:
                     break
                 sink.send(result.out)

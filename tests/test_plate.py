@@ -121,6 +121,24 @@ def test_plate_follows_a_real_change_within_a_second_and_restarts_when_the_camer
     assert np.abs(plate.filled().astype(int) - moved)[plate.seen > 0].max() <= 1
 
 
+def test_with_the_frames_ahead_known_a_cut_restarts_the_plate_at_its_first_frame_and_a_flash_does_not():
+    """``render`` passes the frames that follow: a scene cut they confirm restarts the plate at its first frame
+    (live, it takes ``cut_frames``); a flash of two frames, confirmed by none after it, is no cut."""
+    m = person_at(110)
+    a, b = with_person(room(), m), with_person(np.roll(room(1), 40, axis=1), m)
+    plate = BackgroundPlate()
+    for _ in range(10):
+        plate.update(a, m, coming=(a, a, a))
+    plate.update(b, m, coming=(b, b, b))
+    assert plate.restarts == 1
+    assert np.abs(plate.filled().astype(int) - b)[plate.seen > 0].max() <= 1
+    flash = cv2.add(b, 120)
+    for frame, coming in ((flash, (flash, b, b)), (flash, (b, b, b)), (b, (b, b, b)), (b, (b, b))):
+        plate.update(frame, m, coming=coming)
+    assert plate.restarts == 1
+    assert np.abs(plate.filled().astype(int) - b)[plate.seen > 0].max() <= 1
+
+
 def test_frames_held_still_count_for_the_plate_as_frames():
     """A frame whose upkeep the pipeline skipped because nothing moved (``hold``) counts as a frame: pixels are taken
     after as many camera frames, and a change is followed as fast, as when every frame is an update."""

@@ -216,6 +216,23 @@ def test_a_video_renders_the_same_every_time(clip, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))
 
 
+def test_a_scene_cut_in_a_video_shows_the_new_room_from_its_first_frame(tmp_path):
+    """A file's frames are read ahead, so the plate starts over at a cut's first frame: the background is the new
+    room's from there on, never the old room's for the frames a live camera needs to confirm a cut."""
+    frames = synthetic_frames(24)
+    cut = [np.ascontiguousarray(f[::-1, ::-1]) for f in synthetic_frames(12)]  # the camera turned round
+    src = write_video(tmp_path / "cut.mp4", frames[:12] + cut)
+    out = tmp_path / "out.mkv"
+    assert run_cli("render", str(src), "-o", str(out), "-q", "--mode", "blur").returncode == 0
+    got, _ = read_video(out)
+    ref = tmp_path / "ref.mkv"  # the new room alone, from its first frame
+    assert run_cli("render", str(write_video(tmp_path / "new.mp4", cut)), "-o", str(ref), "-q",
+                   "--mode", "blur").returncode == 0
+    want, _ = read_video(ref)
+    for i in range(3):
+        assert np.abs(got[12 + i].astype(int) - want[i]).mean() < 12, i  # the old room's blur is ~38 off
+
+
 def test_one_pass_writes_the_matte_and_the_person_with_alpha_for_a_video(clip, tmp_path):
     """Issue #26 item 2, as RobustVideoMatting's converter: the composite, a grey matte video and an RGBA PNG
     sequence (the person as filmed, the matte as alpha) from one pass."""
