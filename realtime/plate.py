@@ -181,8 +181,7 @@ class BackgroundPlate:
         if not big:
             return None
         image, plate = frame[box], self.image[box]
-        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
-        room = cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
+        inside, room = self._person_and_room(person, box)
         beside_k = np.ones((2 * LIKE_BESIDE + 1,) * 2, np.uint8)
         reach_k = np.ones((2 * LIKE_REACH + 1,) * 2, np.uint8)
         core_k = np.ones((LIKE_CORE, LIKE_CORE), np.uint8)
@@ -208,7 +207,8 @@ class BackgroundPlate:
     def _worn_again(self, frame: np.ndarray, person: np.ndarray, new: np.ndarray) -> np.ndarray | None:
         """uint8 mask of the pixels of ``new`` (background about to be seen for the first time) that show the colour
         the person showed there (``WORN_LEVEL``) and are nearer in colour to the nearest person pixel than to the
-        nearest room seen (within the box LIKE_REACH around them); None where there are none."""
+        nearest room seen (within the box LIKE_REACH around them), and the new pixels within ``WORN_INSIDE`` of those
+        whose colour was not kept (the outline's); None where there are none."""
         candidates = cv2.bitwise_and(new, self.worn_at)
         box = _box(candidates, LIKE_REACH)
         if box is None:
@@ -217,10 +217,9 @@ class BackgroundPlate:
         same = cv2.bitwise_and(same, candidates[box])
         if not cv2.countNonZero(same):
             return None
-        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
+        inside, room = self._person_and_room(person, box)
         if not cv2.countNonZero(inside):
             return None
-        room = cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
         pix = same > 0
         held = np.zeros_like(same)
         held[pix] = _nearer_person(frame[box], self.image[box], pix, inside, room).astype(np.uint8) * 255
@@ -232,6 +231,11 @@ class BackgroundPlate:
         unkept = cv2.bitwise_and(new[box], cv2.bitwise_not(self.worn_at[box]))
         out[box] = cv2.bitwise_or(held, cv2.bitwise_and(cv2.dilate(held, k), unkept))
         return out
+
+    def _person_and_room(self, person: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        """In ``box``: the person (weight over half) and the room seen outside them, uint8 masks."""
+        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
+        return inside, cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
 
     def _remember(self, frame: np.ndarray, person: np.ndarray) -> None:
         """Keep the colours of the pixels the person covers (``WORN_INSIDE`` inside their outline)."""
@@ -289,7 +293,7 @@ class BackgroundPlate:
             self.restarts += cut
             self.image, self.seen = frame.astype(np.float32), bg
             self.luma, self.seen_small = luma.astype(np.float32), bg_small
-            self.worn, self.worn_at = frame.copy(), np.zeros_like(bg)
+            self.worn, self.worn_at = np.zeros_like(frame), np.zeros_like(bg)
             self._remember(frame, person)
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone

@@ -256,7 +256,9 @@ def _video(pipeline: Pipeline, src: str, dst: Path, stop: threading.Event, quiet
             bar = files.enter_context(_progress(quiet))
             task = bar.add_task(f"rendering {Path(src).name}", total=count if count > 0 else None)
             # the frames that follow each are read ahead: a scene cut is then painted from its first frame on
-            frames = (_as_read(pipeline, img, (w, h)) for img in _chain(first, iter_video(cap)))
+            decoded = iter_video(cap)
+            files.callback(decoded.close)  # its reader thread ends before the video is released, however this ends
+            frames = (_as_read(pipeline, img, (w, h)) for img in _chain(first, decoded))
             for img, coming in _with_coming(frames, pipeline.lookahead):
                 if stop.is_set():
                     break

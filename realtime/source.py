@@ -6,6 +6,7 @@ reopened with backoff while the caller keeps its output fed.
 """
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
@@ -18,6 +19,9 @@ import cv2
 import numpy as np
 
 from realtime.errors import EXIT_NO_DEVICE, RealtimeError
+from realtime.models import first_line
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 MJPG_FROM_PIXELS = 1280 * 720  # YUYV caps most webcams at 5-10 fps from 720p up
@@ -268,18 +272,25 @@ def iter_video(cap: cv2.VideoCapture, queue_size: int = 4) -> Iterator[np.ndarra
     q: queue.Queue = queue.Queue(queue_size)
     stop = threading.Event()
 
-    def reader() -> None:
+    def put(item: np.ndarray | None) -> None:
         while not stop.is_set():
-            ok, img = cap.read()
-            item = img if ok else None
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if item is None:
+            try:
+                q.put(item, timeout=0.1)
                 return
+            except queue.Full:
+                continue
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                ok, img = cap.read()
+                if not ok:
+                    break
+                put(img)
+        except cv2.error as exc:  # a frame the decoder cannot take: the video ends there (its caller counts frames)
+            logger.warning("decoding stopped: %s", first_line(exc))
+        finally:  # the end, however it came: the consumer is never left waiting
+            put(None)
 
     t = threading.Thread(target=reader, name="decode", daemon=True)
     t.start()

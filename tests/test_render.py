@@ -233,6 +233,30 @@ def test_a_scene_cut_in_a_video_shows_the_new_room_from_its_first_frame(tmp_path
         assert np.abs(got[12 + i].astype(int) - want[i]).mean() < 12, i  # the old room's blur is ~38 off
 
 
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_mirror_flips_what_is_rendered_once(kind, tmp_path):
+    """``--mirror`` is the source's, as for a camera: a still and a video's frames come out as the mirrored input
+    renders (mask mode: the same person, flipped once)."""
+    frames = synthetic_frames(6)
+    if kind == "image":
+        src, flipped = tmp_path / "in.png", tmp_path / "flipped.png"
+        cv2.imwrite(str(src), frames[0])
+        cv2.imwrite(str(flipped), frames[0][:, ::-1])
+        ext = ".png"
+    else:
+        src = write_video(tmp_path / "in.mp4", frames)
+        flipped = write_video(tmp_path / "flipped.mp4", [np.ascontiguousarray(f[:, ::-1]) for f in frames])
+        ext = ".mkv"
+    outs = {}
+    for name, path, extra in (("mirror", src, ["--mirror"]), ("flipped", flipped, [])):
+        out = tmp_path / f"out-{name}{ext}"
+        assert run_cli("render", str(path), "-o", str(out), "-q", "--mode", "mask", *extra).returncode == 0
+        outs[name] = [cv2.imread(str(out))] if kind == "image" else read_video(out)[0]
+    assert len(outs["mirror"]) == len(outs["flipped"])
+    for a, b in zip(outs["mirror"], outs["flipped"], strict=True):
+        assert np.abs(a.astype(int) - b).mean() < 1
+
+
 def test_one_pass_writes_the_matte_and_the_person_with_alpha_for_a_video(clip, tmp_path):
     """Issue #26 item 2, as RobustVideoMatting's converter: the composite, a grey matte video and an RGBA PNG
     sequence (the person as filmed, the matte as alpha) from one pass."""

@@ -3,12 +3,13 @@ import os
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
 from realtime.errors import RealtimeError
 from realtime.live import LiveLoop
-from realtime.source import LiveSource, open_capture, open_live
+from realtime.source import LiveSource, iter_video, open_capture, open_live
 
 
 class FlakyCamera:
@@ -154,3 +155,32 @@ def test_missing_video_device_is_a_camera_error():
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip().splitlines() == [
         "error: camera /dev/video9 not found (run `realtime doctor` to list cameras)"]
+
+
+class Decoder:
+    """A capture whose decoder gives ``good`` frames and then fails (a damaged frame), as OpenCV says it."""
+
+    def __init__(self, good: int) -> None:
+        self.good, self.reads = good, 0
+
+    def read(self):
+        self.reads += 1
+        if self.reads > self.good:
+            raise cv2.error("decoder: invalid data found when processing input")
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+
+def test_a_video_whose_decoder_fails_ends_there_and_its_reader_stops(caplog):
+    """The frames before the failure, then the end (the caller counts frames against the container's), one warning;
+    never a wait for a frame that cannot come, nor a reader thread left behind."""
+    frames = list(iter_video(Decoder(3)))
+    assert len(frames) == 3
+    assert "decoding stopped: decoder: invalid data" in caplog.text
+    assert not [t for t in threading.enumerate() if t.name == "decode"]
+
+
+def test_a_video_left_early_stops_its_reader():
+    decoded = iter_video(Decoder(100))
+    next(decoded)
+    decoded.close()
+    assert not [t for t in threading.enumerate() if t.name == "decode"]
