@@ -166,13 +166,14 @@ class BackgroundPlate:
         out[box] = cv2.bitwise_and(missed, cv2.bitwise_not(still))
         return out
 
-    def _like_person(self, frame: np.ndarray, person: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+    def _like_person(self, frame: np.ndarray, on: np.ndarray, new: np.ndarray) -> np.ndarray | None:
         """uint8 mask of the patches of ``new`` (background about to be seen for the first time) that look like the
-        person beside them rather than like the room seen around them (``LIKE_AREA``, ``LIKE_CORE``, ``LIKE_BESIDE``,
-        ``LIKE_REACH``); None where there are none. Room a person uncovers continues the room next to it; a forearm
-        the network let go of continues the arm. Each pixel is compared with the nearest pixel of each (a mean
-        would mix a shirt with the arm, and books with the shelf); without seen room near, a pixel is the person's
-        within ``HOLE_LEVEL`` of them (``segment.filled_holes`` decides holes in the person alike)."""
+        person (``on``, uint8 0/255) beside them rather than like the room seen around them (``LIKE_AREA``,
+        ``LIKE_CORE``, ``LIKE_BESIDE``, ``LIKE_REACH``); None where there are none. Room a person uncovers continues
+        the room next to it; a forearm the network let go of continues the arm. Each pixel is compared with the
+        nearest pixel of each (a mean would mix a shirt with the arm, and books with the shelf); without seen room
+        near, a pixel is the person's within ``HOLE_LEVEL`` of them (``segment.filled_holes`` decides holes in the
+        person alike)."""
         box = _box(new, LIKE_REACH)
         if box is None:
             return None
@@ -181,7 +182,7 @@ class BackgroundPlate:
         if not big:
             return None
         image, plate = frame[box], self.image[box]
-        inside, room = self._person_and_room(person, box)
+        inside, room = self._person_and_room(on, box)
         beside_k = np.ones((2 * LIKE_BESIDE + 1,) * 2, np.uint8)
         reach_k = np.ones((2 * LIKE_REACH + 1,) * 2, np.uint8)
         core_k = np.ones((LIKE_CORE, LIKE_CORE), np.uint8)
@@ -204,11 +205,11 @@ class BackgroundPlate:
                 out[box][sub][pix] = 255
         return out if cv2.countNonZero(out) else None
 
-    def _worn_again(self, frame: np.ndarray, person: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+    def _worn_again(self, frame: np.ndarray, on: np.ndarray, new: np.ndarray) -> np.ndarray | None:
         """uint8 mask of the pixels of ``new`` (background about to be seen for the first time) that show the colour
-        the person showed there (``WORN_LEVEL``) and are nearer in colour to the nearest person pixel than to the
-        nearest room seen (within the box LIKE_REACH around them), and the new pixels within ``WORN_INSIDE`` of those
-        whose colour was not kept (the outline's); None where there are none."""
+        the person showed there (``WORN_LEVEL``) and are nearer in colour to the nearest person pixel (``on``) than
+        to the nearest room seen (within the box LIKE_REACH around them), and the new pixels within ``WORN_INSIDE`` of
+        those whose colour was not kept (the outline's); None where there are none."""
         candidates = cv2.bitwise_and(new, self.worn_at)
         box = _box(candidates, LIKE_REACH)
         if box is None:
@@ -217,7 +218,7 @@ class BackgroundPlate:
         same = cv2.bitwise_and(same, candidates[box])
         if not cv2.countNonZero(same):
             return None
-        inside, room = self._person_and_room(person, box)
+        inside, room = self._person_and_room(on, box)
         if not cv2.countNonZero(inside):
             return None
         pix = same > 0
@@ -232,18 +233,17 @@ class BackgroundPlate:
         out[box] = cv2.bitwise_or(held, cv2.bitwise_and(cv2.dilate(held, k), unkept))
         return out
 
-    def _person_and_room(self, person: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
-        """In ``box``: the person (weight over half) and the room seen outside them, uint8 masks."""
-        inside = cv2.compare(person[box], 127, cv2.CMP_GT)
+    def _person_and_room(self, on: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        """In ``box``: the person (``on``) and the room seen outside them, uint8 masks."""
+        inside = on[box]
         return inside, cv2.bitwise_and(self.seen[box], cv2.bitwise_not(inside))
 
-    def _remember(self, frame: np.ndarray, person: np.ndarray) -> None:
-        """Keep the colours of the pixels the person covers (``WORN_INSIDE`` inside their outline)."""
-        inside = cv2.compare(person, 127, cv2.CMP_GT)
-        box = _box(inside, WORN_INSIDE)  # the erosion sees the room beyond the outline (a frame's edge is none)
+    def _remember(self, frame: np.ndarray, on: np.ndarray) -> None:
+        """Keep the colours of the pixels the person (``on``) covers, ``WORN_INSIDE`` inside their outline."""
+        box = _box(on, WORN_INSIDE)  # the erosion sees the room beyond the outline (a frame's edge is none)
         if box is None:
             return
-        inside = cv2.erode(inside[box], np.ones((2 * WORN_INSIDE + 1,) * 2, np.uint8))
+        inside = cv2.erode(on[box], np.ones((2 * WORN_INSIDE + 1,) * 2, np.uint8))
         cv2.copyTo(frame[box], inside, self.worn[box])
         cv2.bitwise_or(self.worn_at[box], inside, dst=self.worn_at[box])
 
@@ -294,15 +294,16 @@ class BackgroundPlate:
             self.image, self.seen = frame.astype(np.float32), bg
             self.luma, self.seen_small = luma.astype(np.float32), bg_small
             self.worn, self.worn_at = np.zeros_like(frame), np.zeros_like(bg)
-            self._remember(frame, person)
+            self._remember(frame, cv2.compare(person, 127, cv2.CMP_GT))
             return person
         if self._cut_run:  # a cut is suspected: hold the plate until it is confirmed or gone
             return person
         bg = cv2.bitwise_and(bg, self._still_for(self.still, STILL_TAKE, gray.shape))
         new = cv2.bitwise_and(bg, cv2.bitwise_not(self.seen))
-        like, worn = self._like_person(frame, person, new), self._worn_again(frame, person, new)
+        on = cv2.compare(person, 127, cv2.CMP_GT)  # the person, what the network missed included
+        like, worn = self._like_person(frame, on, new), self._worn_again(frame, on, new)
         doubt = like if worn is None else worn if like is None else cv2.bitwise_or(like, worn)
-        self._remember(frame, person)
+        self._remember(frame, on)
         if doubt is not None:  # kept out of the plate, and shown as the person (with the margin between them)
             doubt = cv2.bitwise_and(doubt, cv2.bitwise_not(self._still_for(self.calm, STILL_ROOM, gray.shape)))
             bg = cv2.bitwise_and(bg, cv2.bitwise_not(doubt))
