@@ -10,6 +10,8 @@ show where the program's logging configuration sends them, and ``logging.getLogg
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from realtime import modes
@@ -41,8 +43,16 @@ class Filter:
         settings = Settings(style=style, mode=mode, device=device, **options).validate()
         self.pipeline = Pipeline.from_settings(settings, live=live)
 
-    def __call__(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
-        return self.pipeline.process(frame, t)
+    def __call__(self, frame: np.ndarray, t: float | None = None, coming: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """``coming``: the next ``lookahead`` frames, where they are known (a file), as ``render`` passes them: a scene
+        cut then shows the new room's background from its first frame, not a few frames into it."""
+        return self.pipeline.process(frame, t, coming)
+
+    @property
+    def lookahead(self) -> int:
+        """How many of the frames that follow one call it can use (``coming``; 0: none, as in modes without the
+        background plate)."""
+        return self.pipeline.lookahead
 
     @property
     def matte(self) -> np.ndarray | None:

@@ -29,6 +29,25 @@ def test_a_filter_is_one_stream_and_reset_forgets_it():
     assert np.array_equal(first, again) and not np.array_equal(first, carried)
 
 
+def test_a_filter_given_the_frames_ahead_shows_a_cuts_new_room_from_its_first_frame():
+    """As ``render`` does: with each frame's next ``lookahead`` frames, the background is the new room's from a
+    scene cut's first frame; without them, the old room's for the frames a camera needs to confirm the cut."""
+    frames = synthetic_frames(12)
+    cut = [np.ascontiguousarray(f[::-1, ::-1]) for f in synthetic_frames(12)]  # the camera turned round
+    video = frames + cut
+    with Filter(mode="blur") as f:
+        n = f.lookahead
+        ahead = [f(frame, i / 30, video[i + 1:i + 1 + n]) for i, frame in enumerate(video)]
+        f.reset()
+        blind = [f(frame, i / 30) for i, frame in enumerate(video)]
+        f.reset()
+        want = [f(frame, i / 30) for i, frame in enumerate(cut)]  # the new room alone
+    assert n == 3
+    off = [np.abs(got.astype(int) - new).mean() for got, new in zip(ahead[12:15], want[:3], strict=True)]
+    late = [np.abs(got.astype(int) - new).mean() for got, new in zip(blind[12:15], want[:3], strict=True)]
+    assert max(off) < 12 and min(late) > 2 * max(off), (off, late)
+
+
 def test_version():
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"realtime {__version__}"
